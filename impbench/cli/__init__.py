@@ -1,0 +1,73 @@
+"""The ``impbench`` command line.
+
+Each subcommand lives in its own module of this package and is imported only when used, so
+``impbench --help`` stays fast. User mistakes raise ``ImpbenchError``; ``main`` prints them as
+one line on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from ..errors import ImpbenchError
+
+#: command name -> (module in this package, attribute, one-line help)
+COMMANDS = {
+    "datasets": ("data", "datasets_cmd", "List dataset cards and whether each is ready."),
+    "prepare": ("data", "prepare_cmd", "Ingest, QC, split and store a dataset in HDF5."),
+    "simulate": ("data", "simulate_cmd", "Write an embedded dataset's simulated VCF and sample sheet."),
+    "plugins": ("run", "plugins_cmd", "List registered imputers and their options."),
+    "run": ("run", "run_cmd", "Mask, impute and score: every imputer on the same replicates."),
+    "report": ("report", "report_cmd", "Turn a run folder into tables, figures and an HTML page."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module_name, attr, _ = COMMANDS[name]
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="impbench")
+def cli() -> None:
+    """impbench: benchmark genotype imputation methods fairly and reproducibly.
+
+    \b
+    Typical use:
+      impbench datasets                          # what is available
+      impbench run --dataset sim-1kgp            # every imputer, shared masks
+      impbench report results/sim-1kgp/<run>     # tables, figures, HTML
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors (exit 2) for user mistakes, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="impbench", standalone_mode=False)
+    except ImpbenchError as exc:
+        click.echo(f"impbench: error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("impbench: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(0)

@@ -1,0 +1,202 @@
+"""The imputer contract: ``Imputer``, ``Imputation`` and ``RunContext``.
+
+A plugin subclasses ``Imputer``; the harness calls ``fit`` once on the training split and
+``impute`` once per masked replicate. Everything a plugin needs from the harness comes in
+through ``RunContext``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import typing
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping
+
+import numpy as np
+
+from .errors import ImpbenchError
+from .genotypes import GenotypeMatrix
+
+#: ``progress(stage, completed, total)``: report that ``completed`` of ``total`` units of the
+#: named stage are done (``total`` may be None when unknown).
+ProgressFn = Callable[[str, float, "float | None"], None]
+
+
+def _no_progress(stage: str, completed: float, total: float | None) -> None:
+    return None
+
+
+@dataclass
+class RunContext:
+    """What the harness gives an imputer.
+
+    work_dir : a folder the imputer may write to (checkpoints, logs, temporary files); it
+        exists and persists across ``fit`` and ``impute`` of one run.
+    device : "cpu", "cuda", "cuda:1", ... (already resolved from "auto").
+    threads : CPU threads the imputer may use.
+    seed : the run's seed; an imputer is deterministic given it (on CPU).
+    nproc : processes to train with (``torchrun``); 1 means in-process.
+    progress : progress callback, see ``ProgressFn``.
+    logger : where to write messages.
+    dataset : the dataset card's name; ``dataset_hash`` its content hash (for checkpoints).
+    card_options : the card's per-imputer defaults for this imputer (e.g. a Beagle panel).
+    """
+
+    work_dir: Path
+    device: str = "cpu"
+    threads: int = 1
+    seed: int = 0
+    nproc: int = 1
+    progress: ProgressFn = _no_progress
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("impbench"))
+    dataset: str = ""
+    dataset_hash: str = ""
+    card_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.work_dir = Path(self.work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass
+class Imputation:
+    """An imputer's answer for a target matrix of shape (n_samples, n_variants).
+
+    calls : uint8, shape (n_samples, n_variants), codes 1-4 everywhere (observed cells
+        included, equal to the observed code).
+    dosage : float32, shape (n_samples, n_variants), expected ALT dosage in [0, 2].
+    probs : float32, shape (n_samples, n_variants, 4) or None; probabilities over the four
+        phased codes (1, 2, 3, 4), each row summing to 1.
+    covered : bool, shape (n_variants,); False where the imputer could not place the variant
+        (its calls there are then not scored under the ``standard`` protocol).
+    """
+
+    calls: np.ndarray
+    dosage: np.ndarray
+    probs: np.ndarray | None = None
+    covered: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.covered is None:
+            self.covered = np.ones(np.shape(self.calls)[1], dtype=bool)
+
+
+def check_imputation(name: str, result: object, target: GenotypeMatrix) -> Imputation:
+    """Validate a plugin's result against its target; raise ``ImputerError`` naming the plugin."""
+    from .errors import ImputerError
+
+    if not isinstance(result, Imputation):
+        raise ImputerError(name, f"impute() returned {type(result).__name__}, not an Imputation")
+    shape = target.codes.shape
+    calls = np.asarray(result.calls)
+    if calls.shape != shape:
+        raise ImputerError(name, f"calls have shape {calls.shape}, expected {shape}")
+    if calls.dtype != np.uint8:
+        raise ImputerError(name, f"calls have dtype {calls.dtype}, expected uint8")
+    if calls.size and (calls.min() < 1 or calls.max() > 4):
+        raise ImputerError(name, f"calls hold codes outside 1-4 (min {calls.min()}, max {calls.max()})")
+    dosage = np.asarray(result.dosage)
+    if dosage.shape != shape:
+        raise ImputerError(name, f"dosage has shape {dosage.shape}, expected {shape}")
+    if dosage.size and (not np.isfinite(dosage).all() or dosage.min() < -1e-4 or dosage.max() > 2 + 1e-4):
+        raise ImputerError(name, "dosage holds values outside [0, 2] or non-finite values")
+    if result.probs is not None:
+        probs = np.asarray(result.probs)
+        if probs.shape != shape + (4,):
+            raise ImputerError(name, f"probs have shape {probs.shape}, expected {shape + (4,)}")
+    covered = np.asarray(result.covered)
+    if covered.shape != (shape[1],) or covered.dtype != bool:
+        raise ImputerError(name, f"covered must be bool of shape ({shape[1]},), got {covered.dtype} {covered.shape}")
+    return result
+
+
+@dataclass
+class NoOptions:
+    """An imputer without settings."""
+
+
+class Imputer(ABC):
+    """Base class of every imputer plugin.
+
+    Subclasses set ``name``, ``reference_free`` and ``Options`` (a dataclass whose fields have
+    defaults), and implement ``fit`` and ``impute``. ``impute`` must keep every observed
+    (non-zero) code of the target unchanged in ``calls``.
+    """
+
+    name: ClassVar[str]
+    reference_free: ClassVar[bool] = True
+    Options: ClassVar[type] = NoOptions
+    #: One line shown by ``impbench plugins``.
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: Any = None):
+        self.options = options if options is not None else self.Options()
+
+    def manifest_info(self) -> dict:
+        """Extra facts for the run manifest (tool version, mode that ran, ...); JSON-able."""
+        return {}
+
+    @abstractmethod
+    def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
+        """Learn from (or store) the panel: the training split, fully observed."""
+
+    @abstractmethod
+    def impute(self, target: GenotypeMatrix, ctx: RunContext) -> Imputation:
+        """Fill the cells of ``target.codes`` equal to 0 (missing)."""
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Convert a CLI string (or TOML value) to the type of an options field."""
+    if isinstance(annotation, str):
+        annotation = {"int": int, "float": float, "bool": bool, "str": str}.get(annotation.split("|")[0].strip(), str)
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if isinstance(value, str) and value.lower() in ("none", "null", ""):
+            return None
+        annotation = args[0] if args else str
+    if not isinstance(value, str):
+        return value
+    try:
+        if annotation is bool:
+            low = value.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if annotation in (int, float, str):
+            return annotation(value)
+    except ValueError:
+        raise ImpbenchError(f"option {key}: cannot read {value!r} as {annotation.__name__}") from None
+    return value
+
+
+def make_options(options_cls: type, values: Mapping[str, Any], imputer: str = "") -> Any:
+    """Build an options dataclass from a mapping of (possibly string) values.
+
+    Unknown keys raise ``ImpbenchError`` naming the valid ones. A ``preset`` key, when the
+    options class has a classmethod ``from_preset(name)``, selects the base before the other
+    values apply.
+    """
+    if not dataclasses.is_dataclass(options_cls):
+        raise TypeError(f"{options_cls!r} is not a dataclass")
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ImpbenchError(
+            f"unknown option(s) {', '.join(unknown)} for imputer {imputer or options_cls.__name__}; "
+            f"valid: {', '.join(sorted(fields)) or '(none)'}"
+        )
+    hints = typing.get_type_hints(options_cls)
+    converted = {k: _coerce(v, hints.get(k, str), f"{imputer}.{k}" if imputer else k) for k, v in values.items()}
+    preset = converted.pop("preset", None)
+    if preset is not None and hasattr(options_cls, "from_preset"):
+        base = options_cls.from_preset(preset)
+        return dataclasses.replace(base, **converted)
+    if preset is not None:
+        converted["preset"] = preset
+    return options_cls(**converted)
