@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The main job end to end on an embedded dataset: prepare, run every imputer, report.
+# The main job end to end on an embedded dataset: prepare it, run every registered imputer on
+# the same masked replicates, score, and write the report. Re-running resumes the run named
+# "demo" (nothing finished is recomputed), so a second call is quick.
 set -euo pipefail
 dataset=${1:-sim-1kgp}
 imputers=${2:-}
 bin=.venv/bin
-"$bin/impbench" prepare --dataset "$dataset"
+run_dir="results/$dataset/demo"
+args=(run --dataset "$dataset" --run demo --out results)
+[ -n "$imputers" ] && args+=(--imputers "$imputers")
+"$bin/impbench" "${args[@]}"
+"$bin/impbench" report "$run_dir"
