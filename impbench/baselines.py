@@ -1,8 +1,167 @@
-"""Built-in baseline imputers (``major``, ``knn``), registered through the plugin hook."""
+"""Built-in baseline imputers (``major``, ``knn``), registered through the plugin hook.
 
+They are the floor every model must clear:
+
+``major``  the most frequent code of each variant in the panel (ties: the lower code).
+``knn``    for each missing cell (sample t, variant v), the ``k`` panel samples nearest to t
+           by Hamming distance over t's observed codes in the window ``v - window .. v + window``
+           vote; the probabilities are the vote fractions over the four codes and the call is
+           the most voted code (ties: the lower code). Equal distances are broken towards the
+           lower panel index, so the result is exact and deterministic.
+
+Both keep every observed code and answer with one-hot probabilities there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .genotypes import CALL_CODES, MISSING, N_CALL_CODES, GenotypeMatrix, is_call, probs_dosage
 from .hookspecs import hookimpl
+from .imputer import Imputation, Imputer, RunContext, require_same_variants
+
+#: Elements (target rows x panel rows x variants) held at once by ``knn``'s match counts.
+KNN_CHUNK_ELEMENTS = 1 << 24
+
+
+def _one_hot(codes: np.ndarray) -> np.ndarray:
+    """float32 (..., 4) one-hot over the call codes 1-4; all zero for any other code."""
+    return (np.asarray(codes)[..., None] == CALL_CODES).astype(np.float32)
+
+
+def _finish(target: GenotypeMatrix, probs: np.ndarray) -> Imputation:
+    """Imputation from probabilities at missing cells, observed codes kept (one-hot there).
+
+    probs : float32 (n_samples, n_variants, 4), only read where the target is missing.
+    """
+    observed = target.codes != MISSING
+    probs = np.where(observed[..., None], _one_hot(target.codes), probs).astype(np.float32)
+    calls = np.where(observed, target.codes, CALL_CODES[np.argmax(probs, axis=-1)]).astype(np.uint8)
+    return Imputation(calls=calls, dosage=probs_dosage(probs), probs=probs)
+
+
+def _check_panel(name: str, panel: GenotypeMatrix) -> None:
+    from .errors import ImputerError
+
+    if panel.n_samples == 0:
+        raise ImputerError(name, "the panel has no samples")
+    if not is_call(panel.codes).all():
+        raise ImputerError(name, "the panel holds missing or padding codes; it must be fully observed")
+
+
+@dataclass
+class MajorOptions:
+    """``major`` has no settings."""
+
+
+class MajorImputer(Imputer):
+    """Fills each missing cell with the variant's most frequent code in the panel."""
+
+    name: ClassVar[str] = "major"
+    reference_free: ClassVar[bool] = True
+    Options: ClassVar[type] = MajorOptions
+    description: ClassVar[str] = "most frequent code per variant in the panel (baseline)"
+
+    def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
+        _check_panel(self.name, panel)
+        counts = _one_hot(panel.codes).sum(axis=0)  # (n_variants, 4)
+        self._panel = panel.take_variants(np.arange(panel.n_variants))  # for the variant check
+        self._panel.codes = np.empty((0, panel.n_variants), dtype=np.uint8)
+        self._major_probs = _one_hot(CALL_CODES[np.argmax(counts, axis=1)])  # (n_variants, 4)
+
+    def impute(self, target: GenotypeMatrix, ctx: RunContext) -> Imputation:
+        require_same_variants(self.name, self._panel, target)
+        probs = np.broadcast_to(self._major_probs, target.codes.shape + (N_CALL_CODES,))
+        return _finish(target, probs)
+
+
+@dataclass
+class KnnOptions:
+    """k : panel samples that vote; window : variants on each side of a cell that the distance
+    is computed over (the window is cut at the ends of the contig)."""
+
+    k: int = 10
+    window: int = 50
+
+
+def knn_vote_probs(panel_codes: np.ndarray, target_codes: np.ndarray, k: int, window: int,
+                   chunk_elements: int = KNN_CHUNK_ELEMENTS) -> np.ndarray:
+    """Vote fractions of the ``k`` nearest panel samples at every missing target cell.
+
+    panel_codes : uint8 (n_panel, n_variants), codes 1-4.
+    target_codes : uint8 (n_target, n_variants), 0 where missing.
+    Returns float32 (n_target, n_variants, 4); rows of observed cells are zero.
+
+    The number of matching observed codes over a window equals the window's sum of per-variant
+    one-hot dot products; it is computed for all (target, panel) pairs of a block of variants at
+    once from cumulative sums, so every cell gets its own exact window. Nearest = most matches
+    (the window's observed count is the same for every panel sample), ties to the lower index.
+    """
+    n_panel, n_variants = panel_codes.shape
+    n_target = target_codes.shape[0]
+    k = int(min(k, n_panel))
+    probs = np.zeros((n_target, n_variants, N_CALL_CODES), dtype=np.float32)
+    if n_target == 0 or n_variants == 0:
+        return probs
+    observed = target_codes != MISSING
+    # unique sort key per panel sample: more matches first, then the lower index
+    tie_break = np.arange(n_panel - 1, -1, -1, dtype=np.int64)
+    block = min(n_variants, max(256, 4 * window))
+    rows_per_chunk = max(1, chunk_elements // max(1, n_panel * (block + 2 * window)))
+    for start in range(0, n_variants, block):
+        stop = min(n_variants, start + block)
+        lo_ext, hi_ext = max(0, start - window), min(n_variants, stop + window)
+        panel_ext = panel_codes[:, lo_ext:hi_ext]
+        for row0 in range(0, n_target, rows_per_chunk):
+            row1 = min(n_target, row0 + rows_per_chunk)
+            missing = ~observed[row0:row1, start:stop]
+            cell_rows, cell_cols = np.nonzero(missing)
+            if cell_rows.size == 0:
+                continue
+            target_ext = target_codes[row0:row1, lo_ext:hi_ext]
+            matches = (target_ext[:, None, :] == panel_ext[None, :, :])  # missing never matches 1-4
+            cumulative = np.zeros(matches.shape[:2] + (matches.shape[2] + 1,), dtype=np.int32)
+            np.cumsum(matches, axis=2, dtype=np.int32, out=cumulative[:, :, 1:])
+            variant = cell_cols + start
+            lo = np.maximum(variant - window, 0) - lo_ext
+            hi = np.minimum(variant + window + 1, n_variants) - lo_ext
+            in_window = cumulative[cell_rows, :, hi] - cumulative[cell_rows, :, lo]  # (n_cells, n_panel)
+            key = in_window.astype(np.int64) * n_panel + tie_break
+            nearest = np.argpartition(key, n_panel - k, axis=1)[:, n_panel - k:]  # (n_cells, k)
+            votes = panel_codes[nearest, variant[:, None]]  # (n_cells, k)
+            counts = (votes[..., None] == CALL_CODES).sum(axis=1, dtype=np.int32)
+            probs[cell_rows + row0, variant] = counts.astype(np.float32) / np.float32(k)
+    return probs
+
+
+class KnnImputer(Imputer):
+    """k nearest panel samples by windowed Hamming distance vote at each missing cell."""
+
+    name: ClassVar[str] = "knn"
+    reference_free: ClassVar[bool] = True
+    Options: ClassVar[type] = KnnOptions
+    description: ClassVar[str] = "k nearest panel samples by windowed Hamming distance vote (baseline)"
+
+    def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
+        from .errors import ImpbenchError
+
+        if self.options.k < 1:
+            raise ImpbenchError(f"option knn.k must be at least 1, got {self.options.k}")
+        if self.options.window < 0:
+            raise ImpbenchError(f"option knn.window must be at least 0, got {self.options.window}")
+        _check_panel(self.name, panel)
+        self._panel = panel.take_variants(np.arange(panel.n_variants))  # a private copy
+
+    def impute(self, target: GenotypeMatrix, ctx: RunContext) -> Imputation:
+        require_same_variants(self.name, self._panel, target)
+        probs = knn_vote_probs(self._panel.codes, target.codes, self.options.k, self.options.window)
+        return _finish(target, probs)
 
 
 @hookimpl
 def register_imputers(register):
-    pass
+    register(MajorImputer)
+    register(KnnImputer)

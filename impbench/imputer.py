@@ -200,3 +200,31 @@ def make_options(options_cls: type, values: Mapping[str, Any], imputer: str = ""
     if preset is not None:
         converted["preset"] = preset
     return options_cls(**converted)
+
+
+def require_same_variants(name: str, reference: GenotypeMatrix, target: GenotypeMatrix) -> None:
+    """Raise ``ImputerError`` naming the plugin when ``target``'s variants differ from ``reference``'s.
+
+    An imputer that learned (or stored) a panel calls this at the top of ``impute``.
+    """
+    from .errors import ImputerError
+
+    if reference.same_variants(target):
+        return
+    if reference.contig != target.contig:
+        why = f"contig {target.contig!r}, the panel's is {reference.contig!r}"
+    elif reference.n_variants != target.n_variants:
+        why = f"{target.n_variants} variants, the panel has {reference.n_variants}"
+    else:
+        differ = ~(
+            (reference.positions == target.positions)
+            & (reference.ref == target.ref)
+            & (reference.alt == target.alt)
+        )
+        first = int(np.flatnonzero(differ)[0])
+        why = (
+            f"{int(differ.sum())} variants differ from the panel's "
+            f"(first at index {first}: {target.contig}:{target.positions[first]} "
+            f"vs {reference.contig}:{reference.positions[first]})"
+        )
+    raise ImputerError(name, f"the target's variants differ from the panel's: {why}")
