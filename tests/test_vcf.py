@@ -139,3 +139,148 @@ def test_written_vcf_reads_in_bcftools(tmp_path):
             ["bcftools", "query", "-r", f"chr22:{lo}-{hi}", "-f", "%POS\\n", str(out)], capture_output=True, text=True, check=True
         ).stdout.split()
         assert [int(p) for p in region] == list(matrix.positions[10:21])
+
+
+# ------------------------------------------------------------------------------------- reading
+from impbench.errors import ImpbenchError  # noqa: E402
+from impbench.vcf import Region, VcfReader, read_vcf  # noqa: E402
+
+
+@pytest.mark.parametrize("batch_size", [3, 8192])
+def test_round_trip_write_then_read(tmp_path, batch_size):
+    matrix = random_matrix(n_samples=9, n_variants=31, seed=5)
+    out = write_vcf(matrix, tmp_path / "x.vcf.gz")
+    back = read_vcf(out, batch_size=batch_size)
+    np.testing.assert_array_equal(back.codes, matrix.codes)
+    np.testing.assert_array_equal(back.positions, matrix.positions)
+    assert list(back.ref) == list(matrix.ref) and list(back.alt) == list(matrix.alt)
+    assert list(back.variant_ids) == list(matrix.variant_ids)
+    assert list(back.sample_ids) == list(matrix.sample_ids)
+    assert back.contig == "chr22"
+
+
+def test_read_imputed_vcf_gives_calls(tmp_path):
+    matrix = random_matrix(missing=0.0, seed=8)
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.ones(4), size=matrix.codes.shape).astype(np.float32)
+    imputation = Imputation(calls=probs_calls(probs), dosage=probs_dosage(probs), probs=probs)
+    out = write_vcf(matrix, tmp_path / "imp.vcf.gz", imputation=imputation, masked=np.zeros(matrix.codes.shape, bool))
+    np.testing.assert_array_equal(read_vcf(out).codes, imputation.calls)
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+def test_region_with_and_without_index(tmp_path, indexed):
+    matrix = random_matrix(n_samples=4, n_variants=50, seed=3)
+    out = write_vcf(matrix, tmp_path / "x.vcf.gz", index=indexed)
+    assert (tmp_path / "x.vcf.gz.tbi").exists() == (indexed and shutil.which("tabix") is not None)
+    lo, hi = int(matrix.positions[7]), int(matrix.positions[30])
+    for region in (f"chr22:{lo}-{hi}", f"22:{lo:,}-{hi:,}"):  # chr prefix and commas tolerated
+        back = read_vcf(out, region)
+        np.testing.assert_array_equal(back.positions, matrix.positions[7:31])
+        np.testing.assert_array_equal(back.codes, matrix.codes[:, 7:31])
+
+
+def test_region_parse():
+    assert Region.parse("chr6:28,510,120-33,480,577") == Region("chr6", 28510120, 33480577)
+    assert Region.parse("22") == Region("22")
+    assert Region.parse("22:100-") == Region("22", 100, None)
+    assert str(Region.parse("22:5-9")) == "22:5-9"
+    for bad in ("22:a-b", ":5-6", "22:9-5"):
+        with pytest.raises(ImpbenchError, match="region"):
+            Region.parse(bad)
+
+
+def test_site_filters_are_counted(text_vcf):
+    path = text_vcf(
+        ["a", "b"],
+        [
+            "100 A G 0|1 1|1",
+            "200 A G,T 0|1 1|2",  # multiallelic
+            "300 AT A 0|1 0|0",  # indel
+            "400 A <DEL> 0|1 0|0",  # symbolic
+            "500 A . 0|0 0|0",  # no ALT
+            "600 A G 0|1 0|0",  # duplicated position: both dropped
+            "600 A C 1|0 0|0",
+            "700 AC GT 0|1 0|0",  # MNP
+            "800 C T .|. 1|0",
+        ],
+    )
+    reader = VcfReader(path)
+    matrix = reader.read()
+    assert list(matrix.positions) == [100, 800]
+    np.testing.assert_array_equal(matrix.codes, [[2, 0], [4, 3]])
+    c = reader.counts
+    assert (c.n_records, c.n_multiallelic, c.n_non_snp, c.n_no_alt, c.n_duplicate_position, c.n_duplicate_sites, c.n_kept) == (
+        9, 1, 3, 1, 2, 1, 2,
+    )
+
+
+def test_duplicate_position_across_batch_boundary(text_vcf):
+    records = [f"{p} A G 0|1 1|0" for p in (10, 20, 30, 30, 30, 40, 50, 50, 60)]
+    for batch_size in (1, 2, 3, 4, 100):
+        reader = VcfReader(text_vcf(["a", "b"], records, name=f"b{batch_size}.vcf.gz"), batch_size=batch_size)
+        assert list(reader.read().positions) == [10, 20, 40, 60]
+        assert reader.counts.n_duplicate_position == 5 and reader.counts.n_duplicate_sites == 2
+
+
+def test_keep_indels_when_not_snps_only(text_vcf):
+    path = text_vcf(["a"], ["100 A G 0|1", "300 AT A 1|1", "400 A G,T 0|1"])
+    assert list(read_vcf(path, snps_only=False).positions) == [100, 300]
+
+
+def test_unphased_genotypes(text_vcf):
+    path = text_vcf(["a", "b"], ["100 A G 0|1 0/0", "200 A G 0/1 1|1"])
+    with pytest.raises(ImpbenchError, match=r"in\.vcf\.gz: unphased genotypes \(first at 22:200, sample a\)"):
+        read_vcf(path)
+    reader = VcfReader(path, allow_unphased=True)
+    np.testing.assert_array_equal(reader.read().codes, [[2, 2], [1, 4]])
+    assert reader.counts.n_unphased_het == 1
+
+
+def test_plain_and_gzip_vcf(text_vcf):
+    for compress in ("none", "gzip"):
+        path = text_vcf(["a"], ["100 A G 1|0", "200 C T 0|0"], name=f"x-{compress}.vcf", compress=compress)
+        np.testing.assert_array_equal(read_vcf(path).codes, [[3, 1]])
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "not a VCF"),
+        (b"hello world\n", "not a VCF"),
+        (b"\x1f\x8b\x08\x00garbage", "not a VCF"),
+    ],
+)
+def test_not_a_vcf(tmp_path, content, message):
+    path = tmp_path / "bad.vcf.gz"
+    path.write_bytes(content)
+    with pytest.raises(ImpbenchError, match=f"bad.vcf.gz: {message}"):
+        read_vcf(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImpbenchError, match="nope.vcf.gz: file not found"):
+        read_vcf(tmp_path / "nope.vcf.gz")
+
+
+def test_region_without_variants_and_unknown_contig(text_vcf):
+    path = text_vcf(["a"], ["100 A G 1|0", "200 C T 0|0"])
+    with pytest.raises(ImpbenchError, match=r"no usable variants in region 22:300-400"):
+        read_vcf(path, "22:300-400")
+    with pytest.raises(ImpbenchError, match=r"contig 'X' is not in the VCF"):
+        read_vcf(path, "X:1-10")
+
+
+def test_several_contigs_need_a_region(text_vcf):
+    lines = ["22\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0|1", "X\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0|1"]
+    path = text_vcf(["a"], lines, extra_header=["##contig=<ID=X>"])
+    with pytest.raises(ImpbenchError, match="more than one contig"):
+        read_vcf(path)
+    assert list(read_vcf(path, "X").positions) == [100]
+
+
+def test_unsorted_and_haploid(text_vcf):
+    with pytest.raises(ImpbenchError, match="not sorted"):
+        read_vcf(text_vcf(["a"], ["200 A G 0|1", "100 A G 0|1"], name="u.vcf.gz"))
+    with pytest.raises(ImpbenchError, match="diploid"):
+        read_vcf(text_vcf(["a", "b"], ["100 A G 0 0|1"], name="h.vcf.gz"))
