@@ -5,4 +5,222 @@
 - ``make_mask(codes, rate, seed, scheme="uniform") -> bool (n_samples, n_variants)``
 - ``mask_sha256(mask) -> str``
 - ``apply_mask(codes, mask) -> uint8`` (a copy with code 0 where masked)
+
+Also ``check_level(level)`` and ``replicate_masks(...)`` (every level x replicate of a run).
+
+The unit of masking is a whole diploid genotype (one cell of the codes matrix), set to code 0.
+Only cells holding a genotype call (codes 1-4) can be masked; missing (0) and padding (5)
+cells never are.
+
+Seeds. ``replicate_seed`` is ``SeedSequence([int(dataset_hash, 16), round(level * 10_000),
+replicate])``: the level enters in basis points, not as its index in the run's list of levels,
+so the mask of level 0.15 replicate 1 is the same whether a run asks for levels
+``0.05,0.15,0.25`` or ``0.15`` alone, and every imputer (in one run or in separate runs)
+sees the identical mask. Two levels that agree to the basis point (0.15 and 0.150001) share
+their seed.
+
+Schemes (``make_mask``):
+
+- ``uniform`` (default): exactly ``round(rate * n_cells)`` cells, ``n_cells`` the number of
+  maskable cells (codes 1-4), drawn uniformly without replacement over the whole matrix.
+  ``round`` is Python's (half to even). To keep memory bounded the matrix is read in blocks of
+  ``UNIFORM_BLOCK_CELLS`` cells (row-major order): a multivariate hypergeometric draw splits the
+  total among the blocks, then each block draws its share without replacement. This is an exact
+  uniform draw; the block size is part of the mask's definition (changing it changes masks).
+- ``per-variant`` (paper-compatible): at each variant with ``N_j`` maskable cells, ``a_j`` of
+  them carriers (codes 2, 3, 4) and ``b_j = N_j - a_j`` non-carriers (code 1),
+  ``k_j = round(rate * N_j)`` cells are masked (half to even), of which
+  ``c_j = floor(k_j * a_j / N_j + 1/2)`` carriers (the proportional share rounded half up,
+  computed in integers) and ``k_j - c_j`` non-carriers. The per-variant total is exactly
+  ``k_j`` and both shares always fit (``c_j <= a_j`` and ``k_j - c_j <= b_j``). Within each
+  group the cells are uniform without replacement (random keys, sorted per column, in blocks of
+  ``PER_VARIANT_BLOCK`` variants). As in the paper, a rare variant's carriers are seldom masked:
+  at rate 0.05 with 263 samples a variant needs 11 carriers before one is masked.
 """
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .errors import ImpbenchError
+from .genotypes import HOM_REF, MISSING, is_call
+
+__all__ = [
+    "DEFAULT_LEVELS",
+    "DEFAULT_REPLICATES",
+    "SCHEMES",
+    "UNIFORM_BLOCK_CELLS",
+    "PER_VARIANT_BLOCK",
+    "check_level",
+    "replicate_seed",
+    "make_mask",
+    "replicate_masks",
+    "per_variant_targets",
+    "mask_sha256",
+    "apply_mask",
+]
+
+DEFAULT_LEVELS = (0.05, 0.15, 0.25)
+DEFAULT_REPLICATES = 3
+SCHEMES = ("uniform", "per-variant")
+#: Cells per block of the ``uniform`` scheme (part of the mask definition).
+UNIFORM_BLOCK_CELLS = 1 << 22
+#: Variants per block of the ``per-variant`` scheme (part of the mask definition).
+PER_VARIANT_BLOCK = 4096
+
+
+def check_level(level: float) -> float:
+    """Return ``level`` as a float, or raise ``ImpbenchError`` unless 0 < level < 1."""
+    try:
+        value = float(level)
+    except (TypeError, ValueError):
+        raise ImpbenchError(f"masking level {level!r} is not a number") from None
+    if not (0.0 < value < 1.0):
+        raise ImpbenchError(f"masking level {level!r} is outside (0, 1)")
+    return value
+
+
+def replicate_seed(dataset_hash: str, level: float, replicate: int) -> np.random.SeedSequence:
+    """The seed of one masked replicate.
+
+    ``SeedSequence([int(dataset_hash, 16), round(level * 10_000), replicate])``; see the module
+    docstring for why the level enters in basis points.
+    """
+    try:
+        hash_value = int(str(dataset_hash), 16)
+    except ValueError:
+        raise ImpbenchError(f"dataset hash {dataset_hash!r} is not a hexadecimal string") from None
+    level = check_level(level)
+    if int(replicate) != replicate or replicate < 0:
+        raise ImpbenchError(f"replicate {replicate!r} must be a non-negative integer")
+    return np.random.SeedSequence([hash_value, round(level * 10_000), int(replicate)])
+
+
+def make_mask(
+    codes: np.ndarray,
+    rate: float,
+    seed: "np.random.SeedSequence | int",
+    scheme: str = "uniform",
+) -> np.ndarray:
+    """Choose the cells to hide.
+
+    codes : uint8, shape (n_samples, n_variants); only cells with codes 1-4 can be chosen.
+    rate : fraction to mask, 0 < rate < 1.
+    seed : a ``SeedSequence`` (from ``replicate_seed``) or an int.
+    scheme : "uniform" or "per-variant" (see the module docstring).
+    Returns bool, shape (n_samples, n_variants), True at masked cells.
+    """
+    rate = check_level(rate)
+    if scheme not in SCHEMES:
+        raise ImpbenchError(f"unknown masking scheme {scheme!r}; valid: {', '.join(SCHEMES)}")
+    codes = np.asarray(codes)
+    if codes.ndim != 2:
+        raise ValueError(f"codes must be 2-D (n_samples, n_variants), got shape {codes.shape}")
+    rng = np.random.default_rng(seed)
+    if scheme == "uniform":
+        return _uniform_mask(is_call(codes), rate, rng)
+    return _per_variant_mask(codes, rate, rng)
+
+
+def _uniform_mask(maskable: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    flat = maskable.ravel()
+    n_cells = flat.size
+    starts = np.arange(0, n_cells, UNIFORM_BLOCK_CELLS, dtype=np.int64)
+    block_counts = np.array([np.count_nonzero(flat[a : a + UNIFORM_BLOCK_CELLS]) for a in starts], dtype=np.int64)
+    n_target = round(rate * int(block_counts.sum()))
+    mask = np.zeros(n_cells, dtype=bool)
+    if n_target == 0:
+        return mask.reshape(maskable.shape)
+    if len(block_counts) == 1:
+        block_targets = np.array([n_target], dtype=np.int64)
+    else:
+        block_targets = rng.multivariate_hypergeometric(block_counts, n_target)
+    for start, n_block, k_block in zip(starts, block_counts, block_targets):
+        if k_block == 0:
+            continue
+        candidates = np.flatnonzero(flat[start : start + UNIFORM_BLOCK_CELLS])
+        chosen = rng.choice(int(n_block), size=int(k_block), replace=False)
+        mask[start + candidates[chosen]] = True
+    return mask.reshape(maskable.shape)
+
+
+def per_variant_targets(codes: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-variant numbers of masked carriers and non-carriers under ``per-variant``.
+
+    codes : uint8 (n_samples, n_variants). Returns two int64 arrays of shape (n_variants,):
+    ``carriers_masked`` (``c_j``) and ``noncarriers_masked`` (``k_j - c_j``).
+    """
+    codes = np.asarray(codes)
+    maskable = is_call(codes)
+    n_maskable = maskable.sum(axis=0, dtype=np.int64)
+    n_carriers = (maskable & (codes != HOM_REF)).sum(axis=0, dtype=np.int64)
+    n_target = np.rint(rate * n_maskable).astype(np.int64)
+    carriers = np.where(n_maskable > 0, (2 * n_target * n_carriers + n_maskable) // (2 * np.maximum(n_maskable, 1)), 0)
+    return carriers, n_target - carriers
+
+
+def _per_variant_mask(codes: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    n_samples, n_variants = codes.shape
+    mask = np.zeros((n_samples, n_variants), dtype=bool)
+    carriers_masked, noncarriers_masked = per_variant_targets(codes, rate)
+    rank = np.arange(n_samples, dtype=np.int64)[None, :]
+    for start in range(0, n_variants, PER_VARIANT_BLOCK):
+        stop = min(start + PER_VARIANT_BLOCK, n_variants)
+        # variant-major (n_block, n_samples) so that each variant's sort runs on contiguous memory
+        block_codes = np.ascontiguousarray(codes[:, start:stop].T)
+        block_maskable = is_call(block_codes)
+        carrier = block_maskable & (block_codes != HOM_REF)
+        # group 0 = carrier, 1 = non-carrier, 2 = not maskable; a uniform key orders each group
+        group = np.where(block_maskable, np.where(carrier, 0.0, 1.0), 2.0)
+        keys = rng.random((stop - start, n_samples))
+        order = np.argsort(group + keys, axis=1)
+        n_carrier = carrier.sum(axis=1, dtype=np.int64)[:, None]
+        c = carriers_masked[start:stop, None]
+        b = noncarriers_masked[start:stop, None]
+        chosen_rank = (rank < c) | ((rank >= n_carrier) & (rank < n_carrier + b))
+        block_mask = np.zeros_like(chosen_rank)
+        np.put_along_axis(block_mask, order, chosen_rank, axis=1)
+        mask[:, start:stop] = block_mask.T
+    return mask
+
+
+def replicate_masks(
+    codes: np.ndarray,
+    dataset_hash: str,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    replicates: int = DEFAULT_REPLICATES,
+    scheme: str = "uniform",
+) -> Iterator[tuple[float, int, np.ndarray]]:
+    """Yield ``(level, replicate, mask)`` for every level x replicate, in that order."""
+    if int(replicates) != replicates or replicates < 1:
+        raise ImpbenchError(f"replicates must be a positive integer, got {replicates!r}")
+    for level in levels:
+        level = check_level(level)
+        for replicate in range(int(replicates)):
+            yield level, replicate, make_mask(codes, level, replicate_seed(dataset_hash, level, replicate), scheme)
+
+
+def mask_sha256(mask: np.ndarray) -> str:
+    """SHA-256 (hex) of a mask: of ``"<n_samples>x<n_variants>:"`` (ASCII) followed by the
+    mask's bits packed in row-major order (``np.packbits``, big bit order, zero-padded)."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
+    digest = hashlib.sha256()
+    digest.update(f"{mask.shape[0]}x{mask.shape[1]}:".encode("ascii"))
+    digest.update(np.packbits(mask, axis=None).tobytes())
+    return digest.hexdigest()
+
+
+def apply_mask(codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A uint8 copy of ``codes`` with ``MISSING`` (0) where ``mask`` is True."""
+    codes = np.asarray(codes)
+    mask = np.asarray(mask, dtype=bool)
+    if codes.shape != mask.shape:
+        raise ValueError(f"mask shape {mask.shape} != codes shape {codes.shape}")
+    out = np.array(codes, dtype=np.uint8, copy=True)
+    out[mask] = MISSING
+    return out
