@@ -83,8 +83,8 @@ class KnnOptions:
     """k : panel samples that vote; window : variants on each side of a cell that the distance
     is computed over (the window is cut at the ends of the contig)."""
 
-    k: int = 10
-    window: int = 50
+    k: int = 5
+    window: int = 30
 
 
 def knn_vote_probs(panel_codes: np.ndarray, target_codes: np.ndarray, k: int, window: int,

@@ -1,8 +1,14 @@
 """The plugin manager: loads ``impbench`` entry points lazily and once.
 
-``IMPBENCH_LOAD_PLUGINS`` (a comma list of entry-point names) restricts which entry points
-load; set to the empty string it loads none. Built-in baselines are registered through the
-same hook as external plugins.
+Nothing is imported until the first call that needs the registry (``get_imputers``,
+``get_imputer``, ``get_plugin_manager``); then every entry point of the group ``impbench`` is
+loaded once per process. ``IMPBENCH_LOAD_PLUGINS`` (a comma list of entry-point or
+distribution names) restricts which entry points load; set to the empty string it loads none.
+The built-in baselines (``impbench.baselines``) are registered through the same hook as
+external plugins and are always present.
+
+An entry point that fails to import does not stop the harness: it is skipped, and the error is
+kept in ``load_errors()`` (``impbench plugins`` shows it, ``impbench run`` warns).
 """
 
 from __future__ import annotations
@@ -17,57 +23,97 @@ from . import hookspecs
 from .errors import ImpbenchError
 from .imputer import Imputer
 
+#: Environment variable restricting which entry points load.
+LOAD_PLUGINS_ENV = "IMPBENCH_LOAD_PLUGINS"
+#: Plugin name of the built-in baselines module.
+BUILTIN = "impbench.baselines"
+
 
 @dataclass(frozen=True)
 class ImputerInfo:
-    """A registered imputer: its class and the distribution that provides it."""
+    """A registered imputer: its class, the plugin (entry point) and distribution providing it."""
 
     cls: type[Imputer]
+    plugin: str
     distribution: str
     version: str
 
 
 _pm: pluggy.PluginManager | None = None
 _imputers: dict[str, ImputerInfo] | None = None
+#: plugin name -> (distribution, version)
+_dists: dict[str, tuple[str, str]] = {}
+#: entry-point name -> one-line error of a plugin that failed to load
+_load_errors: dict[str, str] = {}
+
+
+def _wanted() -> set[str] | None:
+    """Names allowed by ``IMPBENCH_LOAD_PLUGINS``; None when the variable is unset."""
+    value = os.environ.get(LOAD_PLUGINS_ENV)
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
-    wanted = os.environ.get("IMPBENCH_LOAD_PLUGINS")
-    names = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
+    wanted = _wanted()
     for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT):
-        if names is not None and ep.name not in names:
-            continue
-        if pm.get_plugin(ep.name) is not None:
-            continue
-        module = ep.load()
-        pm.register(module, name=ep.name)
         dist = getattr(ep, "dist", None)
-        if dist is not None:
-            pm._impbench_dists[ep.name] = (dist.metadata["Name"], dist.version)  # type: ignore[attr-defined]
+        dist_name = dist.metadata["Name"] if dist is not None else ep.name
+        if wanted is not None and ep.name not in wanted and dist_name not in wanted:
+            continue
+        if pm.get_plugin(ep.name) is not None or ep.name in _load_errors:
+            continue
+        try:
+            module = ep.load()
+        except Exception as exc:  # a broken plugin must not take the harness down
+            _load_errors[ep.name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            continue
+        pm.register(module, name=ep.name)
+        _dists[ep.name] = (dist_name, dist.version if dist is not None else "")
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
-    """The process-wide plugin manager, built on first use."""
+    """The process-wide plugin manager, built (and its entry points loaded) on first use."""
     global _pm
     if _pm is None:
+        from . import __version__, baselines
+
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)
-        pm._impbench_dists = {}  # type: ignore[attr-defined]
-        from . import baselines
-
-        pm.register(baselines, name="impbench.baselines")
+        pm.register(baselines, name=BUILTIN)
+        _dists[BUILTIN] = ("impbench", __version__)
         _load_entry_points(pm)
         _pm = pm
     return _pm
 
 
 def register_plugin(module: object, name: str, distribution: str = "", version: str = "") -> None:
-    """Register a plugin module by hand (tests, notebooks); clears the imputer cache."""
+    """Register a plugin module (or any object with a ``register_imputers`` hookimpl) by hand.
+
+    For tests and notebooks: the result is as if an entry point ``name`` had loaded it.
+    Registering the same object under the same name again does nothing; another object under a
+    name in use raises ``ImpbenchError``.
+    """
     global _imputers
     pm = get_plugin_manager()
-    if pm.get_plugin(name) is None:
-        pm.register(module, name=name)
-        pm._impbench_dists[name] = (distribution or name, version)  # type: ignore[attr-defined]
+    existing = pm.get_plugin(name)
+    if existing is module:
+        return
+    if existing is not None:
+        raise ImpbenchError(f"a plugin named {name!r} is already registered")
+    pm.register(module, name=name)
+    _dists[name] = (distribution or name, version)
+    _imputers = None
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin registered under ``name`` (no-op if there is none)."""
+    global _imputers
+    pm = get_plugin_manager()
+    if pm.get_plugin(name) is not None:
+        pm.unregister(name=name)
+    _dists.pop(name, None)
     _imputers = None
 
 
@@ -76,29 +122,43 @@ def reset() -> None:
     global _pm, _imputers
     _pm = None
     _imputers = None
+    _dists.clear()
+    _load_errors.clear()
+
+
+def load_errors() -> dict[str, str]:
+    """Entry points that failed to load: name -> one-line error."""
+    get_plugin_manager()
+    return dict(_load_errors)
 
 
 def get_imputers() -> dict[str, ImputerInfo]:
-    """All registered imputers by name, in registration order."""
+    """All registered imputers by name: the built-in ones first, then plugins in load order."""
     global _imputers
     if _imputers is None:
         pm = get_plugin_manager()
         found: dict[str, ImputerInfo] = {}
-        from . import __version__
-
-        for plugin in pm.get_plugins():
+        plugins = pm.get_plugins()
+        order = sorted(plugins, key=lambda p: pm.get_name(p) != BUILTIN)
+        for plugin in order:
             plugin_name = pm.get_name(plugin)
-            dist, version = pm._impbench_dists.get(plugin_name, ("impbench", __version__))  # type: ignore[attr-defined]
+            dist, version = _dists.get(plugin_name, (plugin_name, ""))
 
-            def register(cls: type[Imputer], _dist=dist, _version=version) -> None:
+            def register(cls: type[Imputer], _plugin=plugin_name, _dist=dist, _version=version) -> None:
                 if not (isinstance(cls, type) and issubclass(cls, Imputer)):
-                    raise TypeError(f"register() takes an Imputer subclass, got {cls!r}")
-                if cls.name in found and found[cls.name].cls is not cls:
-                    raise ImpbenchError(f"two plugins register an imputer named {cls.name!r}")
-                found[cls.name] = ImputerInfo(cls, _dist, _version)
+                    raise ImpbenchError(f"plugin {_plugin!r}: register() takes an Imputer subclass, got {cls!r}")
+                name = getattr(cls, "name", None)
+                if not isinstance(name, str) or not name:
+                    raise ImpbenchError(f"plugin {_plugin!r}: imputer class {cls.__qualname__} has no name")
+                if name in found and found[name].cls is not cls:
+                    raise ImpbenchError(
+                        f"two plugins register an imputer named {name!r}: "
+                        f"{found[name].plugin!r} and {_plugin!r}"
+                    )
+                found[name] = ImputerInfo(cls, _plugin, _dist, _version)
 
-            hook = pm.subset_hook_caller("register_imputers", remove_plugins=[p for p in pm.get_plugins() if p is not plugin])
-            hook(register=register)
+            others = [p for p in plugins if p is not plugin]
+            pm.subset_hook_caller("register_imputers", remove_plugins=others)(register=register)
         _imputers = found
     return _imputers
 
