@@ -7,8 +7,11 @@ sample sheet that then go through the same ingest path as real data.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from .errors import ImpbenchError
 from .genotypes import GenotypeMatrix, codes_from_alleles
 
 
@@ -60,3 +63,480 @@ def simulate_matrix(
         cohort=np.array(["A" if i % 2 == 0 else "B" for i in range(n_samples)], dtype=object),
         sex=rng.choice(np.array(["male", "female"], dtype=object), size=n_samples),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Embedded datasets: a simulation spec (a card's [simulation] table) -> VCF + sample sheet
+# ---------------------------------------------------------------------------------------------
+
+#: Bump when the genotypes written for a given spec change, so cached simulations are redone.
+SIMULATION_VERSION = 1
+
+#: The built-in model that is not a stdpopsim model: populations nested in regions.
+REGION_TREE = "region-tree"
+
+_COMMON_KEYS = {
+    "model": str,
+    "contig": str,
+    "start": int,
+    "length": int,
+    "recombination_rate": float,
+    "mutation_rate": float,
+    "seed": int,
+}
+_STDPOPSIM_KEYS = {"samples": dict, "populations": dict, "admixture": dict}
+_REGION_TREE_KEYS = {
+    "regions": int,
+    "populations_per_region": int,
+    "samples_per_population": int,
+    "population_size": float,
+    "ancestral_size": float,
+    "region_split_time": float,
+    "population_split_time": float,
+}
+_ADMIXTURE_KEYS = {"population": str, "time": float, "proportions": dict, "initial_size": float}
+_DEFAULTS = {
+    "contig": "22",
+    "start": 20_000_000,
+    "length": 1_000_000,
+    "seed": 1,
+    # region-tree defaults
+    "regions": 5,
+    "populations_per_region": 4,
+    "samples_per_population": 5,
+    "population_size": 5_000.0,
+    "ancestral_size": 10_000.0,
+    "region_split_time": 3_000.0,
+    "population_split_time": 400.0,
+}
+
+
+def _check_type(value, expected: type, key: str, where: str):
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is int and isinstance(value, bool):
+        raise ImpbenchError(f"{where}: simulation.{key} must be an integer, not {value!r}")
+    if not isinstance(value, expected):
+        raise ImpbenchError(
+            f"{where}: simulation.{key} must be {expected.__name__}, not {value!r}"
+        )
+    return value
+
+
+def parse_simulation(spec: dict, where: str = "simulation") -> dict:
+    """Validate a card's ``[simulation]`` table and fill in the defaults.
+
+    ``where`` names the card file in error messages. Returns a new dict (the normalised spec
+    that identifies the simulation; its hash names the cache folder). Raises ``ImpbenchError``
+    on an unknown key, a wrong type or an impossible value. Does not import msprime/stdpopsim.
+    """
+    import copy
+
+    if not isinstance(spec, dict) or "model" not in spec:
+        raise ImpbenchError(f"{where}: [simulation] needs a 'model' key")
+    spec = copy.deepcopy(spec)  # the card's table stays as written
+    model = _check_type(spec["model"], str, "model", where)
+    allowed = dict(_COMMON_KEYS)
+    allowed.update(_REGION_TREE_KEYS if model == REGION_TREE else _STDPOPSIM_KEYS)
+    out: dict = {}
+    for key, value in spec.items():
+        if key not in allowed:
+            raise ImpbenchError(
+                f"{where}: unknown key simulation.{key} for model {model!r} "
+                f"(known: {', '.join(sorted(allowed))})"
+            )
+        out[key] = _check_type(value, allowed[key], key, where)
+    for key in allowed:
+        if key not in out and key in _DEFAULTS:
+            out[key] = _DEFAULTS[key]
+    for key in ("length", "start", "seed"):
+        if out[key] < (1 if key == "length" else 0):
+            raise ImpbenchError(f"{where}: simulation.{key} must be positive, not {out[key]}")
+    for key in ("recombination_rate", "mutation_rate"):
+        if key in out and not out[key] > 0:
+            raise ImpbenchError(f"{where}: simulation.{key} must be > 0, not {out[key]}")
+    if model == REGION_TREE:
+        for key in _REGION_TREE_KEYS:
+            if not out[key] > 0:
+                raise ImpbenchError(f"{where}: simulation.{key} must be > 0, not {out[key]}")
+        if out["population_split_time"] >= out["region_split_time"]:
+            raise ImpbenchError(
+                f"{where}: simulation.population_split_time must be below region_split_time"
+            )
+        return out
+    samples = out.get("samples")
+    if not samples:
+        raise ImpbenchError(
+            f"{where}: simulation.samples must name cohorts and their sizes, e.g. "
+            "samples = { YRI = 100, CEU = 100 }"
+        )
+    for cohort, n in samples.items():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ImpbenchError(f"{where}: simulation.samples.{cohort} must be a positive integer")
+    populations = out.setdefault("populations", {})
+    for cohort, population in populations.items():
+        if cohort not in samples or not isinstance(population, str):
+            raise ImpbenchError(
+                f"{where}: simulation.populations.{cohort} must map a cohort of "
+                "simulation.samples to a population name"
+            )
+    if "admixture" in out:
+        admixture = out["admixture"]
+        for key, value in admixture.items():
+            if key not in _ADMIXTURE_KEYS:
+                raise ImpbenchError(
+                    f"{where}: unknown key simulation.admixture.{key} "
+                    f"(known: {', '.join(sorted(_ADMIXTURE_KEYS))})"
+                )
+            admixture[key] = _check_type(value, _ADMIXTURE_KEYS[key], f"admixture.{key}", where)
+        for key in ("population", "time", "proportions"):
+            if key not in admixture:
+                raise ImpbenchError(f"{where}: simulation.admixture needs {key!r}")
+        proportions = admixture["proportions"]
+        total = sum(float(v) for v in proportions.values())
+        if len(proportions) < 2 or abs(total - 1.0) > 1e-9:
+            raise ImpbenchError(
+                f"{where}: simulation.admixture.proportions must name two or more source "
+                f"populations whose proportions sum to 1 (they sum to {total:g})"
+            )
+        admixture.setdefault("initial_size", 10_000.0)
+    return out
+
+
+def _seeds(seed: int, n: int) -> list[int]:
+    """``n`` independent seeds in 1..2**31-1 (msprime's range) derived from one card seed."""
+    states = np.random.SeedSequence(seed).generate_state(n, dtype=np.uint32)
+    return [int(s) % (2**31 - 1) + 1 for s in states]
+
+
+def _stdpopsim_demography(spec: dict):
+    """msprime demography, samples {population: n} and cohort per population for a stdpopsim
+    HomSap model, plus the optional admixture pulse of the spec."""
+    import copy
+    import warnings
+
+    import stdpopsim
+
+    species = stdpopsim.get_species("HomSap")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = species.get_demographic_model(spec["model"])
+    except ValueError as exc:
+        known = ", ".join(sorted(m.id for m in species.demographic_models))
+        raise ImpbenchError(
+            f"simulation model {spec['model']!r} is neither {REGION_TREE!r} nor a stdpopsim "
+            f"HomSap model ({known})"
+        ) from exc
+    demography = copy.deepcopy(model.model)
+    admixture = spec.get("admixture")
+    if admixture:
+        demography.add_population(
+            name=admixture["population"], initial_size=admixture["initial_size"]
+        )
+        demography.add_admixture(
+            time=admixture["time"],
+            derived=admixture["population"],
+            ancestral=list(admixture["proportions"]),
+            proportions=[float(p) for p in admixture["proportions"].values()],
+        )
+        demography.sort_events()
+    names = {p.name for p in demography.populations}
+    samples: dict[str, int] = {}
+    cohort_of: dict[str, str] = {}
+    for cohort, n in spec["samples"].items():
+        population = spec["populations"].get(cohort, cohort)
+        if population not in names:
+            raise ImpbenchError(
+                f"simulation: population {population!r} (cohort {cohort!r}) is not in model "
+                f"{spec['model']!r} (populations: {', '.join(sorted(names))})"
+            )
+        samples[population] = samples.get(population, 0) + n
+        cohort_of[population] = cohort
+    if len(cohort_of) != len(spec["samples"]):
+        raise ImpbenchError("simulation: two cohorts map to the same population")
+    return demography, samples, cohort_of
+
+
+def _region_tree_demography(spec: dict):
+    """Populations nested in regions: each region splits from one ancestral population at
+    ``region_split_time``, its populations from the region at ``population_split_time``."""
+    import msprime
+
+    demography = msprime.Demography()
+    n_regions = spec["regions"]
+    n_pops = spec["populations_per_region"]
+    region_names = [f"R{r + 1}" for r in range(n_regions)]
+    samples: dict[str, int] = {}
+    cohort_of: dict[str, str] = {}
+    for region in region_names:
+        for p in range(n_pops):
+            name = f"{region}P{p + 1}"
+            demography.add_population(name=name, initial_size=spec["population_size"])
+            samples[name] = spec["samples_per_population"]
+            cohort_of[name] = region
+    for region in region_names:
+        demography.add_population(name=region, initial_size=spec["population_size"])
+    demography.add_population(name="ANC", initial_size=spec["ancestral_size"])
+    for region in region_names:
+        demography.add_population_split(
+            time=spec["population_split_time"],
+            derived=[f"{region}P{p + 1}" for p in range(n_pops)],
+            ancestral=region,
+        )
+    demography.add_population_split(
+        time=spec["region_split_time"], derived=region_names, ancestral="ANC"
+    )
+    return demography, samples, cohort_of
+
+
+def _default_rates(contig: str) -> tuple[float, float]:
+    """Mean recombination rate and mutation rate of the stdpopsim HomSap chromosome named like
+    ``contig`` ("22" or "chr22"); works offline (no genetic map is downloaded)."""
+    import stdpopsim
+
+    name = contig if contig.startswith("chr") else f"chr{contig}"
+    try:
+        chrom = stdpopsim.get_species("HomSap").get_contig(name, genetic_map=None)
+    except ValueError as exc:
+        raise ImpbenchError(
+            f"simulation: contig {contig!r} is not a human chromosome; set "
+            "simulation.recombination_rate and simulation.mutation_rate"
+        ) from exc
+    return float(chrom.recombination_map.mean_rate), float(chrom.mutation_rate)
+
+
+@dataclass
+class SimulatedDataset:
+    """What a simulation spec produces.
+
+    matrix : the phased biallelic genotypes; ``cohort`` and ``sex`` filled per sample.
+    population : str (object), shape (n_samples,): the model population of each sample.
+    n_sites : number of simulated sites; n_multiallelic : sites dropped for >2 alleles.
+    recombination_rate, mutation_rate : the rates used (defaults resolved).
+    """
+
+    matrix: GenotypeMatrix
+    population: np.ndarray
+    n_sites: int
+    n_multiallelic: int
+    recombination_rate: float
+    mutation_rate: float
+
+
+def _balanced_sexes(cohort: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sexes assigned at random but balanced within each cohort: a random half of each cohort
+    is female (a coin decides the odd one out), so every cohort x sex stratum holds about half
+    of its cohort. Returns str (object) "male"/"female", shape (n_samples,)."""
+    sex = np.empty(cohort.shape[0], dtype=object)
+    both = np.array(["female", "male"], dtype=object)
+    for label in dict.fromkeys(cohort):
+        members = np.flatnonzero(cohort == label)
+        labels = both[(np.arange(members.size) + rng.integers(2)) % 2]
+        sex[members] = labels[rng.permutation(members.size)]
+    return sex
+
+
+def _haplotypes_to_codes(ts, progress=None, chunk: int = 4096):
+    """Phased codes of the biallelic sites of a tree sequence, streamed per chunk of sites.
+
+    Returns (codes uint8 (n_samples, n_kept), positions int64 (0-based), ref, alt, n_sites,
+    n_multiallelic). Individuals are the consecutive haplotype pairs of ``ts.samples()``.
+    """
+    from .genotypes import ALLELES_CODE
+
+    n_sites = ts.num_sites
+    n_haps = ts.num_samples
+    n_samples = n_haps // 2
+    codes = np.empty((n_samples, n_sites), dtype=np.uint8)
+    positions = np.empty(n_sites, dtype=np.int64)
+    ref = np.empty(n_sites, dtype=object)
+    alt = np.empty(n_sites, dtype=object)
+    block = np.empty((chunk, n_haps), dtype=np.int8)
+    n_kept = 0
+    n_block = 0
+    block_start = 0
+
+    def flush():
+        nonlocal n_block, block_start
+        if n_block:
+            haps = block[:n_block]
+            codes[:, block_start : block_start + n_block] = ALLELES_CODE[haps[:, 0::2], haps[:, 1::2]].T
+            block_start += n_block
+            n_block = 0
+
+    for index, variant in enumerate(ts.variants(copy=False)):
+        if variant.num_alleles != 2:
+            continue
+        block[n_block] = variant.genotypes
+        positions[n_kept] = int(variant.site.position)
+        ref[n_kept] = variant.alleles[0]
+        alt[n_kept] = variant.alleles[1]
+        n_kept += 1
+        n_block += 1
+        if n_block == chunk:
+            flush()
+            if progress is not None:
+                progress("genotypes", index + 1, n_sites)
+    flush()
+    if progress is not None:
+        progress("genotypes", n_sites, n_sites)
+    codes = codes[:, :n_kept] if n_kept < n_sites else codes
+    return (
+        np.ascontiguousarray(codes),
+        positions[:n_kept],
+        ref[:n_kept],
+        alt[:n_kept],
+        n_sites,
+        n_sites - n_kept,
+    )
+
+
+def simulate_genotypes(spec: dict, progress=None) -> SimulatedDataset:
+    """Simulate the genotypes a (parsed or raw) ``[simulation]`` spec describes.
+
+    Deterministic given the spec (its ``seed``). Multiallelic sites are dropped and counted;
+    REF is the ancestral allele. Positions are 1-based, offset by ``start``. Sample IDs are
+    ``<cohort><index>`` (``YRI0001``); sexes are random with the seed but balanced within each
+    cohort. ``progress(stage, done, total)`` is called as work proceeds.
+    """
+    import msprime
+
+    spec = parse_simulation(spec)
+    if spec["model"] == REGION_TREE:
+        demography, samples, cohort_of = _region_tree_demography(spec)
+    else:
+        demography, samples, cohort_of = _stdpopsim_demography(spec)
+    recombination_rate = spec.get("recombination_rate")
+    mutation_rate = spec.get("mutation_rate")
+    if recombination_rate is None or mutation_rate is None:
+        default_rec, default_mut = _default_rates(spec["contig"])
+        recombination_rate = recombination_rate or default_rec
+        mutation_rate = mutation_rate or default_mut
+    ancestry_seed, mutation_seed, sex_seed = _seeds(spec["seed"], 3)
+    if progress is not None:
+        progress("simulate", 0, 1)
+    ts = msprime.sim_ancestry(
+        samples=samples,
+        demography=demography,
+        sequence_length=spec["length"],
+        recombination_rate=recombination_rate,
+        random_seed=ancestry_seed,
+    )
+    ts = msprime.sim_mutations(ts, rate=mutation_rate, random_seed=mutation_seed)
+    if progress is not None:
+        progress("simulate", 1, 1)
+    codes, positions, ref, alt, n_sites, n_multiallelic = _haplotypes_to_codes(ts, progress)
+    # Individuals in sample order (msprime lists them population by population as requested).
+    individual_population = ts.tables.nodes.population[ts.samples()[0::2]]
+    population_names = np.array([p.name for p in demography.populations], dtype=object)
+    population = population_names[individual_population]
+    cohort = np.array([cohort_of[p] for p in population], dtype=object)
+    # IDs name the cohort (YRI_0001), or the population where cohorts hold several (R1P2_0003).
+    id_labels = population if spec["model"] == REGION_TREE else cohort
+    counters: dict[str, int] = {}
+    sample_ids = []
+    for label in id_labels:
+        counters[label] = counters.get(label, 0) + 1
+        sample_ids.append(f"{label}_{counters[label]:04d}")
+    positions = positions + spec["start"] + 1
+    contig = spec["contig"]
+    matrix = GenotypeMatrix(
+        codes=codes,
+        positions=positions,
+        contig=contig,
+        ref=ref,
+        alt=alt,
+        variant_ids=np.array([f"{contig}:{p}" for p in positions], dtype=object),
+        sample_ids=np.array(sample_ids, dtype=object),
+        cohort=cohort,
+        sex=_balanced_sexes(cohort, np.random.default_rng(sex_seed)),
+    )
+    return SimulatedDataset(
+        matrix=matrix,
+        population=population,
+        n_sites=n_sites,
+        n_multiallelic=n_multiallelic,
+        recombination_rate=float(recombination_rate),
+        mutation_rate=float(mutation_rate),
+    )
+
+
+#: Sample sheet columns of a simulated dataset (what the simulated cards' sample_columns name).
+SHEET_COLUMNS = {"id": "sample", "cohort": "cohort", "sex": "sex"}
+
+
+def write_sample_sheet(data: SimulatedDataset, path) -> None:
+    """Write the tab-separated sample sheet (``sample cohort sex population``) of ``data``,
+    under a temporary name renamed when complete."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    matrix = data.matrix
+    lines = ["\t".join(["sample", "cohort", "sex", "population"])]
+    lines += [
+        "\t".join(map(str, row))
+        for row in zip(matrix.sample_ids, matrix.cohort, matrix.sex, data.population)
+    ]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def simulate_dataset(card, out_dir=None, progress=None):
+    """Simulate a simulated card's dataset and write ``<name>.vcf.gz`` (bgzipped, tabix-indexed
+    when ``tabix`` is installed), ``<name>.samples.tsv`` and ``<name>.simulation.json``.
+
+    card : a ``DatasetCard`` of kind "simulated". out_dir : the folder to write into; default
+    the card's cache folder ``cache_dir()/sim/<name>-<hash>/`` (see ``impbench.datasets``),
+    where a finished simulation is reused. Files appear complete or not at all (written under
+    temporary names, then renamed). Returns ``(vcf_path, sheet_path)``.
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    from .vcf import write_vcf
+
+    if card.kind != "simulated":
+        raise ImpbenchError(f"dataset {card.name!r} ({card.path}) is not a simulated dataset")
+    if out_dir is None:
+        from .datasets import simulation_dir
+
+        out_dir = simulation_dir(card)
+    out_dir = Path(out_dir)
+    vcf_path = out_dir / f"{card.name}.vcf.gz"
+    sheet_path = out_dir / f"{card.name}.samples.tsv"
+    info_path = out_dir / f"{card.name}.simulation.json"
+    spec = parse_simulation(card.simulation, str(card.path))
+    if info_path.exists() and vcf_path.exists() and sheet_path.exists():
+        try:
+            if json.loads(info_path.read_text()).get("spec") == spec:
+                return vcf_path, sheet_path
+        except (OSError, ValueError):
+            pass
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info_path.unlink(missing_ok=True)  # written last: marks a complete simulation
+    data = simulate_genotypes(spec, progress=progress)
+    if progress is not None:
+        progress("write VCF", 0, 1)
+    write_vcf(data.matrix, vcf_path)
+    if progress is not None:
+        progress("write VCF", 1, 1)
+    write_sample_sheet(data, sheet_path)
+    info = {
+        "dataset": card.name,
+        "spec": spec,
+        "simulation_version": SIMULATION_VERSION,
+        "n_samples": int(data.matrix.n_samples),
+        "n_sites": int(data.n_sites),
+        "n_multiallelic_dropped": int(data.n_multiallelic),
+        "n_variants": int(data.matrix.n_variants),
+        "recombination_rate": data.recombination_rate,
+        "mutation_rate": data.mutation_rate,
+    }
+    tmp = info_path.with_name(f".{info_path.name}.tmp")
+    tmp.write_text(json.dumps(info, indent=2) + "\n")
+    os.replace(tmp, info_path)
+    return vcf_path, sheet_path

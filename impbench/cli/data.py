@@ -1,0 +1,252 @@
+"""``impbench datasets``, ``impbench prepare`` and ``impbench simulate``: dataset cards and
+their ingest (VCF -> QC -> split -> HDF5 store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+CARDS_HELP = (
+    "Extra folder of dataset cards (*.toml); repeatable. Also read: the folders in "
+    "$IMPBENCH_DATASETS (separated by ':'). A card there replaces a built-in one of the same name."
+)
+
+cards_option = click.option(
+    "--cards",
+    "cards_dirs",
+    multiple=True,
+    metavar="DIR",
+    type=click.Path(path_type=Path, file_okay=False),
+    help=CARDS_HELP,
+)
+dataset_option = click.option(
+    "--dataset",
+    "-d",
+    "dataset",
+    required=True,
+    metavar="NAME",
+    help="Dataset card name (see `impbench datasets`), e.g. sim-1kgp.",
+)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+class _ProgressBars:
+    """A ``progress(stage, done, total)`` callback drawing one rich bar per stage."""
+
+    def __init__(self, progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        task = self._tasks.get(stage)
+        if task is None:
+            task = self._progress.add_task(stage, total=max(total, 1))
+            self._tasks[stage] = task
+        self._progress.update(task, completed=done, total=max(total, 1))
+
+
+def _progress_display(console):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@click.command("datasets")
+@cards_option
+def datasets_cmd(cards_dirs: tuple[Path, ...]) -> None:
+    """List the dataset cards and whether each is ready.
+
+    \b
+    Status:
+      ready      the source is present (simulated cards are always ready:
+                 `impbench prepare` simulates them, offline, in seconds)
+      prepared   its HDF5 store exists (`impbench prepare` reuses it)
+      needs ...  a file is missing: the variable or path to set, and the
+                 simulated card that mirrors it
+    Card format and the built-in datasets: docs/datasets.md.
+    """
+    from rich.table import Table
+
+    from ..datasets import card_dirs, card_status, load_cards
+
+    cards = load_cards(list(cards_dirs) or None)
+    table = Table(title="impbench datasets", title_justify="left")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("status")
+    table.add_column("description")
+    for card in cards.values():
+        status = card_status(card)
+        style = {"ready": "green", "prepared": "cyan"}.get(status, "yellow")
+        table.add_row(card.name, card.kind, f"[{style}]{status}[/]", card.description)
+    from rich.console import Console
+
+    console = Console()
+    console.print(table)
+    folders = ", ".join(str(folder) for folder in card_dirs(list(cards_dirs) or None))
+    console.print(f"cards from: {folders}", highlight=False, style="dim")
+
+
+def _qc_table(report: dict):
+    """A rich table of a QC report: one row per counted step."""
+    from rich.table import Table
+
+    table = Table(title="QC report", title_justify="left")
+    table.add_column("step")
+    table.add_column("count", justify="right")
+    for key, value in _flatten(report):
+        table.add_row(key, f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value))
+    return table
+
+
+def _flatten(value, prefix: str = ""):
+    """(dotted key, scalar) pairs of a nested dict/list report, in order."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, dict) for v in value):
+        for index, item in enumerate(value):
+            name = item.get("step") or item.get("name") if isinstance(item, dict) else None
+            if name is not None:
+                rest = {k: v for k, v in item.items() if k not in ("step", "name")}
+                if len(rest) == 1:
+                    yield (f"{prefix}.{name}" if prefix else str(name)), next(iter(rest.values()))
+                    continue
+                yield from _flatten(rest, f"{prefix}.{name}" if prefix else str(name))
+            else:
+                yield from _flatten(item, f"{prefix}[{index}]")
+    else:
+        yield prefix, value
+
+
+@click.command("prepare")
+@dataset_option
+@cards_option
+@click.option("--force", is_flag=True, help="Rebuild the store even when one exists for these inputs.")
+def prepare_cmd(dataset: str, cards_dirs: tuple[Path, ...], force: bool) -> None:
+    """Ingest, QC, split and store a dataset in HDF5.
+
+    Simulated cards are simulated first (cached under $IMPBENCH_CACHE, default
+    ~/.cache/impbench). The VCF is read, filtered (biallelic SNPs, phased GT, sample and
+    variant missingness, HWE and MAF on the training split), split 8:1:1 by cohort x sex,
+    and written to cache/stores/<name>-<hash>.h5. The hash covers the settings and the
+    source, so running it again with the same inputs reuses the store (--force rebuilds).
+    Prints the QC report and the store's path (the last line of standard output).
+
+    \b
+    Examples:
+      impbench prepare --dataset sim-1kgp
+      IMPBENCH_LOS_VCF=los.vcf.gz IMPBENCH_LOS_SAMPLES=los.tsv impbench prepare -d los
+      impbench prepare --dataset mydata --cards ~/impbench-cards
+    """
+    from ..datasets import get_card, prepare, store_path
+
+    console = _console()
+    card = get_card(dataset, list(cards_dirs) or None)
+    existed = store_path(card).exists() and not force
+    with _progress_display(console) as display:
+        store = prepare(card, force=force, progress=_ProgressBars(display))
+    path = Path(getattr(store, "path", store_path(card)))
+    if existed:
+        console.print(f"{card.name}: reusing the prepared store", highlight=False)
+    report = _qc_report(store)
+    if report:
+        console.print(_qc_table(report))
+    summary = _summary(store)
+    if summary:
+        console.print(summary, highlight=False)
+    click.echo(str(path))
+
+
+def _qc_report(store) -> dict | None:
+    for attr in ("qc_report", "qc"):
+        value = getattr(store, attr, None)
+        if callable(value):
+            value = value()
+        if isinstance(value, dict):
+            return value
+        if hasattr(value, "to_dict"):
+            return value.to_dict()
+    return None
+
+
+def _summary(store) -> str:
+    parts = []
+    for label, attr in (("samples", "n_samples"), ("variants", "n_variants")):
+        value = getattr(store, attr, None)
+        if isinstance(value, int):
+            parts.append(f"{value:,} {label}")
+    splits = getattr(store, "split_sizes", None)
+    if callable(splits):
+        splits = splits()
+    if isinstance(splits, dict):
+        parts.append(", ".join(f"{name} {n:,}" for name, n in splits.items()))
+    return "; ".join(parts)
+
+
+@click.command("simulate")
+@dataset_option
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    metavar="DIR",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder to write NAME.vcf.gz (+ .tbi), NAME.samples.tsv and NAME.simulation.json into.",
+)
+@cards_option
+def simulate_cmd(dataset: str, out_dir: Path, cards_dirs: tuple[Path, ...]) -> None:
+    """Write an embedded dataset's simulated VCF and sample sheet.
+
+    The same files `impbench prepare` ingests for a simulated card (same seed, same bytes),
+    written to DIR for you to look at or to use with other tools: a bgzipped, phased VCF,
+    a tab-separated sample sheet (sample, cohort, sex, population) and the simulation's
+    settings and counts as JSON. Sizes and seeds come from the card's [simulation] table;
+    copy a card into your own folder (--cards) to change them.
+
+    \b
+    Example:
+      impbench simulate --dataset sim-los --out /tmp/sim-los
+    """
+    import json
+
+    from ..datasets import get_card
+    from ..errors import ImpbenchError
+    from ..simulate import simulate_dataset
+
+    card = get_card(dataset, list(cards_dirs) or None)
+    if card.kind != "simulated":
+        mirror = f"; its simulated mirror is {card.mirrors}" if card.mirrors else ""
+        raise ImpbenchError(f"dataset {card.name!r} is not simulated (it reads {card.vcf}){mirror}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ImpbenchError(f"--out {out_dir} exists and is not a folder")
+    console = _console()
+    with _progress_display(console) as display:
+        vcf, sheet = simulate_dataset(card, out_dir=out_dir, progress=_ProgressBars(display))
+    info = json.loads((out_dir / f"{card.name}.simulation.json").read_text())
+    console.print(
+        f"{card.name}: {info['n_samples']:,} samples, {info['n_variants']:,} biallelic SNPs "
+        f"({info['n_multiallelic_dropped']:,} multiallelic sites dropped)",
+        highlight=False,
+    )
+    click.echo(str(vcf))
+    click.echo(str(sheet))
