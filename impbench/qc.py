@@ -1,8 +1,19 @@
-"""Quality control of ingested genotypes: biallelic SNPs, missingness, HWE, MAF."""
+"""Quality control of ingested genotypes: biallelic SNPs, missingness, HWE, MAF.
+
+The vectorised pieces (``genotype_counts``, ``hwe_exact_pvalues``, ``variant_maf_from_counts``,
+``variant_pass``) work on one batch of variants at a time so that ``prepare`` can stream; every
+step's effect is recorded in a ``QCReport``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import gammaln
+
+from .genotypes import HET_01, HET_10, HOM_ALT, HOM_REF, MISSING
 
 
 @dataclass(frozen=True)
@@ -26,3 +37,198 @@ class QCSettings:
     min_maf: float = 0.001
     per_split: bool = False
     allow_unphased: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# Genotype counts and the HWE exact test
+# --------------------------------------------------------------------------------------------
+
+
+def genotype_counts(codes: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Counts of hom-ref, het (either phase), hom-alt and missing codes along ``axis``.
+
+    codes : uint8, any 2-D shape; ``axis`` is the samples axis (0 for (n_samples, n_variants),
+    1 for variant-major batches). Returns four int64 arrays over the other axis.
+    """
+    codes = np.asarray(codes)
+    hom_ref = np.count_nonzero(codes == HOM_REF, axis=axis).astype(np.int64)
+    het = (np.count_nonzero(codes == HET_01, axis=axis) + np.count_nonzero(codes == HET_10, axis=axis)).astype(np.int64)
+    hom_alt = np.count_nonzero(codes == HOM_ALT, axis=axis).astype(np.int64)
+    missing = np.count_nonzero(codes == MISSING, axis=axis).astype(np.int64)
+    return hom_ref, het, hom_alt, missing
+
+
+#: Relative tolerance under which a configuration's probability counts as equal to the observed
+#: one (floating-point ties, e.g. in symmetric null distributions).
+HWE_TIE_TOLERANCE = 1e-7
+#: Cells of the (groups x configurations) table computed at once.
+_HWE_CELLS_PER_CHUNK = 1 << 22
+
+
+def hwe_exact_pvalues(n_hom_ref, n_het, n_hom_alt) -> np.ndarray:
+    """Two-sided Hardy-Weinberg exact test p-values (Wigginton, Cutler & Abecasis 2005, AJHG 76:887).
+
+    For ``n`` genotypes with ``r`` copies of the rarer allele, the null distribution of the
+    heterozygote count ``h`` (same parity as ``r``) is
+
+        P(h | n, r) ∝ n! / (h! homr! homc!) * 2^h,   homr = (r - h) / 2,  homc = n - h - homr,
+
+    and the p-value is the total probability of the configurations no more likely than the
+    observed one (probabilities within a relative ``HWE_TIE_TOLERANCE`` count as ties, i.e. are
+    included), capped at 1 — the standard (not mid-p) test as PLINK computes it.
+
+    Vectorised: the distribution is computed once per distinct (n, r) pair (in log space with
+    ``gammaln``, all pairs at once), sorted, cumulatively summed from the smallest term, and each
+    SNP's p-value is read with a row-wise binary search.
+
+    n_hom_ref, n_het, n_hom_alt : integer arrays of one shape (n_snps,). Returns float64
+    (n_snps,); 1.0 where there are no genotypes.
+    """
+    hom_ref = np.asarray(n_hom_ref, dtype=np.int64).ravel()
+    het = np.asarray(n_het, dtype=np.int64).ravel()
+    hom_alt = np.asarray(n_hom_alt, dtype=np.int64).ravel()
+    if not (hom_ref.shape == het.shape == hom_alt.shape):
+        raise ValueError("n_hom_ref, n_het and n_hom_alt must have the same shape")
+    if (hom_ref < 0).any() or (het < 0).any() or (hom_alt < 0).any():
+        raise ValueError("genotype counts must be non-negative")
+    n = hom_ref + het + hom_alt
+    hom_rare = np.minimum(hom_ref, hom_alt)
+    rare = 2 * hom_rare + het
+    pvalues = np.ones(len(n), dtype=np.float64)
+    if len(n) == 0:
+        return pvalues
+    stride = int(rare.max()) + 1
+    keys, snp_group = np.unique(n * stride + rare, return_inverse=True)
+    snp_group = snp_group.ravel()
+    pairs = np.stack([keys // stride, keys % stride], axis=1)
+    # Groups are handled in chunks whose table (groups x (max r/2 + 1)) stays small.
+    order = np.argsort(pairs[:, 1], kind="stable")
+    start = 0
+    while start < len(order):
+        width = int(pairs[order[start], 1]) // 2 + 1
+        stop = start + 1
+        while stop < len(order) and (stop - start + 1) * (int(pairs[order[stop], 1]) // 2 + 1) <= _HWE_CELLS_PER_CHUNK:
+            stop += 1
+        groups = order[start:stop]
+        width = int(pairs[groups, 1].max()) // 2 + 1
+        _hwe_groups(pairs[groups, 0], pairs[groups, 1], width, groups, snp_group, hom_rare, pvalues)
+        start = stop
+    return pvalues
+
+
+def _hwe_groups(
+    n: np.ndarray, rare: np.ndarray, width: int, groups: np.ndarray, snp_group: np.ndarray, hom_rare: np.ndarray, pvalues: np.ndarray
+) -> None:
+    """Fill ``pvalues`` of the SNPs whose (n, r) group is in ``groups`` (see ``hwe_exact_pvalues``)."""
+    # Configuration k = number of rare homozygotes: h = r - 2k, homc = n - r + k, k = 0..r/2.
+    k = np.arange(width, dtype=np.float64)[None, :]
+    n_f = n[:, None].astype(np.float64)
+    r_f = rare[:, None].astype(np.float64)
+    valid = k <= np.floor(r_f / 2)
+    h = np.where(valid, r_f - 2 * k, 0.0)
+    log_prob = h * np.log(2.0) - gammaln(h + 1) - gammaln(k + 1) - gammaln(np.where(valid, n_f - r_f + k, 0.0) + 1)
+    log_prob = np.where(valid, log_prob, -np.inf)
+    log_prob -= log_prob.max(axis=1, keepdims=True)
+    prob = np.exp(log_prob)
+    prob /= prob.sum(axis=1, keepdims=True)
+    sorted_prob = np.sort(prob, axis=1)  # invalid cells (0) first: they add nothing to the sums
+    cumulative = np.cumsum(sorted_prob, axis=1)
+    # SNPs of these groups
+    local = np.full(snp_group.max() + 1 if len(snp_group) else 0, -1, dtype=np.int64)
+    local[groups] = np.arange(len(groups))
+    row = local[snp_group]
+    snps = np.nonzero(row >= 0)[0]
+    row = row[snps]
+    threshold = prob[row, hom_rare[snps]] * (1.0 + HWE_TIE_TOLERANCE)
+    # count of entries <= threshold in each SNP's sorted row (binary search, all SNPs at once)
+    lo = np.zeros(len(snps), dtype=np.int64)
+    hi = np.full(len(snps), width, dtype=np.int64)
+    while True:
+        active = lo < hi
+        if not active.any():
+            break
+        mid = (lo + hi) // 2
+        below = sorted_prob[row, np.minimum(mid, width - 1)] <= threshold
+        lo = np.where(active & below, mid + 1, lo)
+        hi = np.where(active & ~below, mid, hi)
+    pvalues[snps] = np.minimum(cumulative[row, lo - 1], 1.0)
+
+
+def allele_counts_maf(n_hom_ref: np.ndarray, n_het: np.ndarray, n_hom_alt: np.ndarray) -> np.ndarray:
+    """Folded minor-allele frequency from genotype counts (float64; NaN where no genotype)."""
+    n_alleles = 2.0 * (np.asarray(n_hom_ref) + n_het + n_hom_alt)
+    alt = 2.0 * np.asarray(n_hom_alt) + n_het
+    with np.errstate(invalid="ignore", divide="ignore"):
+        freq = alt / n_alleles
+    return np.minimum(freq, 1.0 - freq)
+
+
+# --------------------------------------------------------------------------------------------
+# QC report
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class QCStep:
+    """One QC step: what it removed and what was left after it."""
+
+    step: str
+    variants_removed: int = 0
+    samples_removed: int = 0
+    variants_left: int | None = None
+    samples_left: int | None = None
+    note: str = ""
+
+
+@dataclass
+class QCReport:
+    """Every QC step counted, in order. ``as_dict`` is JSON-able; ``table`` renders it (rich)."""
+
+    steps: list[QCStep] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+    def add(self, step: str, *, variants_removed: int = 0, samples_removed: int = 0, variants_left=None, samples_left=None, note: str = "") -> None:
+        self.steps.append(
+            QCStep(step, int(variants_removed), int(samples_removed),
+                   None if variants_left is None else int(variants_left),
+                   None if samples_left is None else int(samples_left), note)
+        )  # fmt: skip
+
+    def as_dict(self) -> dict:
+        return {"steps": [dict(s.__dict__) for s in self.steps], "info": _jsonable(self.info)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "QCReport":
+        return cls(steps=[QCStep(**s) for s in data.get("steps", [])], info=dict(data.get("info", {})))
+
+    def table(self, title: str = "QC"):
+        """A ``rich.table.Table`` with one row per step."""
+        from rich.table import Table
+
+        table = Table(title=title)
+        table.add_column("step")
+        table.add_column("variants removed", justify="right")
+        table.add_column("samples removed", justify="right")
+        table.add_column("variants left", justify="right")
+        table.add_column("samples left", justify="right")
+        table.add_column("note")
+
+        def fmt(value):
+            return "" if value is None else f"{value:,}"
+
+        for s in self.steps:
+            table.add_row(s.step, fmt(s.variants_removed), fmt(s.samples_removed), fmt(s.variants_left), fmt(s.samples_left), s.note)
+        return table
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
