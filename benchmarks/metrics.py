@@ -1,0 +1,86 @@
+"""Time ``impbench.metrics.score`` on a large synthetic replicate and print a table.
+
+Default: 300 samples x 250,000 variants, 25% of cells masked (uniform), both protocols; the
+imputation is the truth with 10% of masked cells replaced by random codes and a noisy dosage
+(the values do not matter for the timing, only the sizes do).
+
+    .venv/bin/python benchmarks/metrics.py [--samples 300] [--variants 250000] [--rate 0.25]
+
+Time is the best of ``--repeat`` calls; peak memory is the peak of the arrays allocated during
+one more call (``tracemalloc``, which numpy reports its buffers to), beyond the inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+
+
+def _inputs(n_samples: int, n_variants: int, rate: float, seed: int = 0):
+    from impbench.genotypes import CALL_DOSAGE, variant_maf
+    from impbench.imputer import Imputation
+    from impbench.masking import make_mask
+
+    rng = np.random.default_rng(seed)
+    freq = rng.beta(0.3, 2.0, size=n_variants).astype(np.float32)
+    a0 = rng.random((n_samples, n_variants), dtype=np.float32) < freq
+    a1 = rng.random((n_samples, n_variants), dtype=np.float32) < freq
+    truth = (1 + a1 + 2 * a0).astype(np.uint8)
+    del a0, a1
+    mask = make_mask(truth, rate, seed)
+    calls = truth.copy()
+    wrong = mask & (rng.random(truth.shape, dtype=np.float32) < 0.1)
+    calls[wrong] = rng.integers(1, 5, size=int(wrong.sum()), dtype=np.uint8)
+    dosage = CALL_DOSAGE[calls - 1] + rng.normal(0, 0.05, size=truth.shape).astype(np.float32)
+    np.clip(dosage, 0, 2, out=dosage)
+    covered = rng.random(n_variants) < 0.98
+    maf = variant_maf(truth)
+    return truth, Imputation(calls=calls, dosage=dosage, covered=covered), mask, maf
+
+
+def _measure(inputs, protocol: str, repeat: int):
+    from impbench.metrics import score
+
+    truth, imputation, mask, maf = inputs
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        scores = score(truth, imputation, mask, maf, protocol=protocol)
+        best = min(best, time.perf_counter() - start)
+    tracemalloc.start()
+    score(truth, imputation, mask, maf, protocol=protocol)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    n_scored = int(scores.metrics.loc[scores.metrics["bin"] == "overall", "n_genotypes"].iloc[0])
+    return protocol, best, peak / 2**20, n_scored, len(scores.metrics)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--variants", type=int, default=250_000)
+    parser.add_argument("--rate", type=float, default=0.25)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    from rich.console import Console
+    from rich.table import Table
+
+    inputs = _inputs(args.samples, args.variants, args.rate)
+    input_mb = sum(a.nbytes for a in (inputs[0], inputs[1].calls, inputs[1].dosage, inputs[2])) / 2**20
+    rows = [_measure(inputs, protocol, args.repeat) for protocol in ("standard", "paper")]
+    table = Table(title=f"impbench.metrics.score: {args.samples} samples x {args.variants:,} variants, {args.rate:.0%} masked")
+    for column in ("protocol", "seconds", "peak MB", "scored cells", "metric rows"):
+        table.add_column(column, justify="right")
+    for protocol, seconds, peak, n_scored, n_rows in rows:
+        table.add_row(protocol, f"{seconds:.2f}", f"{peak:.0f}", f"{n_scored:,}", str(n_rows))
+    console = Console()
+    console.print(table)
+    console.print(f"inputs (truth, calls, dosage, mask): {input_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
