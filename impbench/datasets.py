@@ -473,8 +473,11 @@ def store_key(card: DatasetCard) -> dict:
     else:
         _, _, (vcf, sheet) = _file_problems(card)
         source = {"vcf": _file_identity(vcf), "samples": _file_identity(sheet)}
+    from .store import STORE_FORMAT
+
     return {
         "version": STORE_KEY_VERSION,
+        "store_format": STORE_FORMAT,
         "source": source,
         "sample_columns": card.sample_columns,
         "region": card.region,
@@ -527,7 +530,7 @@ def prepare(
     from .store import DatasetStore
 
     if out_path.exists() and not force:
-        return DatasetStore(out_path)
+        return DatasetStore.open(out_path)
     vcf, sheet = resolve_source(card, progress=progress)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     return prepare_store(

@@ -106,38 +106,6 @@ def datasets_cmd(cards_dirs: tuple[Path, ...]) -> None:
     console.print(f"cards from: {folders}", highlight=False, style="dim")
 
 
-def _qc_table(report: dict):
-    """A rich table of a QC report: one row per counted step."""
-    from rich.table import Table
-
-    table = Table(title="QC report", title_justify="left")
-    table.add_column("step")
-    table.add_column("count", justify="right")
-    for key, value in _flatten(report):
-        table.add_row(key, f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value))
-    return table
-
-
-def _flatten(value, prefix: str = ""):
-    """(dotted key, scalar) pairs of a nested dict/list report, in order."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _flatten(item, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(value, (list, tuple)) and all(isinstance(v, dict) for v in value):
-        for index, item in enumerate(value):
-            name = item.get("step") or item.get("name") if isinstance(item, dict) else None
-            if name is not None:
-                rest = {k: v for k, v in item.items() if k not in ("step", "name")}
-                if len(rest) == 1:
-                    yield (f"{prefix}.{name}" if prefix else str(name)), next(iter(rest.values()))
-                    continue
-                yield from _flatten(rest, f"{prefix}.{name}" if prefix else str(name))
-            else:
-                yield from _flatten(item, f"{prefix}[{index}]")
-    else:
-        yield prefix, value
-
-
 @click.command("prepare")
 @dataset_option
 @cards_option
@@ -159,48 +127,24 @@ def prepare_cmd(dataset: str, cards_dirs: tuple[Path, ...], force: bool) -> None
       impbench prepare --dataset mydata --cards ~/impbench-cards
     """
     from ..datasets import get_card, prepare, store_path
+    from ..qc import QCReport
 
     console = _console()
     card = get_card(dataset, list(cards_dirs) or None)
     existed = store_path(card).exists() and not force
     with _progress_display(console) as display:
         store = prepare(card, force=force, progress=_ProgressBars(display))
-    path = Path(getattr(store, "path", store_path(card)))
     if existed:
         console.print(f"{card.name}: reusing the prepared store", highlight=False)
-    report = _qc_report(store)
-    if report:
-        console.print(_qc_table(report))
-    summary = _summary(store)
-    if summary:
-        console.print(summary, highlight=False)
-    click.echo(str(path))
-
-
-def _qc_report(store) -> dict | None:
-    for attr in ("qc_report", "qc"):
-        value = getattr(store, attr, None)
-        if callable(value):
-            value = value()
-        if isinstance(value, dict):
-            return value
-        if hasattr(value, "to_dict"):
-            return value.to_dict()
-    return None
-
-
-def _summary(store) -> str:
-    parts = []
-    for label, attr in (("samples", "n_samples"), ("variants", "n_variants")):
-        value = getattr(store, attr, None)
-        if isinstance(value, int):
-            parts.append(f"{value:,} {label}")
-    splits = getattr(store, "split_sizes", None)
-    if callable(splits):
-        splits = splits()
-    if isinstance(splits, dict):
-        parts.append(", ".join(f"{name} {n:,}" for name, n in splits.items()))
-    return "; ".join(parts)
+    console.print(QCReport.from_dict(store.qc_report).table(title=f"QC report: {card.name}"))
+    sizes = store.split_sizes()
+    console.print(
+        f"{card.name}: {sum(sizes.values()):,} samples "
+        f"({', '.join(f'{split} {n:,}' for split, n in sizes.items())}), "
+        f"{store.n_variants:,} variants; dataset hash {store.dataset_hash[:12]}",
+        highlight=False,
+    )
+    click.echo(str(store.path))
 
 
 @click.command("simulate")
