@@ -23,7 +23,7 @@ $(BIN)/python:
 $(STAMP): $(SETUP_INPUTS) | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[test]" $(foreach p,$(PLUGINS),-e $(p))
+	$(BIN)/python -m pip install -q -e ".[test]" $(foreach p,$(PLUGINS),-e $(p)) -e examples/impbench-example
 	touch $@
 
 system-deps:
