@@ -1,0 +1,269 @@
+"""The ingest pipeline: VCF (+ sample sheet) -> QC -> split -> HDF5 store.
+
+``prepare_store`` streams the VCF in batches of records (``VcfReader``), keeps the codes of
+the kept records in memory as uint8 (one byte per genotype, variant-major batches, no Python
+object per genotype), then filters samples and variants and writes the store batch by batch,
+freeing each batch once written. Steps, in order, each counted in the QC report:
+
+1. site filters while reading: no ALT, multiallelic, not a SNP, duplicated position;
+   unphased heterozygous genotypes are an error unless ``qc.allow_unphased``;
+2. samples with more than ``qc.max_sample_missing`` missing genotypes dropped;
+3. split of the remaining samples, stratified by cohort x sex (``assign_splits``);
+4. variants with any missing genotype (among kept samples) dropped;
+5. HWE exact test p <= ``qc.hwe_p`` and 6. MAF < ``qc.min_maf``, both computed on the
+   training split (``qc.per_split``: on each split, a variant failing in any split dropped).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .errors import ImpbenchError
+from .qc import QCReport, QCSettings, allele_counts_maf, genotype_counts, hwe_exact_pvalues
+from .samplesheet import read_sample_sheet
+from .split import SPLITS, SplitSettings, assign_splits
+from .store import STORE_FORMAT, DatasetStore, StoreWriter
+from .vcf import Region, VcfReader
+
+ProgressFn = Callable[[str, float, "float | None"], None]
+
+
+def _no_progress(stage: str, done: float, total: float | None) -> None:
+    return None
+
+
+def _file_fingerprint(path: Path) -> dict:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def prepare_settings(
+    qc: QCSettings, split: SplitSettings, region: str | None, columns: Mapping[str, Any] | None, card: Mapping[str, Any] | None = None
+) -> dict:
+    """The JSON-able settings a store records (and that decide whether it can be reused)."""
+    return _jsonable(
+        {
+            "qc": asdict(qc),
+            "split": asdict(split),
+            "region": None if region is None else str(Region.parse(region)),
+            "columns": dict(columns) if columns else None,
+            "card": dict(card) if card else {},
+        }
+    )
+
+
+def prepare_store(
+    vcf: str | os.PathLike,
+    sample_sheet: str | os.PathLike | None,
+    columns: Mapping[str, str | None] | None,
+    region: str | None,
+    qc: QCSettings,
+    split: SplitSettings,
+    out_path: str | os.PathLike,
+    name: str,
+    progress: ProgressFn | None = None,
+    force: bool = False,
+    *,
+    card: Mapping[str, Any] | None = None,
+    batch_size: int | None = None,
+) -> DatasetStore:
+    """Ingest ``vcf`` into the HDF5 store ``out_path`` and return it opened.
+
+    sample_sheet : path or None (then every sample is cohort "all", sex "unknown").
+    columns : ``{"id": ..., "cohort": ..., "sex": ...}`` column names of the sheet (any may be
+        missing/None: the defaults of ``read_sample_sheet`` apply) or None.
+    region : ``chr:start-end`` or None. card : extra card settings recorded in the store.
+    progress : ``progress(stage, done, total)`` for the stages "read" (records; total None),
+        "qc" and "write" (variants).
+    force : rebuild even when ``out_path`` was made from the same inputs and settings (same
+        VCF and sheet path, size and modification time; same settings); otherwise such a store
+        is returned as is.
+
+    Raises ``ImpbenchError`` (one line naming the file and the problem) for a missing or
+    invalid VCF or sheet, unphased genotypes, missing sheet samples or columns, a region or QC
+    that leaves no variant, and a cohort x sex stratum too small to split. Nothing is left
+    on disk on error (an existing store at ``out_path`` stays as it was).
+    """
+    progress = progress or _no_progress
+    vcf = Path(vcf)
+    out_path = Path(out_path)
+    columns = dict(columns) if columns else {}
+    settings = prepare_settings(qc, split, region, columns, card)
+    if not vcf.is_file():
+        raise ImpbenchError(f"{vcf}: file not found" if not vcf.exists() else f"{vcf}: is not a file")
+    sheet_path = Path(sample_sheet) if sample_sheet is not None else None
+    if sheet_path is not None and not sheet_path.is_file():
+        raise ImpbenchError(f"{sheet_path}: sample sheet not found")
+    inputs = _jsonable(
+        {
+            "format": STORE_FORMAT,
+            "vcf": _file_fingerprint(vcf),
+            "sample_sheet": _file_fingerprint(sheet_path) if sheet_path else None,
+            "settings": settings,
+            "name": name,
+        }
+    )
+    if out_path.exists() and not force:
+        try:
+            existing = DatasetStore.open(out_path)
+        except ImpbenchError:
+            existing = None
+        if existing is not None and existing.inputs == inputs:
+            return existing
+
+    report = QCReport()
+    sheet = read_sample_sheet(sheet_path, columns.get("id"), columns.get("cohort"), columns.get("sex")) if sheet_path else None
+    reader = VcfReader(
+        vcf,
+        region,
+        allow_unphased=qc.allow_unphased,
+        snps_only=qc.snps_only,
+        **({"batch_size": batch_size} if batch_size else {}),
+    )
+    sample_ids = reader.sample_ids
+    n_samples = len(sample_ids)
+    if sheet is not None:
+        cohort, sex, n_extra = sheet.for_samples(sample_ids, vcf)
+    else:
+        cohort = np.full(n_samples, "all", dtype=object)
+        sex = np.full(n_samples, "unknown", dtype=object)
+        n_extra = 0
+    try:  # fail before the long read when a stratum is too small even with every sample
+        assign_splits(cohort, sex, split, sample_ids=sample_ids)
+    except ImpbenchError as error:
+        raise ImpbenchError(f"{sheet_path or vcf}: {error}") from None
+
+    # 1. read (site filters counted by the reader)
+    batches = []
+    sample_missing = np.zeros(n_samples, dtype=np.int64)
+    for batch in reader.batches():
+        batches.append(batch)
+        sample_missing += np.count_nonzero(batch.codes == 0, axis=0)
+        progress("read", reader.counts.n_records, None)
+    counts = reader.counts
+    n_read = sum(len(b) for b in batches)
+    where = f" in region {reader.region}" if reader.region is not None else ""
+    if n_read == 0:
+        raise ImpbenchError(
+            f"{vcf}: no usable variants{where} ({counts.n_records} records read, {counts.n_multiallelic} multiallelic, "
+            f"{counts.n_non_snp} not SNPs, {counts.n_duplicate_position} at duplicated positions)"
+        )
+    left = counts.n_records
+    report.add("records read" + where, variants_left=left, samples_left=n_samples)
+    for label, removed in (
+        ("no ALT allele", counts.n_no_alt),
+        ("multiallelic", counts.n_multiallelic),
+        ("not a SNP (indel, MNP, symbolic)" if qc.snps_only else "not a SNP (kept: snps_only = false)", counts.n_non_snp),
+        ("duplicated position (all records there)", counts.n_duplicate_position),
+    ):
+        left -= removed
+        report.add(label, variants_removed=removed, variants_left=left, samples_left=n_samples)
+    if counts.n_unphased_het:
+        report.add("unphased heterozygous genotypes read as phased", variants_left=left, samples_left=n_samples, note=f"{counts.n_unphased_het:,} genotypes")
+
+    # 2. sample missingness
+    missing_fraction = sample_missing / n_read
+    keep_samples = missing_fraction <= qc.max_sample_missing
+    n_kept_samples = int(keep_samples.sum())
+    report.add(
+        f"samples with > {qc.max_sample_missing:g} missing genotypes",
+        samples_removed=n_samples - n_kept_samples, variants_left=left, samples_left=n_kept_samples,
+    )  # fmt: skip
+    if n_kept_samples == 0:
+        raise ImpbenchError(f"{vcf}: every sample has more than {qc.max_sample_missing:g} missing genotypes")
+    kept_index = np.nonzero(keep_samples)[0]
+    all_kept = n_kept_samples == n_samples
+
+    # 3. split of the kept samples
+    try:
+        split_labels = assign_splits(cohort[kept_index], sex[kept_index], split, sample_ids=sample_ids[kept_index])
+    except ImpbenchError as error:
+        raise ImpbenchError(f"{sheet_path or vcf}: after dropping samples with missing genotypes, {error}") from None
+
+    # 4-6. variant filters, computed batch by batch on the kept samples
+    count_splits = [s for s in SPLITS if (split_labels == s).any()] if qc.per_split else ["train"]
+    split_columns = {s: np.nonzero(split_labels == s)[0] for s in count_splits}
+    any_missing_parts = []
+    split_counts: dict[str, list[list[np.ndarray]]] = {s: [[], [], []] for s in count_splits}
+    for i, batch in enumerate(batches):
+        if not all_kept:
+            batch.codes = np.ascontiguousarray(batch.codes[:, kept_index])
+        any_missing_parts.append(np.count_nonzero(batch.codes == 0, axis=1) > 0)
+        for s, cols in split_columns.items():
+            sub = batch.codes[:, cols]
+            hom_ref, het, hom_alt, _ = genotype_counts(sub, axis=1)
+            for store, values in zip(split_counts[s], (hom_ref, het, hom_alt)):
+                store.append(values)
+        progress("qc", i + 1, len(batches))
+    any_missing = np.concatenate(any_missing_parts)
+    keep = ~any_missing if qc.drop_variant_missing else np.ones(n_read, dtype=bool)
+    left = int(keep.sum())
+    report.add(
+        "variants with any missing genotype" + ("" if qc.drop_variant_missing else " (kept: drop_variant_missing = false)"),
+        variants_removed=n_read - left if qc.drop_variant_missing else 0, variants_left=left, samples_left=n_kept_samples,
+    )  # fmt: skip
+    source = "each split" if qc.per_split else "training split"
+    hwe_fail = np.zeros(n_read, dtype=bool)
+    maf_fail = np.zeros(n_read, dtype=bool)
+    for s in count_splits:
+        hom_ref, het, hom_alt = (np.concatenate(parts) for parts in split_counts[s])
+        if qc.hwe_p > 0:
+            hwe_fail |= hwe_exact_pvalues(hom_ref, het, hom_alt) <= qc.hwe_p
+        if qc.min_maf > 0:
+            maf = allele_counts_maf(hom_ref, het, hom_alt)
+            maf_fail |= ~(maf >= qc.min_maf)  # NaN (nothing called) fails
+    removed = int((keep & hwe_fail).sum())
+    keep &= ~hwe_fail
+    left -= removed
+    report.add(f"HWE exact p <= {qc.hwe_p:g} ({source})", variants_removed=removed, variants_left=left, samples_left=n_kept_samples)
+    removed = int((keep & maf_fail).sum())
+    keep &= ~maf_fail
+    left -= removed
+    report.add(f"MAF < {qc.min_maf:g} ({source})", variants_removed=removed, variants_left=left, samples_left=n_kept_samples)
+    if left == 0:
+        raise ImpbenchError(f"{vcf}: no variant passes QC{where} ({n_read} read; see the QC settings of the card)")
+    split_sizes = {s: int((split_labels == s).sum()) for s in SPLITS}
+    report.info.update(
+        {
+            "vcf": str(vcf),
+            "sample_sheet": str(sheet_path) if sheet_path else None,
+            "region": str(reader.region) if reader.region is not None else None,
+            "contig": reader.contig,
+            "sheet_samples_not_in_vcf": int(n_extra),
+            "unphased_het_genotypes": int(counts.n_unphased_het),
+            "duplicated_sites": int(counts.n_duplicate_sites),
+            "maf_hwe_source": source,
+            "n_samples": n_kept_samples,
+            "n_variants": left,
+            "split_sizes": split_sizes,
+        }
+    )
+    report.add("split " + ":".join(f"{f:g}" for f in split.fractions) + " by cohort x sex", variants_left=left,
+               samples_left=n_kept_samples, note=", ".join(f"{s} {n}" for s, n in split_sizes.items()))  # fmt: skip
+
+    # write
+    offsets = np.cumsum([0] + [len(b) for b in batches])
+    with StoreWriter(
+        out_path, name=name, contig=reader.contig, sample_ids=sample_ids[kept_index], cohort=cohort[kept_index],
+        sex=sex[kept_index], split=split_labels, n_variants=left,
+    ) as writer:  # fmt: skip
+        written = 0
+        for i in range(len(batches)):
+            batch = batches[i]
+            rows = keep[offsets[i] : offsets[i + 1]]
+            if rows.any():
+                writer.add(batch.codes[rows], batch.positions[rows], batch.ref[rows], batch.alt[rows], batch.variant_ids[rows])
+                written += int(rows.sum())
+            batches[i] = None  # free the batch
+            progress("write", written, left)
+        return writer.finish(qc_report=report.as_dict(), settings=settings, inputs=inputs)
