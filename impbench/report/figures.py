@@ -1,0 +1,401 @@
+"""The report's figures, each returned as PNG bytes (150 dpi).
+
+Figures are drawn on ``matplotlib.figure.Figure`` objects with the Agg canvas directly, never
+through ``pyplot``, so no display is needed and no global backend is switched. Colours follow
+the Okabe-Ito palette (``style.OKABE_ITO``); imputers keep one colour, marker and line style
+across every figure of a report. Legends sit below the axes, never over the data.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
+from matplotlib.lines import Line2D
+from matplotlib.offsetbox import AnchoredOffsetbox, HPacker, TextArea, VPacker
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
+
+from ..genotypes import CALL_CODES, CODE_GT
+from .load import RunResults
+from .style import FIGURE_METRICS, OKABE_ITO, imputer_colours, level_label, metric_name
+
+DPI = 150
+BAR_COLOUR = "#D9D9D9"
+BASE_FONT = 8
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, facecolor="white")
+    return buffer.getvalue()
+
+
+def _thousands(value: float, _pos=None) -> str:
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:g}M"
+    if value >= 1000:
+        return f"{value / 1000:g}k"
+    return f"{value:g}"
+
+
+def _ordered_bins(frame: pd.DataFrame) -> list[str]:
+    bins = frame[frame["bin"] != "overall"][["bin", "bin_lo"]].drop_duplicates("bin")
+    return list(bins.sort_values("bin_lo")["bin"])
+
+
+def by_maf_figure(results: RunResults, summary: pd.DataFrame, protocol: str) -> bytes | None:
+    """The paper's Figure 1 layout for one protocol; None when there is nothing to draw.
+
+    Rows: masking levels. Columns: accuracy or concordance, R², precision, recall, F1. x: MAF bin
+    (categorical). One line per imputer (mean over replicates) with a ±1 SD band, the SNP count
+    per bin as light bars on a secondary axis, each imputer's overall score in the panel's top
+    strip (kept free of data by the y limits).
+    """
+    frame = summary[summary["protocol"] == protocol]
+    metrics = [m for m in FIGURE_METRICS.get(protocol, FIGURE_METRICS["standard"]) if m in set(frame["metric"])]
+    bins = _ordered_bins(frame)
+    if frame.empty or not metrics or not bins:
+        return None
+    levels = sorted(frame["level"].unique())
+    imputers = [name for name in results.imputers if name in set(frame["imputer"])]
+    styles = imputer_colours(results.imputers)
+    x = np.arange(len(bins))
+    per_row = 2
+    n_text_rows = 1 + (len(imputers) + per_row - 1) // per_row
+    panel_h = 2.3 + 0.12 * n_text_rows
+    fig = _new_figure(2.75 * len(metrics) + 0.6, panel_h * len(levels) + 1.0)
+    axes = fig.subplots(len(levels), len(metrics), squeeze=False)
+    # Fraction of each panel's height kept for the overall-score text (about 11 pt per line).
+    axes_h_pt = (panel_h - 0.9) * 72
+    headroom = min(0.5, (n_text_rows * 10.5 + 6) / axes_h_pt)
+
+    for row, level in enumerate(levels):
+        at_level = frame[frame["level"] == level]
+        counts = (at_level[at_level["bin"] != "overall"].groupby("bin")["n_variants"].max()
+                  .reindex(bins).fillna(0).to_numpy(float))
+        for col, metric in enumerate(metrics):
+            ax = axes[row, col]
+            data = at_level[at_level["metric"] == metric]
+            bars = ax.twinx()
+            bars.bar(x, counts, width=0.75, color=BAR_COLOUR, zorder=0)
+            bars.set_ylim(0, max(counts.max(), 1) * 1.05 / (1 - headroom))
+            bars.yaxis.set_major_formatter(FuncFormatter(_thousands))
+            bars.yaxis.set_major_locator(MaxNLocator(4, integer=True))
+            bars.tick_params(labelsize=BASE_FONT - 1.5, colors="#777777")
+            if col == len(metrics) - 1:
+                bars.set_ylabel("SNPs per bin (grey bars)", fontsize=BASE_FONT, color="#555555")
+            ax.set_zorder(bars.get_zorder() + 1)
+            ax.patch.set_visible(False)
+
+            lows, highs, overall_items = [], [], []
+            for name in imputers:
+                mine = data[(data["imputer"] == name)]
+                per_bin = mine[mine["bin"] != "overall"].set_index("bin").reindex(bins)
+                mean = per_bin["mean"].to_numpy(float)
+                sd = np.nan_to_num(per_bin["sd"].to_numpy(float), nan=0.0)
+                colour, marker, linestyle = styles[name]
+                ax.plot(x, mean, color=colour, marker=marker, linestyle=linestyle, linewidth=1.5,
+                        markersize=4, zorder=3)
+                ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.18, linewidth=0, zorder=2)
+                lows.append(np.nanmin(mean - sd) if np.isfinite(mean).any() else np.nan)
+                highs.append(np.nanmax(mean + sd) if np.isfinite(mean).any() else np.nan)
+                overall = mine.loc[mine["bin"] == "overall", "mean"]
+                if len(overall) and np.isfinite(overall.iloc[0]):
+                    overall_items.append((name, float(overall.iloc[0]), colour))
+            _set_limits_with_headroom(ax, lows, highs, headroom)
+            _overall_box(ax, overall_items, per_row)
+
+            ax.set_xticks(x)
+            ax.set_xlim(-0.6, len(bins) - 0.4)
+            ax.tick_params(labelsize=BASE_FONT - 1)
+            if row == len(levels) - 1:
+                ax.set_xticklabels(bins, rotation=45, ha="right", rotation_mode="anchor")
+                ax.set_xlabel("MAF bin (minor allele frequency)", fontsize=BASE_FONT)
+            else:
+                ax.set_xticklabels([])
+            ax.set_title(f"{metric_name(metric, protocol)} · {level_label(level)} masked", fontsize=BASE_FONT + 1)
+            if col == 0:
+                ax.set_ylabel(f"{level_label(level)} masked\nscore (fraction, 0–1)", fontsize=BASE_FONT)
+            ax.grid(axis="y", color="#EEEEEE", linewidth=0.6)
+
+    handles = [Line2D([], [], color=styles[n][0], marker=styles[n][1], linestyle=styles[n][2],
+                      label=_legend_name(results, n)) for n in imputers]
+    labels = [h.get_label() for h in handles]
+    handles.append((Patch(facecolor="#555555", alpha=0.25, linewidth=0), Line2D([], [], color="#333333")))
+    labels.append("mean ± 1 SD over replicates")
+    handles.append(Patch(facecolor=BAR_COLOUR))
+    labels.append("SNPs per MAF bin (right axis)")
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 6), frameon=False,
+               fontsize=BASE_FONT + 1, handler_map={tuple: HandlerTuple(ndivide=None, pad=0)})
+    fig.suptitle(f"{results.dataset_name} / {results.name} · {protocol} protocol · MAF source: "
+                 f"{results.maf_source}", fontsize=BASE_FONT + 3)
+    return _png(fig)
+
+
+def _legend_name(results: RunResults, name: str) -> str:
+    status = results.status(name)
+    return name if status in ("ok", "unknown") else f"{name} ({status})"
+
+
+def _set_limits_with_headroom(ax, lows, highs, headroom: float) -> None:
+    lows = [v for v in lows if np.isfinite(v)]
+    highs = [v for v in highs if np.isfinite(v)]
+    lo, hi = (min(lows), max(highs)) if lows and highs else (0.0, 1.0)
+    span = hi - lo
+    if span < 0.02:
+        lo, hi = lo - 0.01, hi + 0.01
+        span = hi - lo
+    lo, hi = lo - 0.06 * span, hi + 0.04 * span
+    ticks = [t for t in MaxNLocator(5).tick_values(lo, hi) if lo <= t <= hi]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.set_ylim(lo, hi + (hi - lo) * headroom / (1 - headroom))
+
+
+def _overall_box(ax, items, per_row: int) -> None:
+    if not items:
+        return
+    rows = [[TextArea("overall:", textprops={"fontsize": BASE_FONT - 1, "color": "#333333"})]]
+    for start in range(0, len(items), per_row):
+        rows.append([TextArea(f"{name} {value:.3f}", textprops={"fontsize": BASE_FONT - 1, "color": colour,
+                                                                "fontweight": "bold"})
+                     for name, value, colour in items[start:start + per_row]])
+    packed = VPacker(children=[HPacker(children=r, align="baseline", pad=0, sep=6) for r in rows],
+                     align="left", pad=0, sep=1.5)
+    box = AnchoredOffsetbox(loc="upper left", child=packed, pad=0.25, borderpad=0.3, frameon=False)
+    box.set_zorder(5)
+    ax.add_artist(box)
+
+
+def per_sample_figure(results: RunResults) -> bytes | None:
+    """Per-sample dosage R² within one run: a box per imputer and one point per test sample
+    (mean over replicates), coloured by cohort; one panel per masking level."""
+    frame = results.per_sample
+    if frame is None or frame.empty:
+        return None
+    means = frame.groupby(["imputer", "level", "sample_id"], sort=False).agg(
+        r2=("r2", "mean"), cohort=("cohort", "first")).reset_index()
+    levels = sorted(means["level"].unique())
+    imputers = [name for name in results.imputers if name in set(means["imputer"])]
+    cohorts = sorted(means["cohort"].unique())
+    cohort_colour = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cohorts)}
+    rng = np.random.default_rng(0)
+    fig = _new_figure(min(16.0, max(3.6, 0.75 * len(imputers) + 1.4) * len(levels)), 4.2)
+    axes = fig.subplots(1, len(levels), squeeze=False, sharey=True)[0]
+    for ax, level in zip(axes, levels):
+        at_level = means[means["level"] == level]
+        values = [at_level.loc[at_level["imputer"] == n, "r2"].dropna().to_numpy(float) for n in imputers]
+        positions = np.arange(len(imputers))
+        ax.boxplot([v if v.size else [np.nan] for v in values], positions=positions, widths=0.55,
+                   showfliers=False, medianprops={"color": "#000000"}, boxprops={"color": "#555555"},
+                   whiskerprops={"color": "#555555"}, capprops={"color": "#555555"})
+        for pos, name in zip(positions, imputers):
+            mine = at_level[at_level["imputer"] == name]
+            if mine["r2"].notna().sum() == 0:
+                ax.text(pos, 0.5, "no result", transform=ax.get_xaxis_transform(), ha="center", va="center",
+                        rotation=90, fontsize=BASE_FONT, color="#777777")
+            jitter = rng.uniform(-0.18, 0.18, size=len(mine))
+            ax.scatter(pos + jitter, mine["r2"], s=10, c=[cohort_colour[c] for c in mine["cohort"]],
+                       alpha=0.8, linewidths=0, zorder=3)
+        ax.set_xticks(positions)
+        ax.set_xticklabels([_legend_name(results, n) for n in imputers], rotation=30, ha="right",
+                           rotation_mode="anchor", fontsize=BASE_FONT)
+        ax.set_title(f"{level_label(level)} masked", fontsize=BASE_FONT + 1)
+        ax.set_xlabel("Imputer", fontsize=BASE_FONT)
+        ax.tick_params(labelsize=BASE_FONT)
+        ax.grid(axis="y", color="#EEEEEE", linewidth=0.6)
+    axes[0].set_ylabel("Per-sample dosage R² (fraction, 0–1)", fontsize=BASE_FONT)
+    handles = [Line2D([], [], marker="o", linestyle="", color=cohort_colour[c], label=c) for c in cohorts]
+    fig.legend(handles=handles, title="Cohort (one point per test sample)", loc="outside lower center",
+               ncol=min(len(handles), 8), frameon=False, fontsize=BASE_FONT, title_fontsize=BASE_FONT)
+    fig.suptitle(f"Per-sample dosage R² · {results.dataset_name} / {results.name} · standard protocol, "
+                 "mean over replicates", fontsize=BASE_FONT + 2)
+    return _png(fig)
+
+
+PHASED_LABELS = [str(CODE_GT[code]) for code in CALL_CODES]
+DOSAGE_LABELS = ["0 (hom ref)", "1 (het)", "2 (hom alt)"]
+
+
+def confusion_matrices(confusion: pd.DataFrame, imputer: str, level: float) -> dict[str, np.ndarray]:
+    """Counts summed over replicates: ``phased`` int64 (4, 4) over codes 1-4, ``dosage`` (3, 3);
+    rows truth, columns prediction. Standard-protocol cells only when a protocol is given."""
+    frame = confusion[(confusion["imputer"] == imputer) & (confusion["level"] == level)]
+    if "protocol" in frame and (frame["protocol"] == "standard").any():
+        frame = frame[frame["protocol"] == "standard"]
+    out = {}
+    for kind, offset, size in (("phased", 1, 4), ("dosage", 0, 3)):
+        part = frame[frame["kind"] == kind]
+        matrix = np.zeros((size, size), dtype=np.int64)
+        truth = part["truth"].to_numpy(int) - offset
+        pred = part["pred"].to_numpy(int) - offset
+        ok = (truth >= 0) & (truth < size) & (pred >= 0) & (pred < size)
+        np.add.at(matrix, (truth[ok], pred[ok]), part["count"].to_numpy(np.int64)[ok])
+        out[kind] = matrix
+    return out
+
+
+def confusion_figure(results: RunResults, level: float) -> bytes | None:
+    """Row-normalised confusion heatmaps with counts, summed over replicates at one masking
+    level: one column per imputer, rows phased (4 codes) and dosage (3 classes)."""
+    confusion = results.confusion
+    if confusion is None or confusion.empty:
+        return None
+    at_level = confusion[confusion["level"] == level]
+    imputers = [name for name in results.imputers if name in set(at_level["imputer"])]
+    if not imputers:
+        return None
+    fig = _new_figure(3.1 * len(imputers) + 1.3, 7.0)
+    axes = fig.subplots(2, len(imputers), squeeze=False)
+    image = None
+    for col, name in enumerate(imputers):
+        matrices = confusion_matrices(confusion, name, level)
+        for row, (kind, labels, what) in enumerate((("phased", PHASED_LABELS, "phased genotype"),
+                                                     ("dosage", DOSAGE_LABELS, "ALT dosage class"))):
+            ax = axes[row, col]
+            counts = matrices[kind]
+            totals = counts.sum(axis=1, keepdims=True)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                fraction = np.where(totals > 0, counts / np.maximum(totals, 1), np.nan)
+            image = ax.imshow(fraction, cmap="Blues", vmin=0, vmax=1)
+            size = counts.shape[0]
+            for i in range(size):
+                for j in range(size):
+                    if totals[i, 0] == 0:
+                        text, colour = "–", "#777777"
+                    else:
+                        text = f"{fraction[i, j] * 100:.1f}%\n({counts[i, j]:,})"
+                        colour = "white" if fraction[i, j] > 0.6 else "#222222"
+                    ax.text(j, i, text, ha="center", va="center", fontsize=BASE_FONT - 1, color=colour)
+            ax.set_xticks(range(size), labels, fontsize=BASE_FONT - 0.5)
+            ax.set_yticks(range(size), labels, fontsize=BASE_FONT - 0.5)
+            ax.set_xlabel(f"Imputed {what}", fontsize=BASE_FONT)
+            if col == 0:
+                ax.set_ylabel(f"True {what}", fontsize=BASE_FONT)
+            ax.set_title(f"{_legend_name(results, name)}\n{'4 phased codes' if kind == 'phased' else '3 dosage classes'}"
+                         f" · n = {int(counts.sum()):,}", fontsize=BASE_FONT + 1)
+    bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.7, aspect=30)
+    bar.set_label("Fraction of the true genotype's row", fontsize=BASE_FONT)
+    bar.ax.tick_params(labelsize=BASE_FONT - 1)
+    fig.suptitle(f"Confusion matrices · {level_label(level)} masked · scored (masked) cells, summed over "
+                 "replicates · standard protocol", fontsize=BASE_FONT + 2)
+    return _png(fig)
+
+
+def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
+    """Horizontal bars per imputer: wall time (fit, impute total) and peak memory (fit, impute)."""
+    if runtime.empty or runtime[["fit_seconds", "impute_seconds_total", "fit_peak_mb", "impute_peak_mb"]].isna().all().all():
+        return None
+    names = [_legend_name(results, n) for n in runtime["imputer"]]
+    y = np.arange(len(names))
+    fig = _new_figure(10.0, 0.55 * len(names) + 1.9)
+    axes = fig.subplots(1, 2, sharey=True)
+    panels = (("fit_seconds", "impute_seconds_total", "Wall time (s)", "s"),
+              ("fit_peak_mb", "impute_peak_mb", "Peak memory (MB)", "MB"))
+    colours = (OKABE_ITO[0], OKABE_ITO[4])
+    for ax, (fit_col, impute_col, xlabel, unit) in zip(axes, panels):
+        fit = runtime[fit_col].to_numpy(float)
+        impute = runtime[impute_col].to_numpy(float)
+        height = 0.38
+        for offset, values, colour in ((-height / 2, fit, colours[0]), (height / 2, impute, colours[1])):
+            shown = np.nan_to_num(values, nan=0.0)
+            ax.barh(y + offset, shown, height=height, color=colour)
+            for yy, value in zip(y + offset, values):
+                label = "–" if not np.isfinite(value) else (f"{value:,.3g} {unit}")
+                ax.annotate(label, (max(np.nan_to_num(value, nan=0.0), _tiny(fit, impute)), yy),
+                            xytext=(3, 0), textcoords="offset points", va="center", fontsize=BASE_FONT - 1)
+        positive = np.concatenate([fit, impute])
+        positive = positive[np.isfinite(positive) & (positive > 0)]
+        if positive.size and positive.max() / positive.min() > 100:
+            ax.set_xscale("log")
+            xlabel += ", log scale"
+            ax.set_xlim(positive.min() / 3, positive.max() * 8)
+        else:
+            ax.set_xlim(0, (positive.max() if positive.size else 1) * 1.3)
+        ax.set_xlabel(xlabel, fontsize=BASE_FONT)
+        ax.tick_params(labelsize=BASE_FONT)
+        ax.grid(axis="x", color="#EEEEEE", linewidth=0.6)
+        ax.set_axisbelow(True)
+    axes[0].set_yticks(y, names)
+    axes[0].invert_yaxis()
+    axes[0].set_ylabel("Imputer", fontsize=BASE_FONT)
+    handles = [Patch(facecolor=colours[0], label="fit (training, once)"),
+               Patch(facecolor=colours[1], label="impute (time: sum over units; memory: peak of units)")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False, fontsize=BASE_FONT)
+    fig.suptitle(f"Time and memory · {results.dataset_name} / {results.name}", fontsize=BASE_FONT + 2)
+    return _png(fig)
+
+
+def _tiny(*arrays) -> float:
+    values = np.concatenate(arrays)
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(values.min()) / 3 if values.size else 0.0
+
+
+def compare_frame(run_a: RunResults, run_b: RunResults) -> pd.DataFrame:
+    """Per-sample R² of two runs matched by imputer, level and sample_id (means over replicates).
+
+    Returns columns imputer, level, sample_id, cohort, r2_a, r2_b (inner join; cohort from A).
+    """
+    def means(run: RunResults) -> pd.DataFrame:
+        if run.per_sample is None or run.per_sample.empty:
+            return pd.DataFrame(columns=["imputer", "level", "sample_id", "cohort", "r2"])
+        return run.per_sample.groupby(["imputer", "level", "sample_id"], sort=False).agg(
+            cohort=("cohort", "first"), r2=("r2", "mean")).reset_index()
+
+    a, b = means(run_a), means(run_b)
+    merged = a.merge(b.drop(columns="cohort"), on=["imputer", "level", "sample_id"], suffixes=("_a", "_b"))
+    return merged[["imputer", "level", "sample_id", "cohort", "r2_a", "r2_b"]]
+
+
+def compare_figure(run_a: RunResults, run_b: RunResults, matched: pd.DataFrame) -> bytes | None:
+    """The paper's Figure 2 layout: per-sample R² in run B against run A, one point per test
+    sample, the y = x line, coloured by cohort; rows levels, columns imputers."""
+    if matched.empty:
+        return None
+    levels = sorted(matched["level"].unique())
+    order = run_a.imputers + [n for n in run_b.imputers if n not in run_a.imputers]
+    imputers = [n for n in order if n in set(matched["imputer"])]
+    cohorts = sorted(matched["cohort"].unique())
+    cohort_colour = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cohorts)}
+    fig = _new_figure(3.3 * len(imputers) + 0.5, 3.3 * len(levels) + 1.1)
+    axes = fig.subplots(len(levels), len(imputers), squeeze=False)
+    for row, level in enumerate(levels):
+        for col, name in enumerate(imputers):
+            ax = axes[row, col]
+            mine = matched[(matched["level"] == level) & (matched["imputer"] == name)].dropna(subset=["r2_a", "r2_b"])
+            values = np.concatenate([mine["r2_a"].to_numpy(float), mine["r2_b"].to_numpy(float)])
+            lo, hi = (values.min(), values.max()) if values.size else (0.0, 1.0)
+            pad = max(0.02, 0.05 * (hi - lo))
+            lo, hi = lo - pad, min(hi + pad, 1.0 + pad)
+            ax.plot([lo, hi], [lo, hi], color="#888888", linestyle="--", linewidth=1, zorder=1)
+            ax.scatter(mine["r2_a"], mine["r2_b"], s=14, c=[cohort_colour[c] for c in mine["cohort"]],
+                       alpha=0.85, linewidths=0, zorder=3)
+            ax.set_xlim(lo, hi)
+            ax.set_ylim(lo, hi)
+            ax.set_aspect("equal")
+            n_better = int((mine["r2_b"] > mine["r2_a"]).sum())
+            ax.text(0.97, 0.03, f"n = {len(mine)} samples\nB above y = x: {n_better}", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=BASE_FONT - 1, color="#333333")
+            ax.set_title(f"{name} · {level_label(level)} masked", fontsize=BASE_FONT + 1)
+            ax.set_xlabel(f"A: {run_a.label}\nper-sample dosage R²", fontsize=BASE_FONT - 0.5)
+            ax.set_ylabel(f"B: {run_b.label}\nper-sample dosage R²", fontsize=BASE_FONT - 0.5)
+            ax.tick_params(labelsize=BASE_FONT - 1)
+            ax.grid(color="#EEEEEE", linewidth=0.6)
+    handles = [Line2D([], [], marker="o", linestyle="", color=cohort_colour[c], label=c) for c in cohorts]
+    handles.append(Line2D([], [], color="#888888", linestyle="--", label="y = x (equal R²)"))
+    fig.legend(handles=handles, title="Cohort (one point per test sample)", loc="outside lower center",
+               ncol=min(len(handles), 8), frameon=False, fontsize=BASE_FONT, title_fontsize=BASE_FONT)
+    fig.suptitle(f"Per-sample dosage R²: B = {run_b.label} against A = {run_a.label}",
+                 fontsize=BASE_FONT + 2)
+    return _png(fig)

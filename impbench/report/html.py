@@ -1,0 +1,178 @@
+"""One self-contained HTML page: inline CSS, figures as base64 PNG data URIs, no script, no
+network, no external URL of any kind (fonts are the reader's own system fonts)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from html import escape
+
+from .content import FigureOut, Report, Section
+from .tables import Table
+
+_NUMERIC = re.compile(r"^(-?[\d,]+(\.\d+)?( ± (-?[\d.]+|–))?( \(n=\d+\))?|n/a|–|[\d.,]+ of [\d.,]+)$")
+
+CSS = """
+:root { --ink:#1b1f24; --muted:#5b6470; --line:#d8dde3; --head:#f1f4f7; --best:#e3effa; --accent:#0072B2; }
+* { box-sizing: border-box; }
+body { margin:0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+       color:var(--ink); background:#fff; line-height:1.45; font-size:15px; }
+main { max-width:1480px; margin:0 auto; padding:24px 32px 64px; }
+header { border-bottom:3px solid var(--accent); padding-bottom:12px; margin-bottom:16px; }
+h1 { font-size:28px; margin:0 0 4px; }
+.subtitle { color:var(--muted); margin:0; }
+h2 { font-size:22px; margin:40px 0 12px; padding-bottom:4px; border-bottom:1px solid var(--line); }
+h3 { font-size:18px; margin:28px 0 10px; }
+h4 { font-size:16px; margin:22px 0 8px; color:#333; }
+nav { background:var(--head); border:1px solid var(--line); border-radius:6px; padding:10px 16px; margin:12px 0 8px; }
+nav ol { margin:4px 0; padding-left:22px; columns:2; column-gap:40px; }
+nav ol > li { break-inside:avoid; }
+nav ul { margin:0 0 2px; padding-left:18px; font-size:13.5px; }
+details > summary { cursor:pointer; margin:18px 0 8px; }
+details > summary > h4 { display:inline; margin:0; }
+details > summary .hint { color:var(--muted); font-size:12.5px; margin-left:10px; }
+nav li { margin:1px 0; }
+nav a { color:var(--accent); text-decoration:none; }
+nav a:hover { text-decoration:underline; }
+.alert { background:#fdeee6; border:1px solid #e9b9a0; border-left:8px solid #D55E00; border-radius:6px;
+         padding:12px 18px; margin:16px 0; }
+.alert h2 { margin:0 0 6px; border:0; font-size:19px; color:#9a3a00; }
+.alert ul { margin:4px 0; padding-left:20px; }
+.alert code { white-space:pre-wrap; word-break:break-word; }
+.ok { background:#eaf5ef; border:1px solid #b7dcc6; border-left:8px solid #009E73; border-radius:6px;
+      padding:8px 18px; margin:16px 0; }
+.intro { color:var(--muted); }
+.grid { display:grid; grid-template-columns:repeat(auto-fit, minmax(min(100%, 600px), 1fr)); gap:8px 28px; align-items:start; }
+.scroll { overflow-x:auto; margin:6px 0 14px; }
+table.data { border-collapse:collapse; font-size:13px; font-variant-numeric:tabular-nums; min-width:50%; }
+table.data caption { caption-side:top; text-align:left; padding:4px 0 6px; }
+table.data caption .title { font-weight:650; font-size:14.5px; display:block; }
+table.data caption .cap { color:var(--muted); font-size:12px; display:block; }
+table.data th, table.data td { border:1px solid var(--line); padding:4px 9px; vertical-align:top; }
+table.data th { background:var(--head); text-align:left; font-weight:600; }
+table.data td.num { text-align:right; white-space:nowrap; }
+table.data:not(.kv) td:first-child { white-space:nowrap; }
+table.data td.best { background:var(--best); font-weight:700; }
+table.data td.alert-cell { color:#b33c00; font-weight:700; }
+table.data tr:nth-child(even) td:not(.best) { background:#fafbfc; }
+table.kv td:first-child { white-space:nowrap; color:#333; font-weight:500; }
+table.kv td { word-break:break-word; }
+td.mono, table.kv td.mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:12px;
+                            word-break:break-all; }
+.note { color:var(--muted); font-size:12px; margin:-8px 0 12px; }
+figure { margin:10px 0 26px; }
+figure img { max-width:100%; height:auto; border:1px solid #eceff2; border-radius:4px; display:block; }
+figcaption { color:var(--muted); font-size:13px; margin-top:6px; max-width:1100px; }
+footer { margin-top:48px; color:var(--muted); font-size:12px; border-top:1px solid var(--line); padding-top:8px; }
+"""
+
+
+def _is_mono(column: str, text: str) -> bool:
+    return column in ("SHA-256",) or bool(re.fullmatch(r"[0-9a-f]{32,}", text))
+
+
+def table_html(table: Table) -> str:
+    kv = table.columns == ["Field", "Value"]
+    parts = [f'<div class="tbl"><div class="scroll"><table class="data{" kv" if kv else ""}" id="{escape(table.key)}">',
+             f'<caption><span class="title">{escape(table.title)}</span>'
+             f'<span class="cap">{escape(table.caption)}</span></caption>',
+             "<thead><tr>" + "".join(f"<th>{escape(c)}</th>" for c in table.columns) + "</tr></thead><tbody>"]
+    for row in table.rows:
+        cells = []
+        for index, cell in enumerate(row):
+            classes = []
+            mono = _is_mono(table.columns[index] if index < len(table.columns) else "", cell.text)
+            if index > 0 and not kv and not mono and _NUMERIC.match(cell.text):
+                classes.append("num")
+            if cell.bold and cell.text:
+                classes.append("best")
+            if mono:
+                classes.append("mono")
+            if cell.alert:
+                classes.append("alert-cell")
+            cls = f' class="{" ".join(classes)}"' if classes else ""
+            text = escape(cell.text)
+            cells.append(f"<td{cls}>{f'<strong>{text}</strong>' if cell.bold and cell.text else text}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    if not table.rows:
+        parts.append(f'<tr><td colspan="{len(table.columns)}">(none)</td></tr>')
+    parts.append("</tbody></table></div>")
+    if table.note:
+        parts.append(f'<p class="note">{escape(table.note)}</p>')
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def figure_html(figure: FigureOut) -> str:
+    data = base64.b64encode(figure.png).decode("ascii")
+    style = f' style="max-width:{figure.max_width_px}px"' if figure.max_width_px else ""
+    return (f'<figure id="{escape(figure.key)}"{style}><img alt="{escape(figure.title)}" '
+            f'src="data:image/png;base64,{data}"><figcaption><strong>{escape(figure.title)}.</strong> '
+            f"{escape(figure.caption)}</figcaption></figure>")
+
+
+def _section_html(section: Section) -> str:
+    depth = min(section.depth, 6)
+    heading = f"<h{depth}>{escape(section.title)}</h{depth}>"
+    if section.collapsed:
+        heading = (f"<details><summary>{heading}<span class=\"hint\">{len(section.tables)} tables: "
+                   "click to show or hide</span></summary>")
+    parts = [f'<section id="{escape(section.key)}">{heading}']
+    if section.intro:
+        parts.append(f'<p class="intro">{escape(section.intro)}</p>')
+    parts += [figure_html(f) for f in section.figures]
+    if section.tables:
+        tables = "\n".join(table_html(t) for t in section.tables)
+        parts.append(f'<div class="grid">{tables}</div>' if section.grid else tables)
+    parts.append("</details></section>" if section.collapsed else "</section>")
+    return "\n".join(parts)
+
+
+def _nav(sections: list[Section]) -> str:
+    items: list[str] = []
+    for section in sections:
+        link = f'<a href="#{escape(section.key)}">{escape(section.title)}</a>'
+        if section.depth == 2:
+            items.append(f"<li>{link}")
+            items.append("")  # placeholder for a sub-list
+        elif section.depth == 3 and items:
+            items[-1] += f"<li>{link}</li>"
+    out = []
+    for index in range(0, len(items), 2):
+        sub = items[index + 1]
+        out.append(items[index] + (f"<ul>{sub}</ul>" if sub else "") + "</li>")
+    return "".join(out)
+
+
+def report_html(report: Report, footer: str = "") -> str:
+    """The whole page as a string."""
+    failures = ""
+    if report.failures:
+        items = "".join(f"<li><strong>{escape(name)}</strong>: {escape(status)}"
+                        + (f" — <code>{escape(error)}</code>" if error else "") + "</li>"
+                        for name, status, error in report.failures)
+        failures = (f'<div class="alert" id="failures"><h2>{len(report.failures)} imputer(s) did not finish</h2>'
+                    f"<ul>{items}</ul><p>The tables and figures below show what exists for them.</p></div>")
+    elif report.failures is not None:
+        failures = '<div class="ok">Every imputer in this run finished.</div>'
+    nav_items = _nav(report.sections)
+    body = "\n".join(_section_html(s) for s in report.sections)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(report.title)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<main>
+<header><h1>{escape(report.title)}</h1><p class="subtitle">{escape(report.subtitle)}</p></header>
+{failures}
+<nav><strong>Contents</strong><ol>{nav_items}</ol></nav>
+{body}
+<footer>{escape(footer)}</footer>
+</main>
+</body>
+</html>
+"""

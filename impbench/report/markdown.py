@@ -1,0 +1,45 @@
+"""Markdown rendering of a ``Report`` (GitHub-flavoured tables; figures linked by file name)."""
+
+from __future__ import annotations
+
+from .content import Report
+from .tables import Table
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def table_markdown(table: Table, depth: int = 4) -> str:
+    lines = [f"{'#' * depth} {table.title}", "", f"*{_escape(table.caption)}*", ""]
+    lines.append("| " + " | ".join(_escape(c) for c in table.columns) + " |")
+    lines.append("| " + " | ".join("---" if i == 0 else "---:" for i in range(len(table.columns))) + " |")
+    for row in table.rows:
+        cells = [f"**{_escape(c.text)}**" if (c.bold or c.alert) and c.text else _escape(c.text) for c in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    if not table.rows:
+        lines.append("| " + " | ".join("–" for _ in table.columns) + " |")
+    if table.note:
+        lines += ["", table.note]
+    return "\n".join(lines) + "\n"
+
+
+def report_markdown(report: Report, link_figures: bool = True) -> str:
+    """The whole report; figure links point to PNGs beside the Markdown file."""
+    out = [f"# {report.title}", "", report.subtitle, ""]
+    for name, status, error in report.failures or []:
+        out.append(f"> **{status.upper()}: {name}**" + (f" — {error}" if error else ""))
+        out.append(">")
+    if report.failures:
+        out += ["> Tables and figures show what exists for these imputers.", ""]
+    for section in report.sections:
+        out += [f"{'#' * section.depth} {section.title}", ""]
+        if section.intro:
+            out += [section.intro, ""]
+        for figure in section.figures:
+            if link_figures:
+                out += [f"![{figure.title}]({figure.filename})", ""]
+            out += [f"*{figure.caption}*", ""]
+        for table in section.tables:
+            out += [table_markdown(table, min(section.depth + 1, 6)), ""]
+    return "\n".join(out).rstrip() + "\n"

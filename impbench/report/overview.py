@@ -1,0 +1,116 @@
+"""The report's opening tables, from ``manifest.json``: dataset, QC summary, settings, masks,
+imputers and versions. Every field is optional here (a partial run may lack some)."""
+
+from __future__ import annotations
+
+import json
+
+from .load import RunResults
+from .style import level_label
+from .tables import Cell, Table
+
+MAX_VALUE_CHARS = 300
+
+
+def _text(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (dict, list, tuple)):
+        text = json.dumps(value, separators=(", ", ": "), default=str)
+    else:
+        text = str(value)
+    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS - 1] + "…"
+
+
+def _key_value(key: str, title: str, caption: str, pairs) -> Table:
+    table = Table(key, title, caption, ["Field", "Value"])
+    for name, value in pairs:
+        table.rows.append([Cell(name), Cell(_text(value))])
+    return table
+
+
+def _flatten(mapping, prefix: str = ""):
+    for name, value in mapping.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, key + ".")
+        else:
+            yield key, value
+
+
+def dataset_table(results: RunResults) -> Table:
+    dataset = results.manifest.get("dataset") or {}
+    n_samples = dataset.get("n_samples")
+    if isinstance(n_samples, dict):
+        n_samples = ", ".join(f"{split} {count:,}" if isinstance(count, int) else f"{split} {count}"
+                              for split, count in n_samples.items())
+    pairs = [("Name", dataset.get("name") or results.dataset_name),
+             ("Content hash (SHA-256)", dataset.get("hash")),
+             ("Store", dataset.get("store")),
+             ("Contig", dataset.get("contig")),
+             ("Variants after QC", f"{dataset['n_variants']:,}" if isinstance(dataset.get("n_variants"), int)
+              else dataset.get("n_variants")),
+             ("Samples per split", n_samples),
+             ("Training cohort", dataset.get("train_cohort") or "all"),
+             ("Test cohort", dataset.get("test_cohort") or "all"),
+             ("MAF source (binning)", results.maf_source)]
+    pairs += [(k, v) for k, v in dataset.items()
+              if k not in {"name", "hash", "store", "contig", "n_variants", "n_samples", "train_cohort",
+                           "test_cohort", "qc"}]
+    return _key_value("dataset", "Dataset", f"Run folder: {results.run_dir}", pairs)
+
+
+def qc_table(results: RunResults) -> Table:
+    qc = (results.manifest.get("dataset") or {}).get("qc")
+    pairs = list(_flatten(qc)) if isinstance(qc, dict) and qc else [("QC report", qc or "not in manifest")]
+    return _key_value("qc", "QC summary", "From the dataset's QC report (every filter step counted)", pairs)
+
+
+def settings_table(results: RunResults) -> Table:
+    manifest = results.manifest
+    settings = manifest.get("settings") or {}
+    pairs = [("Command", manifest.get("command")), ("Created", manifest.get("created")),
+             ("impbench version", manifest.get("impbench_version"))]
+    for name, value in settings.items():
+        if name == "levels" and isinstance(value, list):
+            value = ", ".join(level_label(v) for v in value)
+        pairs.append((name.replace("_", " ").capitalize(), value))
+    pairs.append(("MAF source", results.maf_source))
+    return _key_value("settings", "Settings", "As recorded in manifest.json", pairs)
+
+
+def versions_table(results: RunResults) -> Table:
+    versions = results.manifest.get("versions") or {}
+    return _key_value("versions", "Software versions", "As recorded in manifest.json",
+                      list(versions.items()) or [("versions", "not in manifest")])
+
+
+def masks_table(results: RunResults) -> Table:
+    table = Table("masks", "Masks (identical for every imputer)",
+                  "SHA-256 of each masked replicate; an equal hash means an identical mask",
+                  ["Level", "Replicate", "Masked cells", "SHA-256"])
+    for mask in results.manifest.get("masks") or []:
+        if not isinstance(mask, dict):
+            continue
+        level = mask.get("level")
+        n_masked = mask.get("n_masked")
+        table.rows.append([Cell(level_label(level) if isinstance(level, (int, float)) else _text(level)),
+                           Cell(_text(mask.get("replicate"))),
+                           Cell(f"{n_masked:,}" if isinstance(n_masked, int) else _text(n_masked)),
+                           Cell(_text(mask.get("sha256")))])
+    return table
+
+
+def imputers_table(results: RunResults) -> Table:
+    table = Table("imputers", "Imputers", "Status, version and options of every imputer in this run",
+                  ["Imputer", "Status", "Distribution", "Version", "Reference-free", "Options", "Info", "Error"])
+    for name in results.imputers:
+        info = results.imputer_info(name)
+        status = results.status(name)
+        table.rows.append([Cell(name), Cell(status, alert=status != "ok"),
+                           Cell(_text(info.get("distribution"))), Cell(_text(info.get("version"))),
+                           Cell(_text(info.get("reference_free"))), Cell(_text(info.get("options") or {})),
+                           Cell(_text(info.get("info") or {})), Cell(_text(info.get("error")) if info.get("error") else "")])
+    return table

@@ -1,0 +1,111 @@
+"""Names, orders, colours and number formats shared by the report's tables and figures."""
+
+from __future__ import annotations
+
+import math
+
+#: Okabe & Ito (2008) colour-blind-safe palette, ordered so the first colours contrast most on
+#: white (yellow last).
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", ":", "-.")
+
+#: Metric order in tables, per protocol; metrics not listed follow in file order.
+METRIC_ORDER = {
+    "standard": ("r2", "concordance", "precision", "recall", "f1", "iqs", "nrd",
+                 "phased_accuracy", "mean_variant_r2", "coverage"),
+    "paper": ("accuracy", "r2", "precision", "recall", "f1"),
+}
+#: The five metrics of the "by MAF" figure (the paper's Figure 1), per protocol.
+FIGURE_METRICS = {
+    "standard": ("concordance", "r2", "precision", "recall", "f1"),
+    "paper": ("accuracy", "r2", "precision", "recall", "f1"),
+}
+METRIC_NAMES = {
+    "r2": "Dosage R²",
+    "concordance": "Concordance",
+    "accuracy": "Accuracy (4 phased codes)",
+    "precision": "Precision (macro)",
+    "recall": "Recall (macro)",
+    "f1": "F1 (macro)",
+    "iqs": "IQS",
+    "nrd": "Non-ref. discordance",
+    "phased_accuracy": "Phased accuracy",
+    "mean_variant_r2": "Mean per-variant r²",
+    "coverage": "Coverage",
+}
+PAPER_METRIC_NAMES = {"r2": "R² (phased codes 0–3)"}
+#: Metrics where a smaller value is better; every other metric: larger is better.
+LOWER_IS_BETTER = frozenset({"nrd"})
+PROTOCOL_NAMES = {"standard": "standard (masked cells only)", "paper": "paper (all cells, as published)"}
+
+
+def metric_name(metric: str, protocol: str = "standard") -> str:
+    if protocol == "paper" and metric in PAPER_METRIC_NAMES:
+        return PAPER_METRIC_NAMES[metric]
+    return METRIC_NAMES.get(metric, metric)
+
+
+def protocol_order(protocols) -> list[str]:
+    known = [p for p in ("standard", "paper") if p in set(protocols)]
+    return known + sorted(set(protocols) - set(known))
+
+
+def metric_order(metrics, protocol: str) -> list[str]:
+    present = list(dict.fromkeys(metrics))
+    preferred = [m for m in METRIC_ORDER.get(protocol, ()) if m in present]
+    return preferred + [m for m in present if m not in preferred]
+
+
+def imputer_colours(imputers) -> dict[str, tuple[str, str, str]]:
+    """Colour, marker and line style per imputer, stable across every figure of a report."""
+    styles = {}
+    for index, name in enumerate(imputers):
+        styles[name] = (OKABE_ITO[index % len(OKABE_ITO)], MARKERS[index % len(MARKERS)],
+                        LINESTYLES[(index // len(OKABE_ITO)) % len(LINESTYLES)])
+    return styles
+
+
+def level_label(level: float) -> str:
+    """Masking rate as a percentage: 0.05 -> ``5%``, 0.125 -> ``12.5%``."""
+    return f"{float(level) * 100:.4g}%"
+
+
+def fmt_value(value: float, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def fmt_mean_sd(mean: float, sd: float, n: int, n_expected: int | None = None, digits: int = 4) -> str:
+    """``0.9200 ± 0.0200``; SD is ``–`` with one replicate; ``(n=2)`` when fewer than expected."""
+    if n == 0 or mean is None or math.isnan(mean):
+        return "n/a"
+    sd_text = "–" if n < 2 or sd is None or math.isnan(sd) else f"{sd:.{digits}f}"
+    text = f"{mean:.{digits}f} ± {sd_text}"
+    if n_expected is not None and n != n_expected:
+        text += f" (n={n})"
+    return text
+
+
+def fmt_count(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{int(round(value)):,}"
+
+
+def fmt_seconds(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    value = float(value)
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 1:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def fmt_mb(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{float(value):,.0f}" if float(value) >= 10 else f"{float(value):.1f}"

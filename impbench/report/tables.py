@@ -1,0 +1,293 @@
+"""Summary statistics over replicates and the report's tables (format-neutral).
+
+``summarise`` turns ``metrics.csv`` (one row per imputer x level x replicate x protocol x bin x
+metric) into one row per imputer x level x protocol x bin x metric with the mean, the sample SD
+(ddof=1; NaN with a single replicate, shown as ``–``), min and max over replicates. Undefined
+values (NaN) are left out of the mean and SD, and ``n_replicates`` counts the defined ones.
+The ``Table`` objects built here are rendered as Markdown and HTML by ``markdown.py`` and
+``html.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .load import RunResults
+from .style import (LOWER_IS_BETTER, PROTOCOL_NAMES, fmt_count, fmt_mb, fmt_mean_sd, fmt_seconds,
+                    fmt_value, level_label, metric_name, metric_order, protocol_order)
+
+SUMMARY_COLUMNS = (
+    "protocol", "level", "bin", "bin_lo", "bin_hi", "metric", "imputer", "n_replicates",
+    "mean", "sd", "min", "max", "best", "n_variants", "n_genotypes", "coverage", "maf_source",
+)
+OVERALL = "overall"
+
+
+@dataclass
+class Cell:
+    text: str
+    bold: bool = False  # the best value of its row
+    alert: bool = False  # a failure or warning (HTML: red)
+
+
+@dataclass
+class Table:
+    """A rendered-format-neutral table. ``caption`` states protocol and MAF source."""
+
+    key: str
+    title: str
+    caption: str
+    columns: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class LevelTables:
+    protocol: str
+    level: float
+    overall: Table
+    by_bin: list[Table]
+    counts: Table
+
+
+def summarise(results: RunResults) -> pd.DataFrame:
+    """Mean, SD, min, max over replicates per protocol x level x bin x metric x imputer.
+
+    Returns a DataFrame with ``SUMMARY_COLUMNS``, rows sorted by protocol, level, bin (overall
+    first, then by ``bin_lo``), metric, imputer (report order). ``n_variants`` and
+    ``n_genotypes`` are means over replicates; ``coverage`` is the imputer's mean ``coverage``
+    metric in that bin (standard protocol's value where the row's protocol has none); ``best``
+    marks the best mean among two or more imputers (ties all marked; smaller is better for
+    ``nrd``).
+    """
+    metrics = results.metrics
+    if metrics.empty:
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    keys = ["protocol", "level", "bin", "metric", "imputer"]
+    grouped = metrics.groupby(keys, sort=False, dropna=False)
+    summary = grouped.agg(
+        bin_lo=("bin_lo", "first"), bin_hi=("bin_hi", "first"),
+        n_replicates=("value", "count"), mean=("value", "mean"),
+        sd=("value", lambda v: v.std(ddof=1) if v.count() >= 2 else np.nan),
+        min=("value", "min"), max=("value", "max"),
+        n_variants=("n_variants", "mean"), n_genotypes=("n_genotypes", "mean"),
+    ).reset_index()
+
+    coverage = summary[summary["metric"] == "coverage"][["protocol", "level", "bin", "imputer", "mean"]]
+    cov_same = coverage.rename(columns={"mean": "coverage"})
+    summary = summary.merge(cov_same, on=["protocol", "level", "bin", "imputer"], how="left")
+    cov_std = coverage[coverage["protocol"] == "standard"].drop(columns="protocol").rename(
+        columns={"mean": "coverage_standard"})
+    summary = summary.merge(cov_std, on=["level", "bin", "imputer"], how="left")
+    summary["coverage"] = summary["coverage"].fillna(summary["coverage_standard"])
+    summary = summary.drop(columns="coverage_standard")
+
+    direction = np.where(summary["metric"].isin(LOWER_IS_BETTER), -1.0, 1.0)
+    signed = summary["mean"] * direction
+    cell = ["protocol", "level", "bin", "metric"]
+    best_signed = signed.groupby([summary[c] for c in cell]).transform("max")
+    n_defined = summary["mean"].notna().groupby([summary[c] for c in cell]).transform("sum")
+    summary["best"] = (n_defined >= 2) & np.isclose(signed, best_signed, rtol=0, atol=1e-12) & signed.notna()
+    summary["maf_source"] = results.maf_source
+
+    order_protocol = {p: i for i, p in enumerate(protocol_order(summary["protocol"].unique()))}
+    order_imputer = {name: i for i, name in enumerate(results.imputers)}
+    order_metric = {}
+    for protocol in order_protocol:
+        present = summary.loc[summary["protocol"] == protocol, "metric"].unique()
+        for i, m in enumerate(metric_order(present, protocol)):
+            order_metric[(protocol, m)] = i
+    summary["_p"] = summary["protocol"].map(order_protocol)
+    summary["_b"] = np.where(summary["bin"] == OVERALL, -1.0, summary["bin_lo"].astype(float))
+    summary["_m"] = [order_metric[(p, m)] for p, m in zip(summary["protocol"], summary["metric"])]
+    summary["_i"] = summary["imputer"].map(order_imputer)
+    summary = summary.sort_values(["_p", "level", "_b", "_m", "_i"]).drop(columns=["_p", "_b", "_m", "_i"])
+    return summary[list(SUMMARY_COLUMNS)].reset_index(drop=True)
+
+
+def expected_replicates(results: RunResults) -> int | None:
+    replicates = (results.manifest.get("settings") or {}).get("replicates")
+    return int(replicates) if isinstance(replicates, (int, float)) else None
+
+
+def caption(results: RunResults, protocol: str | None, level: float | None = None) -> str:
+    parts = []
+    if protocol is not None:
+        parts.append(f"Protocol: {PROTOCOL_NAMES.get(protocol, protocol)}")
+    else:
+        protocols = (results.manifest.get("settings") or {}).get("protocols") or sorted(
+            results.metrics["protocol"].unique())
+        parts.append("Protocol(s): " + ", ".join(str(p) for p in protocols))
+    parts.append(f"MAF source: {results.maf_source}")
+    if level is not None:
+        parts.append(f"masking level {level_label(level)}")
+    n_rep = expected_replicates(results)
+    if protocol is not None:
+        parts.append("mean ± SD over " + (f"{n_rep} replicates" if n_rep else "replicates")
+                     + " (SD: sample SD; – with one replicate)")
+    return " · ".join(parts)
+
+
+def _imputer_header(results: RunResults, imputer: str) -> str:
+    status = results.status(imputer)
+    return imputer if status in ("ok", "unknown") else f"{imputer} ({status})"
+
+
+def _bins(frame: pd.DataFrame) -> list[str]:
+    """Bin labels in order: overall first, then by ``bin_lo``."""
+    bins = frame[["bin", "bin_lo"]].drop_duplicates("bin")
+    bins = bins.assign(_o=np.where(bins["bin"] == OVERALL, -1.0, bins["bin_lo"].astype(float)))
+    return list(bins.sort_values("_o")["bin"])
+
+
+def _value_cell(results: RunResults, row: pd.Series | None, imputer: str, n_expected) -> Cell:
+    if row is None:
+        failed = results.status(imputer) == "failed"
+        return Cell("failed" if failed else "–", alert=failed)
+    return Cell(fmt_mean_sd(row["mean"], row["sd"], int(row["n_replicates"]), n_expected), bool(row["best"]))
+
+
+def level_tables(results: RunResults, summary: pd.DataFrame) -> list[LevelTables]:
+    """Tables per protocol x level: overall metrics, one per-bin table per metric, counts."""
+    out = []
+    n_expected = expected_replicates(results)
+    imputers = results.imputers
+    headers = [_imputer_header(results, name) for name in imputers]
+    for protocol in protocol_order(summary["protocol"].unique()):
+        by_protocol = summary[summary["protocol"] == protocol]
+        for level in sorted(by_protocol["level"].unique()):
+            frame = by_protocol[by_protocol["level"] == level]
+            index = {(r.bin, r.metric, r.imputer): r for r in frame.itertuples(index=False)}
+            rows_by_key = {k: pd.Series(v._asdict()) for k, v in index.items()}
+            metrics = list(dict.fromkeys(frame["metric"]))
+            bins = _bins(frame)
+            slug = f"{protocol}-L{level:g}"
+            cap = caption(results, protocol, level)
+
+            overall = Table(f"{slug}-overall", f"{protocol} protocol, {level_label(level)} masked: overall",
+                            cap, ["Metric"] + headers)
+            for metric in metrics:
+                overall.rows.append([Cell(metric_name(metric, protocol))] + [
+                    _value_cell(results, rows_by_key.get((OVERALL, metric, name)), name, n_expected)
+                    for name in imputers])
+
+            by_bin = []
+            for metric in metrics:
+                table = Table(f"{slug}-{metric}", f"{metric_name(metric, protocol)} by MAF bin "
+                              f"({protocol} protocol, {level_label(level)} masked)", cap,
+                              ["MAF bin", "SNPs"] + headers,
+                              note="Best value per row in bold"
+                              + (" (lower is better)." if metric in LOWER_IS_BETTER else "."))
+                for bin_label in bins:
+                    variants = frame.loc[(frame["bin"] == bin_label) & (frame["metric"] == metric), "n_variants"]
+                    table.rows.append([Cell(bin_label), Cell(fmt_count(variants.max() if len(variants) else np.nan))] + [
+                        _value_cell(results, rows_by_key.get((bin_label, metric, name)), name, n_expected)
+                        for name in imputers])
+                by_bin.append(table)
+
+            counts = Table(f"{slug}-counts", f"SNPs, scored genotypes and coverage by MAF bin "
+                           f"({protocol} protocol, {level_label(level)} masked)", cap,
+                           ["MAF bin", "SNPs"] + [f"{h}: {what}" for h in headers
+                                                  for what in ("scored genotypes", "coverage")],
+                           note="Scored genotypes: mean over replicates of the cells scored in the bin. "
+                                "Coverage: fraction of the bin's variants the imputer placed.")
+            first_metric = metrics[0] if metrics else None
+            for bin_label in bins:
+                in_bin = frame[frame["bin"] == bin_label]
+                row = [Cell(bin_label), Cell(fmt_count(in_bin["n_variants"].max()))]
+                for name in imputers:
+                    mine = in_bin[in_bin["imputer"] == name]
+                    if mine.empty:
+                        row += [Cell("–"), Cell("–")]
+                        continue
+                    # n_genotypes is the same for every metric of a bin; take the first metric's.
+                    pick = mine[mine["metric"] == first_metric] if first_metric in set(mine["metric"]) else mine
+                    row += [Cell(fmt_count(pick["n_genotypes"].iloc[0])),
+                            Cell(fmt_value(mine["coverage"].iloc[0], 3))]
+                counts.rows.append(row)
+            out.append(LevelTables(protocol, float(level), overall, by_bin, counts))
+    return out
+
+
+def runtime_frame(results: RunResults) -> pd.DataFrame:
+    """Time and memory per imputer from the manifest.
+
+    Columns: imputer, status, fit_seconds, fit_peak_mb, impute_seconds_mean, impute_seconds_sd,
+    impute_seconds_total, impute_peak_mb, n_units, n_covered_min, n_covered_max. ``impute_*``
+    are over the (level, replicate) units the manifest lists for the imputer.
+    """
+    rows = []
+    for name in results.imputers:
+        info = results.imputer_info(name)
+        units = [u for u in (info.get("impute") or []) if isinstance(u, dict)]
+        seconds = np.array([float(u["seconds"]) for u in units if u.get("seconds") is not None], dtype=float)
+        peaks = np.array([float(u["peak_mb"]) for u in units if u.get("peak_mb") is not None], dtype=float)
+        covered = np.array([float(u["n_covered"]) for u in units if u.get("n_covered") is not None], dtype=float)
+        rows.append({
+            "imputer": name,
+            "status": results.status(name),
+            "fit_seconds": _float(info.get("fit_seconds")),
+            "fit_peak_mb": _float(info.get("fit_peak_mb")),
+            "impute_seconds_mean": seconds.mean() if seconds.size else np.nan,
+            "impute_seconds_sd": seconds.std(ddof=1) if seconds.size >= 2 else np.nan,
+            "impute_seconds_total": seconds.sum() if seconds.size else np.nan,
+            "impute_peak_mb": peaks.max() if peaks.size else np.nan,
+            "n_units": len(units),
+            "n_covered_min": covered.min() if covered.size else np.nan,
+            "n_covered_max": covered.max() if covered.size else np.nan,
+        })
+    return pd.DataFrame(rows, columns=["imputer", "status", "fit_seconds", "fit_peak_mb", "impute_seconds_mean",
+                                       "impute_seconds_sd", "impute_seconds_total", "impute_peak_mb", "n_units",
+                                       "n_covered_min", "n_covered_max"])
+
+
+def _float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def runtime_table(results: RunResults, runtime: pd.DataFrame) -> Table:
+    settings = results.manifest.get("settings") or {}
+    levels, replicates = settings.get("levels") or [], settings.get("replicates")
+    n_expected = len(levels) * int(replicates) if levels and isinstance(replicates, (int, float)) else None
+    device = settings.get("device")
+    threads = settings.get("threads")
+    where = ", ".join(x for x in (f"device {device}" if device else "", f"{threads} threads" if threads else "") if x)
+    table = Table("runtime", "Time and peak memory per imputer", caption(results, None)
+                  + (f" · {where}" if where else ""),
+                  ["Imputer", "Status", "Fit (s)", "Fit peak (MB)", "Impute per replicate (s, mean ± SD)",
+                   "Impute total (s)", "Impute peak (MB)", "Units done", "Variants covered"],
+                  note="Fit: training once per run. Impute: one unit per masking level x replicate. "
+                       "Peak memory as the imputer reported it (process peak, MB).")
+    for r in runtime.itertuples(index=False):
+        per_unit = "–" if math.isnan(r.impute_seconds_mean) else (
+            fmt_seconds(r.impute_seconds_mean) + " ± " + ("–" if math.isnan(r.impute_seconds_sd)
+                                                          else fmt_seconds(r.impute_seconds_sd)))
+        covered = "–" if math.isnan(r.n_covered_min) else (
+            fmt_count(r.n_covered_min) if r.n_covered_min == r.n_covered_max
+            else f"{fmt_count(r.n_covered_min)}–{fmt_count(r.n_covered_max)}")
+        table.rows.append([Cell(r.imputer), Cell(r.status, alert=r.status not in ("ok", "unknown")),
+                           Cell(fmt_seconds(r.fit_seconds)), Cell(fmt_mb(r.fit_peak_mb)), Cell(per_unit),
+                           Cell(fmt_seconds(r.impute_seconds_total)), Cell(fmt_mb(r.impute_peak_mb)),
+                           Cell(f"{r.n_units}" + (f" of {n_expected}" if n_expected else "")), Cell(covered)])
+    return table
+
+
+def failures(results: RunResults) -> list[tuple[str, str, str]]:
+    """(imputer, status, error) for every imputer whose status is not ``ok``."""
+    out = []
+    for name in results.imputers:
+        status = results.status(name)
+        if status != "ok":
+            error = results.imputer_info(name).get("error")
+            if status == "unknown":
+                error = error or "not listed in manifest.json (results found in the CSV files only)"
+            out.append((name, status, str(error or "")))
+    return out
