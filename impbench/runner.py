@@ -27,7 +27,10 @@ manifest (``status`` ``failed`` or ``partial`` and ``error``), its traceback wri
 Timings: ``fit_seconds`` and ``seconds`` are wall-clock (``time.perf_counter``). Memory:
 ``peak_mb`` is the peak resident set size of the harness process during the stage, above its
 size when the stage began, sampled every 10 ms from ``/proc/self/statm`` (elsewhere: the growth
-of ``ru_maxrss``); it counts numpy and torch (CPU) allocations alike, not GPU memory.
+of ``ru_maxrss``); freed heap memory is returned to the OS first (glibc ``malloc_trim``) so
+that a stage reusing memory an earlier one freed still shows it. It counts numpy and torch
+(CPU) allocations alike, not GPU memory; allocations shorter than the sampling interval can be
+missed.
 ``child_peak_mb`` is the largest resident size of a child process (Beagle's JVM, ``torchrun``
 workers) that ended during the stage, when it set a new maximum (``RUSAGE_CHILDREN``), else null.
 """
@@ -256,6 +259,9 @@ def unit_name(imputer: str, level: float, replicate: int) -> str:
 
 
 # ---------------------------------------------------------------------------- measuring
+_MALLOC_TRIM: Any = None
+
+
 class StageMeter:
     """Wall-clock seconds and peak memory growth of a block of code (see the module docstring)."""
 
@@ -279,7 +285,23 @@ class StageMeter:
         scale = 1 if sys.platform == "darwin" else 1024
         return resource.getrusage(who).ru_maxrss * scale
 
+    @staticmethod
+    def _release_free_memory() -> None:
+        """Give freed heap pages back to the OS (glibc ``malloc_trim``), so that memory a stage
+        allocates shows as growth of the resident size even when an earlier stage freed it."""
+        global _MALLOC_TRIM
+        if _MALLOC_TRIM is None:
+            try:
+                import ctypes
+
+                _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+            except (OSError, AttributeError):
+                _MALLOC_TRIM = False
+        if _MALLOC_TRIM:
+            _MALLOC_TRIM(0)
+
     def __enter__(self) -> "StageMeter":
+        self._release_free_memory()
         self._stop = threading.Event()
         self._start_rss = self._rss_bytes()
         self._peak_rss = self._start_rss or 0

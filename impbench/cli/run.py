@@ -125,8 +125,7 @@ Examples:
               help="Imputer options as TOML tables ([knn] k = 5); --opt overrides them.")
 @click.option("--cards", multiple=True, type=click.Path(file_okay=False), metavar="DIR", help="Extra folder of dataset cards (repeatable).")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-@click.pass_context
-def run_cmd(ctx: click.Context, dataset, imputers, levels, replicates, scheme, protocol, out, run_name, device,
+def run_cmd(dataset, imputers, levels, replicates, scheme, protocol, out, run_name, device,
             threads, nproc, seed, train_cohort, test_cohort, write_vcf, opts, options_file, cards, no_progress) -> None:
     from pathlib import Path
 
@@ -155,4 +154,4 @@ def run_cmd(ctx: click.Context, dataset, imputers, levels, replicates, scheme, p
     if outcome.failures:
         for name, message in outcome.failures.items():
             click.echo(f"impbench: failed: {message}", err=True)
-        ctx.exit(1)
+        raise SystemExit(1)  # click.Context.exit would be swallowed under standalone_mode=False
