@@ -29,8 +29,8 @@ Timings: ``fit_seconds`` and ``seconds`` are wall-clock (``time.perf_counter``).
 size when the stage began, sampled every 10 ms from ``/proc/self/statm`` (elsewhere: the growth
 of ``ru_maxrss``); freed heap memory is returned to the OS first (glibc ``malloc_trim``) so
 that a stage reusing memory an earlier one freed still shows it. It counts numpy and torch
-(CPU) allocations alike, not GPU memory; allocations shorter than the sampling interval can be
-missed.
+(CPU) allocations alike, not GPU memory. A spike shorter than the sampling interval is
+caught only when it sets a new high-water mark of the process (``ru_maxrss``).
 ``child_peak_mb`` is the largest resident size of a child process (Beagle's JVM, ``torchrun``
 workers) that ended during the stage, when it set a new maximum (``RUSAGE_CHILDREN``), else null.
 """
@@ -327,7 +327,11 @@ class StageMeter:
             rss = self._rss_bytes() or 0
             grown = max(self._peak_rss, rss) - self._start_rss
         else:
-            grown = self._maxrss_bytes(resource.RUSAGE_SELF) - self._start_maxrss
+            grown = 0
+        # a new process high-water mark set during the stage counts even if no sample saw it
+        maxrss = self._maxrss_bytes(resource.RUSAGE_SELF)
+        if maxrss > self._start_maxrss:
+            grown = max(grown, maxrss - (self._start_rss or self._start_maxrss))
         self.peak_mb = round(max(grown, 0) / 2**20, 3)
         children = self._maxrss_bytes(resource.RUSAGE_CHILDREN)
         self.child_peak_mb = round(children / 2**20, 3) if children > self._start_children else None
