@@ -36,7 +36,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 if TYPE_CHECKING:  # pragma: no cover
     from .store import DatasetStore
 
-Progress = Callable[[str, int, int], None]
+Progress = Callable[[str, float, "float | None"], None]
 
 KINDS = ("simulated", "file")
 #: Environment variable: the cache folder (simulations and prepared stores).
@@ -544,4 +544,14 @@ def prepare(
         card.name,
         progress=progress,
         force=force,
+        card=_card_record(card),
     )
+
+
+def _card_record(card: DatasetCard) -> dict:
+    """What the store records about the card (only what its name's hash covers, so a reused
+    store never holds stale card settings)."""
+    record: dict[str, Any] = {"kind": card.kind}
+    if card.kind == "simulated":
+        record["simulation"] = simulation_key(card)
+    return record

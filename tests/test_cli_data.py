@@ -126,3 +126,32 @@ def test_help(command, capsys):
     assert code == 0 and "--cards" in out
     if command != "datasets":
         assert "--dataset" in out
+
+
+def test_prepare_a_small_card_prints_the_qc_table_and_the_store(tmp_path, capsys):
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "mine.toml").write_text(textwrap.dedent(SMALL_SIM))
+    code, out, err = run_cli(["prepare", "--dataset", "mine", "--cards", str(cards)], capsys)
+    assert code == 0, err
+    store = Path(out.strip().splitlines()[-1])
+    assert store.is_file() and store.parent == tmp_path / "cache" / "stores"
+    assert "QC report" in err and "HWE" in err and "train 32" in err
+    code, out2, err2 = run_cli(["prepare", "--dataset", "mine", "--cards", str(cards)], capsys)
+    assert code == 0 and out2 == out and "reusing" in err2
+    code, listing, _ = run_cli(["datasets", "--cards", str(cards)], capsys)
+    assert code == 0
+    assert "prepared" in next(line for line in listing.splitlines() if line.startswith("│ mine "))
+
+
+def test_prepare_a_bad_vcf_is_one_line_and_leaves_nothing(tmp_path, capsys):
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    bad = tmp_path / "bad.vcf.gz"
+    bad.write_text("this is not a VCF\n")
+    (cards / "broken.toml").write_text(f'description = "a broken VCF"\nvcf = "{bad}"\n')
+    code, _, err = run_cli(["prepare", "--dataset", "broken", "--cards", str(cards)], capsys)
+    line = assert_one_line_error(code, err)
+    assert str(bad) in line
+    stores = tmp_path / "cache" / "stores"
+    assert not stores.exists() or not any(stores.iterdir())

@@ -293,3 +293,54 @@ def test_card_is_frozen():
     assert isinstance(card, DatasetCard)
     with pytest.raises(dataclasses.FrozenInstanceError):
         card.name = "x"  # type: ignore[misc]
+
+
+# --- prepare end to end -------------------------------------------------------------------
+
+
+def test_prepare_simulated_card_end_to_end(tmp_path, monkeypatch):
+    import numpy as np
+
+    from impbench.datasets import prepare
+    from impbench.simulate import simulate_genotypes
+
+    write_card(tmp_path / "cards", "mine", SMALL_SIM)
+    card = get_card("mine", [tmp_path / "cards"])
+    store = prepare("mine", extra_dirs=[tmp_path / "cards"])
+    assert store.path == store_path(card) and store.path.is_file()
+    assert card_status(card) == "prepared"
+    sizes = store.split_sizes()
+    assert sizes == {"train": 32, "val": 4, "test": 4}
+    assert store.cohorts() == ["CEU", "YRI"] and store.n_variants > 100
+    # The store holds the simulated genotypes at the variants QC kept.
+    truth = simulate_genotypes(card.simulation).matrix
+    train = store.read_split("train")
+    rows = np.array([list(truth.sample_ids).index(s) for s in train.sample_ids])
+    cols = np.searchsorted(truth.positions, train.positions)
+    np.testing.assert_array_equal(truth.positions[cols], train.positions)
+    np.testing.assert_array_equal(truth.codes[np.ix_(rows, cols)], train.codes)
+    assert list(train.sex) == list(truth.sex[rows]) and list(train.cohort) == list(truth.cohort[rows])
+
+    # A second call reuses the store without ingesting; force rebuilds it.
+    calls = []
+
+    def counting_prepare_store(*args, **kwargs):
+        calls.append(kwargs.get("force"))
+        return real_prepare_store(*args, **kwargs)
+
+    import impbench.prepare as prepare_module
+
+    real_prepare_store = prepare_module.prepare_store
+    monkeypatch.setattr(prepare_module, "prepare_store", counting_prepare_store)
+    again = prepare(card)
+    assert again.path == store.path and again.dataset_hash == store.dataset_hash and calls == []
+    rebuilt = prepare(card, force=True)
+    assert calls == [True] and rebuilt.dataset_hash == store.dataset_hash
+
+
+def test_prepare_missing_file_fails_before_writing_anything(tmp_path):
+    from impbench.datasets import prepare
+
+    with pytest.raises(ImpbenchError, match="IMPBENCH_LOS_VCF"):
+        prepare("los")
+    assert not (tmp_path / "cache").exists()

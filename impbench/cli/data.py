@@ -43,12 +43,13 @@ class _ProgressBars:
         self._progress = progress
         self._tasks: dict[str, int] = {}
 
-    def __call__(self, stage: str, done: int, total: int) -> None:
+    def __call__(self, stage: str, done: float, total: float | None) -> None:
+        total = None if total is None else max(total, 1)  # None: unknown (e.g. VCF records)
         task = self._tasks.get(stage)
         if task is None:
-            task = self._progress.add_task(stage, total=max(total, 1))
+            task = self._progress.add_task(stage, total=total)
             self._tasks[stage] = task
-        self._progress.update(task, completed=done, total=max(total, 1))
+        self._progress.update(task, completed=done, total=total)
 
 
 def _progress_display(console):
