@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO, Iterable
 import numpy as np
 
 from .errors import ImpbenchError
-from .genotypes import CODE_ALLELE0, CODE_ALLELE1, CODE_GT, N_CODES, GenotypeMatrix, codes_from_alleles
+from .genotypes import ALLELES_CODE, CODE_ALLELE0, CODE_ALLELE1, CODE_GT, MISSING, N_CODES, GenotypeMatrix
 
 if TYPE_CHECKING:  # pragma: no cover
     from .imputer import Imputation
@@ -350,6 +350,35 @@ def write_vcf(
 
 #: Records per decoded batch.
 DEFAULT_BATCH = 8192
+
+# cyvcf2's ``genotype.array()`` gives (allele0, allele1, phased) per sample as int16, alleles
+# -1 for missing and -2 for "vector end" (a haploid call). One table lookup turns the three
+# into a code plus flags: key = (allele0 + 4) * 16 + (allele1 + 4) * 2 + phased.
+MAX_CODE_BITS = 0x1F
+_FLAG_UNPHASED_HET = np.uint8(0x80)
+_FLAG_HAPLOID = np.uint8(0x40)
+_FLAG_INVALID = np.uint8(0x20)
+_KEY_OFFSET = np.int16(4 * 16 + 4 * 2)
+
+
+def _build_raw_gt_lut() -> np.ndarray:
+    lut = np.zeros(128, dtype=np.uint8)
+    for a0 in range(-4, 4):
+        for a1 in range(-4, 4):
+            for phased in (0, 1):
+                key = (a0 + 4) * 16 + (a1 + 4) * 2 + phased
+                if a1 == -2:
+                    lut[key] = _FLAG_HAPLOID
+                elif a0 not in (-1, 0, 1) or a1 not in (-1, 0, 1):
+                    lut[key] = _FLAG_INVALID
+                elif a0 == -1 or a1 == -1:
+                    lut[key] = MISSING
+                else:
+                    lut[key] = ALLELES_CODE[a0, a1] | (_FLAG_UNPHASED_HET if (not phased and a0 != a1) else 0)
+    return lut
+
+
+_RAW_GT_LUT = _build_raw_gt_lut()
 _SNP_BASES = frozenset("ACGTacgt")
 
 
@@ -549,18 +578,27 @@ class VcfReader:
         return (v for v in vcf if v.CHROM == contig and region.contains(v.POS))
 
     def batches(self) -> Iterable[VariantBatch]:
-        """Yield ``VariantBatch``es of kept records in file order."""
+        """Yield ``VariantBatch``es of kept records in file order.
+
+        Records are parsed into one of two raw buffers while the other is decoded on a worker
+        thread (numpy releases the GIL), so decoding overlaps parsing.
+        """
         n_samples = len(self.sample_ids)
         capacity = self.batch_size + 64
-        raw = np.empty((capacity, n_samples, 3), dtype=np.int16)
+        buffers = [np.empty((capacity, n_samples, 3), dtype=np.int16) for _ in range(2)]
+        current = 0
+        raw = buffers[current]
         positions: list[int] = []
         refs: list[str] = []
         alts: list[str] = []
         ids: list[str] = []
         counts = self.counts
         snps_only = self.snps_only
+        batch_size = self.batch_size
         last_pos = -1
         contig = None
+        pending = None
+        pool = ThreadPoolExecutor(1)
         try:
             for record in self._records():
                 counts.n_records += 1
@@ -577,22 +615,29 @@ class VcfReader:
                         "sort it with bcftools sort"
                     )
                 alt = record.ALT
-                if len(alt) == 0:
-                    counts.n_no_alt += 1
-                    continue
-                if len(alt) > 1:
-                    counts.n_multiallelic += 1
+                if len(alt) != 1:
+                    if len(alt) == 0:
+                        counts.n_no_alt += 1
+                    else:
+                        counts.n_multiallelic += 1
                     continue
                 ref = record.REF
                 alt = alt[0]
                 if snps_only and not (len(ref) == 1 and len(alt) == 1 and ref in _SNP_BASES and alt in _SNP_BASES):
                     counts.n_non_snp += 1
                     continue
-                if len(positions) >= self.batch_size and pos != last_pos:
-                    yield self._decode(raw[: len(positions)], positions, refs, alts, ids)
+                n_buffered = len(positions)
+                if n_buffered >= batch_size and pos != last_pos:
+                    future = pool.submit(self._decode, raw[:n_buffered], positions, refs, alts, ids)
+                    if pending is not None:
+                        yield pending.result()
+                    pending = future
+                    current ^= 1
+                    raw = buffers[current]
                     positions, refs, alts, ids = [], [], [], []
-                if len(positions) == len(raw):
-                    raw = np.concatenate([raw, np.empty_like(raw)])
+                    n_buffered = 0
+                elif n_buffered == len(raw):
+                    raw = buffers[current] = np.concatenate([raw, np.empty_like(raw)])
                 genotype = record.genotype
                 if genotype is None:
                     raise ImpbenchError(f"{self.path}: record {contig}:{pos} has no GT field")
@@ -601,37 +646,52 @@ class VcfReader:
                     raise ImpbenchError(
                         f"{self.path}: record {contig}:{pos} is not diploid (ploidy {array.shape[1] - 1}); only diploid genotypes are supported"
                     )
-                raw[len(positions)] = array
+                raw[n_buffered] = array
                 positions.append(pos)
                 refs.append(ref)
                 alts.append(alt)
                 ids.append(record.ID or ".")
                 last_pos = pos
+            if pending is not None:
+                yield pending.result()
+                pending = None
             if positions:
                 yield self._decode(raw[: len(positions)], positions, refs, alts, ids)
         except ImpbenchError:
             raise
         except Exception as error:  # htslib parse errors, truncated files
             raise ImpbenchError(f"{self.path}: cannot read record {counts.n_records} ({type(error).__name__}: {error})") from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _decode(self, raw: np.ndarray, positions: list, refs: list, alts: list, ids: list) -> VariantBatch:
         """Codes from raw cyvcf2 genotypes (n_batch, n_samples, 3) int16; drops duplicated positions."""
-        allele0 = raw[:, :, 0]
-        allele1 = raw[:, :, 1]
-        if (allele1 == -2).any():  # cyvcf2's vector end: a haploid genotype among diploid ones
-            row = int(np.nonzero((allele1 == -2).any(axis=1))[0][0])
-            raise ImpbenchError(f"{self.path}: record {self.contig}:{positions[row]} has a haploid genotype; only diploid genotypes are supported")
-        unphased_het = (raw[:, :, 2] == 0) & (allele0 != allele1) & (allele0 >= 0) & (allele1 >= 0)
-        if unphased_het.any():
-            n_unphased = int(unphased_het.sum())
+        key = raw[:, :, 0] << 4
+        key += raw[:, :, 1] << 1
+        key += raw[:, :, 2]
+        key += _KEY_OFFSET
+        np.clip(key, 0, len(_RAW_GT_LUT) - 1, out=key)  # out-of-range alleles land on flagged entries
+        coded = _RAW_GT_LUT[key]  # (n_batch, n_samples) uint8
+        del key
+        if coded.max(initial=0) > MAX_CODE_BITS:
+            flags = coded & ~np.uint8(MAX_CODE_BITS)
+            bad = (flags & (_FLAG_HAPLOID | _FLAG_INVALID)) != 0
+            if bad.any():
+                row = int(np.nonzero(bad.any(axis=1))[0][0])
+                what = "a haploid genotype" if (flags[row] & _FLAG_HAPLOID).any() else "an allele index other than 0 or 1"
+                raise ImpbenchError(
+                    f"{self.path}: record {self.contig}:{positions[row]} has {what}; only diploid biallelic genotypes are supported"
+                )
+            unphased_het = flags != 0
             if not self.allow_unphased:
                 row, col = (int(x[0]) for x in np.nonzero(unphased_het))
                 raise ImpbenchError(
                     f"{self.path}: unphased genotypes (first at {self.contig}:{positions[row]}, sample "
                     f"{self.sample_ids[col]}); phase the VCF first or allow unphased genotypes in the card"
                 )
-            self.counts.n_unphased_het += n_unphased
-        codes = codes_from_alleles(allele0, allele1)
+            self.counts.n_unphased_het += int(np.count_nonzero(unphased_het))
+            coded &= np.uint8(MAX_CODE_BITS)
+        codes = coded
         pos = np.asarray(positions, dtype=np.int64)
         keep = np.ones(len(pos), dtype=bool)
         same = pos[1:] == pos[:-1]
