@@ -26,7 +26,7 @@ from .genotypes import ALLELES_CODE, CODE_ALLELE0, CODE_ALLELE1, CODE_GT, MISSIN
 if TYPE_CHECKING:  # pragma: no cover
     from .imputer import Imputation
 
-__all__ = ["write_vcf", "dosage_r2", "BgzfWriter", "read_vcf", "VcfReader", "VariantBatch", "SiteCounts", "Region"]
+__all__ = ["write_vcf", "GenotypeVcfWriter", "dosage_r2", "BgzfWriter", "read_vcf", "VcfReader", "VariantBatch", "SiteCounts", "Region"]
 
 # --------------------------------------------------------------------------------------------
 # BGZF (SAM/BAM specification, section 4.1): gzip members of at most 64 KiB, each with a "BC"
@@ -342,6 +342,89 @@ def write_vcf(
         tmp_index.unlink(missing_ok=True)
         raise
     return path
+
+
+class GenotypeVcfWriter:
+    """Stream phased genotypes (FORMAT GT) into a bgzipped VCF, batch by batch.
+
+    For data too large to hold as one ``GenotypeMatrix`` (simulated chromosome-sized VCFs):
+    ``add`` takes variant-major codes. Written under a temporary name; ``close`` renames it
+    (and writes a tabix index when ``tabix`` is on PATH); ``abort`` (or an exception inside
+    ``with``) removes it.
+
+    contig : chromosome name; sample_ids : str (n_samples,); level : zlib level.
+    """
+
+    def __init__(self, path: str | os.PathLike, contig: str, sample_ids, *, level: int = 6, index: bool = True, threads: int | None = None):
+        self.path = Path(path)
+        self.contig = str(contig)
+        self.sample_ids = np.asarray(sample_ids, dtype=object)
+        self.index = index
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp.vcf.gz", dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp_name)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self._tmp, 0o666 & ~umask)
+        self._out = BgzfWriter(self._tmp, level=level, threads=threads)
+        empty = GenotypeMatrix(
+            codes=np.zeros((len(self.sample_ids), 0), np.uint8), positions=[], contig=self.contig, ref=[], alt=[],
+            variant_ids=[], sample_ids=self.sample_ids,
+        )  # fmt: skip
+        self._out.write(_header(empty, self.sample_ids, False, False))
+        self.n_variants = 0
+
+    def add(self, codes: np.ndarray, positions, ref, alt, variant_ids=None) -> None:
+        """Append variants: codes uint8 (n_batch, n_samples) variant-major; the rest (n_batch,)."""
+        codes = np.asarray(codes, dtype=np.uint8)
+        n_cols, n_out = codes.shape
+        if n_out != len(self.sample_ids):
+            raise ValueError(f"codes have {n_out} samples, the header {len(self.sample_ids)}")
+        for start in range(0, n_cols, _WRITE_CHUNK):
+            stop = min(start + _WRITE_CHUNK, n_cols)
+            cells = np.empty((stop - start, n_out, 4), dtype=np.uint8)
+            cells[..., 0:3] = _GT_BYTES[codes[start:stop]]
+            cells[..., 3] = _TAB
+            cells[:, -1, 3] = _NEWLINE
+            body = cells.reshape(stop - start, n_out * 4)
+            text = bytearray()
+            for j in range(start, stop):
+                vid = "." if variant_ids is None or not variant_ids[j] else variant_ids[j]
+                text += f"{self.contig}\t{positions[j]}\t{vid}\t{ref[j]}\t{alt[j]}\t.\tPASS\t.\tGT\t".encode("ascii")
+                text += body[j - start].data
+            self._out.write(text)
+        self.n_variants += n_cols
+
+    def close(self) -> Path:
+        tmp_index = Path(str(self._tmp) + ".tbi")
+        try:
+            self._out.close()
+            if self.index and shutil.which("tabix") and self.n_variants:
+                result = subprocess.run(["tabix", "-f", "-p", "vcf", str(self._tmp)], capture_output=True, text=True)
+                if result.returncode != 0:
+                    raise ImpbenchError(f"{self.path}: tabix failed to index the written VCF: {result.stderr.strip()}")
+            os.replace(self._tmp, self.path)
+            if tmp_index.exists():
+                os.replace(tmp_index, str(self.path) + ".tbi")
+            else:
+                Path(str(self.path) + ".tbi").unlink(missing_ok=True)
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        self._out.abort()
+        self._tmp.unlink(missing_ok=True)
+        Path(str(self._tmp) + ".tbi").unlink(missing_ok=True)
+
+    def __enter__(self) -> "GenotypeVcfWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
 
 
 # --------------------------------------------------------------------------------------------

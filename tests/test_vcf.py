@@ -284,3 +284,18 @@ def test_unsorted_and_haploid(text_vcf):
         read_vcf(text_vcf(["a"], ["200 A G 0|1", "100 A G 0|1"], name="u.vcf.gz"))
     with pytest.raises(ImpbenchError, match="diploid"):
         read_vcf(text_vcf(["a", "b"], ["100 A G 0 0|1"], name="h.vcf.gz"))
+
+
+def test_streaming_writer_matches_write_vcf(tmp_path):
+    from impbench.vcf import GenotypeVcfWriter
+
+    matrix = random_matrix(n_samples=6, n_variants=5000, seed=9)
+    with GenotypeVcfWriter(tmp_path / "s.vcf.gz", matrix.contig, matrix.sample_ids) as writer:
+        for start in range(0, 5000, 1500):
+            cols = slice(start, start + 1500)
+            writer.add(matrix.codes[:, cols].T, matrix.positions[cols], matrix.ref[cols], matrix.alt[cols], matrix.variant_ids[cols])
+        writer.close()
+    back = read_vcf(tmp_path / "s.vcf.gz", batch_size=1000)
+    np.testing.assert_array_equal(back.codes, matrix.codes)
+    assert list(back.variant_ids) == list(matrix.variant_ids)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["s.vcf.gz"] + (["s.vcf.gz.tbi"] if shutil.which("tabix") else []))
