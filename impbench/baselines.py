@@ -107,9 +107,12 @@ def knn_vote_probs(panel_codes: np.ndarray, target_codes: np.ndarray, k: int, wi
     if n_target == 0 or n_variants == 0:
         return probs
     observed = target_codes != MISSING
-    # unique sort key per panel sample: more matches first, then the lower index
-    tie_break = np.arange(n_panel - 1, -1, -1, dtype=np.int64)
     block = min(n_variants, max(256, 4 * window))
+    # counts fit int16 when a block's extended window does; keys fit int32 when small enough
+    count_dtype = np.int16 if block + 2 * window < np.iinfo(np.int16).max else np.int32
+    key_dtype = np.int32 if (2 * window + 2) * n_panel < np.iinfo(np.int32).max else np.int64
+    # unique sort key per panel sample: more matches first, then the lower index
+    tie_break = np.arange(n_panel - 1, -1, -1, dtype=key_dtype)
     rows_per_chunk = max(1, chunk_elements // max(1, n_panel * (block + 2 * window)))
     for start in range(0, n_variants, block):
         stop = min(n_variants, start + block)
@@ -123,13 +126,13 @@ def knn_vote_probs(panel_codes: np.ndarray, target_codes: np.ndarray, k: int, wi
                 continue
             target_ext = target_codes[row0:row1, lo_ext:hi_ext]
             matches = (target_ext[:, None, :] == panel_ext[None, :, :])  # missing never matches 1-4
-            cumulative = np.zeros(matches.shape[:2] + (matches.shape[2] + 1,), dtype=np.int32)
-            np.cumsum(matches, axis=2, dtype=np.int32, out=cumulative[:, :, 1:])
+            cumulative = np.zeros(matches.shape[:2] + (matches.shape[2] + 1,), dtype=count_dtype)
+            np.cumsum(matches, axis=2, dtype=count_dtype, out=cumulative[:, :, 1:])
             variant = cell_cols + start
             lo = np.maximum(variant - window, 0) - lo_ext
             hi = np.minimum(variant + window + 1, n_variants) - lo_ext
             in_window = cumulative[cell_rows, :, hi] - cumulative[cell_rows, :, lo]  # (n_cells, n_panel)
-            key = in_window.astype(np.int64) * n_panel + tie_break
+            key = in_window.astype(key_dtype) * key_dtype(n_panel) + tie_break
             nearest = np.argpartition(key, n_panel - k, axis=1)[:, n_panel - k:]  # (n_cells, k)
             votes = panel_codes[nearest, variant[:, None]]  # (n_cells, k)
             counts = (votes[..., None] == CALL_CODES).sum(axis=1, dtype=np.int32)

@@ -184,11 +184,20 @@ def validate_settings(settings: RunSettings) -> None:
         raise ImpbenchError(f"--run {settings.run_name!r}: use letters, digits, '.', '_' and '-'")
 
 
+def _gpu_driver_present() -> bool:
+    """False when this Linux machine plainly has no NVIDIA or ROCm GPU driver; True otherwise."""
+    if not sys.platform.startswith("linux"):
+        return True
+    markers = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd")
+    return any(os.path.exists(path) for path in markers)
+
+
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` when torch is importable and sees a GPU, else ``cpu``.
 
     ``cuda``/``cuda:N`` need torch with a visible GPU N; anything else is an ``ImpbenchError``.
-    torch is imported only here, and only when the answer depends on it.
+    torch is imported only here, and only when the answer depends on it (``auto`` on a Linux
+    machine without an NVIDIA/ROCm driver is ``cpu`` without importing it).
     """
     device = device.strip().lower()
     if device == "cpu":
@@ -197,6 +206,8 @@ def resolve_device(device: str) -> str:
     if device != "auto" and not match:
         raise ImpbenchError(f"--device {device!r} is unknown; use auto, cpu, cuda or cuda:N")
     available = 0
+    if device == "auto" and not _gpu_driver_present():
+        return "cpu"  # no GPU driver: torch would see none, so do not pay for importing it
     if importlib.util.find_spec("torch") is not None:
         import torch
 
@@ -673,7 +684,7 @@ class Runner:
                     frame["protocol"] = protocol
                 for key, value in keys.items():
                     frame[key] = value
-                rows[part].extend(to_jsonable(frame.to_dict(orient="records")))
+                rows[part].extend(_records(frame))
             self.progress.update(score_task, i + 1, len(self.settings.protocols))
         if self.settings.write_vcf:
             from .vcf import write_vcf
@@ -689,7 +700,7 @@ class Runner:
         write_json(self._marker_path(plan.name, level, replicate), marker)
         entry["impute"] = sorted([u for u in entry["impute"] if (u["level"], u["replicate"]) != (level, replicate)]
                                  + [unit], key=lambda u: (u["level"], u["replicate"]))
-        self._write_outputs()
+        self._write_manifest()
 
     @staticmethod
     def _imputer_logger(name: str, work_dir: Path) -> tuple[logging.Logger, logging.Handler]:
@@ -735,8 +746,16 @@ class Runner:
         }
         return manifest
 
+    def _write_manifest(self) -> None:
+        self.manifest["updated"] = _utc_now()
+        write_json(self.run_dir / "manifest.json", self.manifest)
+
     def _write_outputs(self) -> None:
-        """Rewrite the CSVs from every done marker, then the manifest (each file atomically)."""
+        """Rewrite the CSVs from every done marker, then the manifest (each file atomically).
+
+        Called after each imputer and at the end; the done markers are the record of truth, so
+        an interrupted run's CSVs are rebuilt by the next run with the same ``--run``.
+        """
         import pandas as pd
 
         tables: dict[str, list[dict]] = {"metrics": [], "per_sample": [], "confusion": []}
@@ -758,8 +777,19 @@ class Runner:
             ordered = list(columns[part]) + [c for c in frame.columns if c not in columns[part]]
             frame = frame.reindex(columns=ordered)
             atomic_write_text(self.run_dir / f"{part}.csv", frame.to_csv(index=False))
-        self.manifest["updated"] = _utc_now()
-        write_json(self.run_dir / "manifest.json", self.manifest)
+        self._write_manifest()
+
+
+def _records(frame: Any) -> list[dict]:
+    """A DataFrame's rows as JSON-able dicts (NaN -> None, numpy scalars -> Python)."""
+    records = frame.to_dict(orient="records")
+    for record in records:
+        for key, value in record.items():
+            if isinstance(value, np.generic):
+                value = record[key] = value.item()
+            if isinstance(value, float) and value != value:
+                record[key] = None
+    return records
 
 
 def check_observed_kept(name: str, target_codes: np.ndarray, imputation: Imputation) -> None:
