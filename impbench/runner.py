@@ -624,6 +624,8 @@ class Runner:
             stage = "impute"
             impute_task = f"{plan.name} impute"
             self.progress.update(impute_task, 0, len(todo))
+            self._scored, self._to_score = 0, len(todo) * len(self.settings.protocols)
+            self.progress.update(f"{plan.name} score", 0, self._to_score)
             for i, (level, replicate) in enumerate(todo):
                 self._run_unit(plan, imputer, ctx, entry, level, replicate)
                 done += 1
@@ -666,7 +668,7 @@ class Runner:
         rows: dict[str, list[dict]] = {"metrics": [], "per_sample": [], "confusion": []}
         keys = {"imputer": plan.name, "level": level, "replicate": replicate}
         score_task = f"{plan.name} score"
-        for i, protocol in enumerate(self.settings.protocols):
+        for protocol in self.settings.protocols:
             scores = metrics.score(truth.codes, imputation, mask, self.data.maf, protocol=protocol,
                                    bin_edges=self.bin_edges)
             for part in rows:
@@ -685,7 +687,8 @@ class Runner:
                 for key, value in keys.items():
                     frame[key] = value
                 rows[part].extend(_records(frame))
-            self.progress.update(score_task, i + 1, len(self.settings.protocols))
+            self._scored += 1
+            self.progress.update(score_task, self._scored, self._to_score)
         if self.settings.write_vcf:
             from .vcf import write_vcf
 
