@@ -197,10 +197,14 @@ def test_html_is_self_contained_and_complete(full_report):
     for forbidden in ("http://", "https://", 'src="//', "src='//", "url(", "<script", "<link", "@import"):
         assert forbidden not in lowered, forbidden
     # Opens with dataset, QC, settings and mask hashes, before any result.
-    first_result = html.index('id="results-standard"')
+    first_result = html.index('id="s-results-standard"')
     for marker in ('id="dataset"', 'id="qc"', 'id="settings"', 'id="masks"', f"{0:064x}"):
         assert html.index(marker) < first_result, marker
     assert "Every imputer in this run finished" in html
+    ids = re.findall(r'id="([^"]+)"', html)
+    assert len(ids) == len(set(ids))
+    for link in re.findall(r'href="([^"]+)"', html):  # in-page links only, each to an existing id
+        assert link.startswith("#") and link[1:] in ids
 
 
 def test_summary_csv_is_tidy(full_report):

@@ -31,7 +31,7 @@ import pandas as pd
 from .. import __version__
 from ..errors import ImpbenchError
 from . import figures, overview
-from .content import FigureOut, Report, Section, build_report
+from .content import FigureOut, Report, Section, _display_width, build_report
 from .html import report_html
 from .load import RunResults, load_run
 from .markdown import report_markdown
@@ -163,7 +163,7 @@ def write_compare(run_a: str | Path, run_b: str | Path, out_dir: str | Path | No
         Section("compare", "Per-sample dosage R²", figures=[FigureOut(
             "fig-compare", "fig_compare_per_sample_r2.png", "Per-sample dosage R², B against A",
             "One point per test sample (mean over replicates in each run), coloured by cohort; dashed: y = x. "
-            "Points above the line: the sample is imputed better by B.", png)] if png else [],
+            "Points above the line: the sample is imputed better by B.", png, _display_width(png))] if png else [],
             tables=[_compare_table(results_a, results_b, matched)]),
     ]
     report = Report(f"impbench compare: {results_b.label} against {results_a.label}",

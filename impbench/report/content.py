@@ -54,9 +54,10 @@ class Report:
 
 
 def _display_width(png: bytes) -> int:
-    """HTML display width of a figure: about 100 px per inch (its PNG holds 150 per inch)."""
+    """HTML display width of a figure: 120 CSS px per inch (its PNG holds 150 per inch), so that
+    text keeps one size from figure to figure; wide figures still shrink to the page."""
     width_px = int.from_bytes(png[16:20], "big")  # PNG IHDR width
-    return int(width_px * 100 / figures.DPI)
+    return int(width_px * 120 / figures.DPI)
 
 
 def _level_slug(level: float) -> str:
@@ -69,11 +70,13 @@ def build_report(results: RunResults, progress=None, draw: bool = True) -> Repor
     manifest = results.manifest
     summary = summarise(results)
     runtime = runtime_frame(results)
+    qc_tables = overview.qc_tables(results)
     sections = [
         Section("overview", "Run overview", tables=[overview.dataset_table(results), overview.settings_table(results)],
                 grid=True),
-        Section("qc", "QC summary and masks", tables=[overview.qc_table(results), overview.masks_table(results)],
+        Section("qc-masks", "QC summary and masks", tables=qc_tables[:1] + [overview.masks_table(results)],
                 grid=True),
+        *([Section("qc-steps", "QC steps", depth=3, tables=qc_tables[1:])] if len(qc_tables) > 1 else []),
         Section("imputers", "Imputers and software versions",
                 tables=[overview.imputers_table(results), overview.versions_table(results)]),
     ]
@@ -88,7 +91,7 @@ def build_report(results: RunResults, progress=None, draw: bool = True) -> Repor
                          f"Scores by MAF bin, {protocol} protocol",
                          "One row per masking level, one column per metric; lines: mean over replicates, "
                          "band: ±1 SD; grey bars: SNPs per bin (right axis); overall score per imputer in "
-                         f"each panel. MAF source: {results.maf_source}.", png)] if png else []
+                         f"each panel. MAF source: {results.maf_source}.", png, _display_width(png))] if png else []
         sections.append(Section(f"results-{protocol}", f"Results: {PROTOCOL_NAMES.get(protocol, protocol)}",
                                 figures=fig))
         for tables in (t for t in by_level if t.protocol == protocol):
@@ -114,7 +117,8 @@ def build_report(results: RunResults, progress=None, draw: bool = True) -> Repor
                             figures=[FigureOut("fig-per-sample", "fig_per_sample_r2.png", "Per-sample dosage R²",
                                                "One point per test sample (mean over replicates), coloured by "
                                                "cohort; boxes: quartiles. Compare two runs with "
-                                               "`impbench report --compare RUN_A RUN_B`.", png)] if png else []))
+                                               "`impbench report --compare RUN_A RUN_B`.", png,
+                                               _display_width(png))] if png else []))
 
     confusion_figs = []
     has_confusion = results.confusion is not None and not results.confusion.empty

@@ -9,6 +9,7 @@ across every figure of a report. Legends sit below the axes, never over the data
 from __future__ import annotations
 
 import io
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,16 @@ def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, facecolor="white")
     return buffer.getvalue()
+
+
+def _suptitle(fig: Figure, text: str, fontsize: float) -> None:
+    """A figure title wrapped to the figure's width (constrained layout does not wrap or shrink
+    it, so a long title on a narrow figure would be cut at both edges)."""
+    width_chars = max(20, int(fig.get_figwidth() * 72 / (fontsize * 0.62)))
+    lines = []
+    for part in text.split("\n"):
+        lines += textwrap.wrap(part, width_chars, break_on_hyphens=False) or [""]
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
 
 
 def _thousands(value: float, _pos=None) -> str:
@@ -80,6 +91,13 @@ def by_maf_figure(results: RunResults, summary: pd.DataFrame, protocol: str) -> 
     axes_h_pt = (panel_h - 0.9) * 72
     headroom = min(0.5, (n_text_rows * 10.5 + 6) / axes_h_pt)
 
+    # One y range per metric (column), shared by the levels (rows), so rows compare by eye.
+    column_range = {}
+    for metric in metrics:
+        data = frame[(frame["metric"] == metric) & (frame["bin"] != "overall")]
+        sd = data["sd"].fillna(0.0)
+        column_range[metric] = ([(data["mean"] - sd).min()], [(data["mean"] + sd).max()])
+
     for row, level in enumerate(levels):
         at_level = frame[frame["level"] == level]
         counts = (at_level[at_level["bin"] != "overall"].groupby("bin")["n_variants"].max()
@@ -98,7 +116,7 @@ def by_maf_figure(results: RunResults, summary: pd.DataFrame, protocol: str) -> 
             ax.set_zorder(bars.get_zorder() + 1)
             ax.patch.set_visible(False)
 
-            lows, highs, overall_items = [], [], []
+            overall_items = []
             for name in imputers:
                 mine = data[(data["imputer"] == name)]
                 per_bin = mine[mine["bin"] != "overall"].set_index("bin").reindex(bins)
@@ -108,12 +126,10 @@ def by_maf_figure(results: RunResults, summary: pd.DataFrame, protocol: str) -> 
                 ax.plot(x, mean, color=colour, marker=marker, linestyle=linestyle, linewidth=1.5,
                         markersize=4, zorder=3)
                 ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.18, linewidth=0, zorder=2)
-                lows.append(np.nanmin(mean - sd) if np.isfinite(mean).any() else np.nan)
-                highs.append(np.nanmax(mean + sd) if np.isfinite(mean).any() else np.nan)
                 overall = mine.loc[mine["bin"] == "overall", "mean"]
                 if len(overall) and np.isfinite(overall.iloc[0]):
                     overall_items.append((name, float(overall.iloc[0]), colour))
-            _set_limits_with_headroom(ax, lows, highs, headroom)
+            _set_limits_with_headroom(ax, *column_range[metric], headroom)
             _overall_box(ax, overall_items, per_row)
 
             ax.set_xticks(x)
@@ -137,8 +153,8 @@ def by_maf_figure(results: RunResults, summary: pd.DataFrame, protocol: str) -> 
     handles.append(Patch(facecolor=BAR_COLOUR))
     labels.append("SNPs per MAF bin (right axis)")
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 6), frameon=False,
-               fontsize=BASE_FONT + 1, handler_map={tuple: HandlerTuple(ndivide=None, pad=0)})
-    fig.suptitle(f"{results.dataset_name} / {results.name} · {protocol} protocol · MAF source: "
+               fontsize=BASE_FONT + 1, handler_map={tuple: HandlerTuple(ndivide=1, pad=0)})
+    _suptitle(fig, f"{results.dataset_name} / {results.name} · {protocol} protocol · MAF source: "
                  f"{results.maf_source}", fontsize=BASE_FONT + 3)
     return _png(fig)
 
@@ -218,7 +234,7 @@ def per_sample_figure(results: RunResults) -> bytes | None:
     handles = [Line2D([], [], marker="o", linestyle="", color=cohort_colour[c], label=c) for c in cohorts]
     fig.legend(handles=handles, title="Cohort (one point per test sample)", loc="outside lower center",
                ncol=min(len(handles), 8), frameon=False, fontsize=BASE_FONT, title_fontsize=BASE_FONT)
-    fig.suptitle(f"Per-sample dosage R² · {results.dataset_name} / {results.name} · standard protocol, "
+    _suptitle(fig, f"Per-sample dosage R² · {results.dataset_name} / {results.name} · standard protocol, "
                  "mean over replicates", fontsize=BASE_FONT + 2)
     return _png(fig)
 
@@ -287,39 +303,46 @@ def confusion_figure(results: RunResults, level: float) -> bytes | None:
     bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.7, aspect=30)
     bar.set_label("Fraction of the true genotype's row", fontsize=BASE_FONT)
     bar.ax.tick_params(labelsize=BASE_FONT - 1)
-    fig.suptitle(f"Confusion matrices · {level_label(level)} masked · scored (masked) cells, summed over "
+    _suptitle(fig, f"Confusion matrices · {level_label(level)} masked · scored (masked) cells, summed over "
                  "replicates · standard protocol", fontsize=BASE_FONT + 2)
     return _png(fig)
 
 
 def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
-    """Horizontal bars per imputer: wall time (fit, impute total) and peak memory (fit, impute)."""
+    """Horizontal bars per imputer: wall time (fit, impute total) and peak memory (fit, impute,
+    and a child process's peak, e.g. Beagle's Java, where the manifest records one)."""
     if runtime.empty or runtime[["fit_seconds", "impute_seconds_total", "fit_peak_mb", "impute_peak_mb"]].isna().all().all():
         return None
     names = [_legend_name(results, n) for n in runtime["imputer"]]
     y = np.arange(len(names))
-    fig = _new_figure(10.0, 0.55 * len(names) + 1.9)
+    fit_colour, impute_colour, child_colour = OKABE_ITO[0], OKABE_ITO[4], OKABE_ITO[2]
+    child = runtime["child_peak_mb"].to_numpy(float)
+    memory_series = [("fit_peak_mb", fit_colour), ("impute_peak_mb", impute_colour)]
+    if np.isfinite(child).any():
+        memory_series.append(("child_peak_mb", child_colour))
+    panels = (([("fit_seconds", fit_colour), ("impute_seconds_total", impute_colour)], "Wall time (s)", "s"),
+              (memory_series, "Peak memory (MB)", "MB"))
+    fig = _new_figure(10.0, (0.2 + 0.17 * len(memory_series)) * len(names) + 1.9)
     axes = fig.subplots(1, 2, sharey=True)
-    panels = (("fit_seconds", "impute_seconds_total", "Wall time (s)", "s"),
-              ("fit_peak_mb", "impute_peak_mb", "Peak memory (MB)", "MB"))
-    colours = (OKABE_ITO[0], OKABE_ITO[4])
-    for ax, (fit_col, impute_col, xlabel, unit) in zip(axes, panels):
-        fit = runtime[fit_col].to_numpy(float)
-        impute = runtime[impute_col].to_numpy(float)
-        height = 0.38
-        for offset, values, colour in ((-height / 2, fit, colours[0]), (height / 2, impute, colours[1])):
-            shown = np.nan_to_num(values, nan=0.0)
-            ax.barh(y + offset, shown, height=height, color=colour)
-            for yy, value in zip(y + offset, values):
-                label = "–" if not np.isfinite(value) else (f"{value:,.3g} {unit}")
-                ax.annotate(label, (max(np.nan_to_num(value, nan=0.0), _tiny(fit, impute)), yy),
-                            xytext=(3, 0), textcoords="offset points", va="center", fontsize=BASE_FONT - 1)
-        positive = np.concatenate([fit, impute])
+    for ax, (series, xlabel, unit) in zip(axes, panels):
+        arrays = [runtime[column].to_numpy(float) for column, _ in series]
+        positive = np.concatenate(arrays)
         positive = positive[np.isfinite(positive) & (positive > 0)]
-        if positive.size and positive.max() / positive.min() > 100:
+        log = bool(positive.size and positive.max() / positive.min() > 100)
+        floor = positive.min() / 3 if log else 0.0
+        height = 0.8 / len(series)
+        for index, ((_, colour), values) in enumerate(zip(series, arrays)):
+            offsets = y - 0.4 + height * (index + 0.5)
+            widths = np.where(np.isfinite(values), np.maximum(values - floor, 0.0), 0.0)
+            ax.barh(offsets, widths, height=height, color=colour, left=floor)
+            for yy, value in zip(offsets, values):
+                label = f"{_quantity(value)} {unit}" if np.isfinite(value) else "–"
+                ax.annotate(label, (value if np.isfinite(value) else floor, yy), xytext=(3, 0),
+                            textcoords="offset points", va="center", fontsize=BASE_FONT - 1)
+        if log:
             ax.set_xscale("log")
             xlabel += ", log scale"
-            ax.set_xlim(positive.min() / 3, positive.max() * 8)
+            ax.set_xlim(floor, positive.max() * 8)
         else:
             ax.set_xlim(0, (positive.max() if positive.size else 1) * 1.3)
         ax.set_xlabel(xlabel, fontsize=BASE_FONT)
@@ -329,17 +352,17 @@ def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
     axes[0].set_yticks(y, names)
     axes[0].invert_yaxis()
     axes[0].set_ylabel("Imputer", fontsize=BASE_FONT)
-    handles = [Patch(facecolor=colours[0], label="fit (training, once)"),
-               Patch(facecolor=colours[1], label="impute (time: sum over units; memory: peak of units)")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False, fontsize=BASE_FONT)
-    fig.suptitle(f"Time and memory · {results.dataset_name} / {results.name}", fontsize=BASE_FONT + 2)
+    handles = [Patch(facecolor=fit_colour, label="fit (training, once)"),
+               Patch(facecolor=impute_colour, label="impute (time: sum over units; memory: peak of units)")]
+    if len(memory_series) > 2:
+        handles.append(Patch(facecolor=child_colour, label="child process peak (fit or impute)"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=BASE_FONT)
+    _suptitle(fig, f"Time and memory · {results.dataset_name} / {results.name}", fontsize=BASE_FONT + 2)
     return _png(fig)
 
 
-def _tiny(*arrays) -> float:
-    values = np.concatenate(arrays)
-    values = values[np.isfinite(values) & (values > 0)]
-    return float(values.min()) / 3 if values.size else 0.0
+def _quantity(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def compare_frame(run_a: RunResults, run_b: RunResults) -> pd.DataFrame:
@@ -396,6 +419,6 @@ def compare_figure(run_a: RunResults, run_b: RunResults, matched: pd.DataFrame) 
     handles.append(Line2D([], [], color="#888888", linestyle="--", label="y = x (equal R²)"))
     fig.legend(handles=handles, title="Cohort (one point per test sample)", loc="outside lower center",
                ncol=min(len(handles), 8), frameon=False, fontsize=BASE_FONT, title_fontsize=BASE_FONT)
-    fig.suptitle(f"Per-sample dosage R²: B = {run_b.label} against A = {run_a.label}",
+    _suptitle(fig, f"Per-sample dosage R²: B = {run_b.label} against A = {run_a.label}",
                  fontsize=BASE_FONT + 2)
     return _png(fig)

@@ -117,7 +117,7 @@ def _section_html(section: Section) -> str:
     if section.collapsed:
         heading = (f"<details><summary>{heading}<span class=\"hint\">{len(section.tables)} tables: "
                    "click to show or hide</span></summary>")
-    parts = [f'<section id="{escape(section.key)}">{heading}']
+    parts = [f'<section id="s-{escape(section.key)}">{heading}']
     if section.intro:
         parts.append(f'<p class="intro">{escape(section.intro)}</p>')
     parts += [figure_html(f) for f in section.figures]
@@ -131,7 +131,7 @@ def _section_html(section: Section) -> str:
 def _nav(sections: list[Section]) -> str:
     items: list[str] = []
     for section in sections:
-        link = f'<a href="#{escape(section.key)}">{escape(section.title)}</a>'
+        link = f'<a href="#s-{escape(section.key)}">{escape(section.title)}</a>'
         if section.depth == 2:
             items.append(f"<li>{link}")
             items.append("")  # placeholder for a sub-list

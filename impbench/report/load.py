@@ -57,8 +57,8 @@ class RunResults:
         """Short label for plots: ``dataset/run``, plus the training cohort when one was set."""
         dataset = self.manifest.get("dataset") or {}
         label = f"{self.dataset_name}/{self.name}"
-        if dataset.get("train_cohort"):
-            label += f" (trained on {dataset['train_cohort']})"
+        if "train_cohort" in dataset:
+            label += f" (trained on {dataset['train_cohort'] or 'all cohorts'})"
         return label
 
     @property

@@ -27,7 +27,7 @@ def _text(value) -> str:
 def _key_value(key: str, title: str, caption: str, pairs) -> Table:
     table = Table(key, title, caption, ["Field", "Value"])
     for name, value in pairs:
-        table.rows.append([Cell(name), Cell(_text(value))])
+        table.rows.append([Cell(name), Cell(_count_text(value))])
     return table
 
 
@@ -62,10 +62,32 @@ def dataset_table(results: RunResults) -> Table:
     return _key_value("dataset", "Dataset", f"Run folder: {results.run_dir}", pairs)
 
 
-def qc_table(results: RunResults) -> Table:
+def qc_tables(results: RunResults) -> list[Table]:
+    """The QC report: its scalar fields as one key/value table, and each list of records (such
+    as the filter steps) as a table of its own."""
     qc = (results.manifest.get("dataset") or {}).get("qc")
-    pairs = list(_flatten(qc)) if isinstance(qc, dict) and qc else [("QC report", qc or "not in manifest")]
-    return _key_value("qc", "QC summary", "From the dataset's QC report (every filter step counted)", pairs)
+    if not isinstance(qc, dict) or not qc:
+        return [_key_value("qc", "QC summary", "From the dataset's QC report", [("QC report", qc or "not in manifest")])]
+    pairs, record_tables = [], []
+    for key, value in _flatten(qc):
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            columns = list(dict.fromkeys(k for record in value for k in record))
+            first = [c for c in ("step", "name") if c in columns]
+            last = [c for c in ("note", "notes") if c in columns]
+            columns = first + [c for c in columns if c not in first + last] + last
+            table = Table(f"qc-{key.replace('.', '-')}", f"QC: {key.replace('_', ' ')}",
+                          "From the dataset's QC report, in the order applied", columns)
+            for record in value:
+                table.rows.append([Cell(_count_text(record.get(c))) for c in columns])
+            record_tables.append(table)
+        else:
+            pairs.append((key, value))
+    tables = [_key_value("qc", "QC summary", "From the dataset's QC report (every filter step counted)", pairs)]
+    return tables + record_tables
+
+
+def _count_text(value) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else _text(value)
 
 
 def settings_table(results: RunResults) -> Table:

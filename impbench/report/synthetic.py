@@ -12,17 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..metrics import bin_labels
+
 DEFAULT_EDGES = (0, 0.005, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 STANDARD_METRICS = ("r2", "concordance", "precision", "recall", "f1", "iqs", "nrd", "phased_accuracy",
                     "mean_variant_r2", "coverage")
 PAPER_METRICS = ("accuracy", "precision", "recall", "f1", "r2")
-
-
-def bin_label(lo: float, hi: float) -> str:
-    """``<0.5%`` for the first bin, else ``0.5–1%`` (percent, en dash)."""
-    if lo == 0:
-        return f"<{hi * 100:g}%"
-    return f"{lo * 100:g}–{hi * 100:g}%"
 
 
 def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(0.05, 0.15), replicates: int = 3,
@@ -40,6 +35,7 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
     edges = np.asarray(bin_edges, dtype=float)
     n_variants_bin = np.maximum(5, (4000 * np.exp(-np.arange(len(edges) - 1) * 0.45)).astype(int))
     mids = (edges[:-1] + edges[1:]) / 2
+    labels = bin_labels(edges)
     units = [(level, rep) for level in levels for rep in range(replicates)]
     sample_ids = [f"tsk_{i}" for i in range(n_samples)]
     sample_cohort = [cohorts[i % len(cohorts)] for i in range(n_samples)]
@@ -56,7 +52,7 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
                 for b in range(-1, len(mids)):
                     maf = 0.1 if b < 0 else mids[b]
                     lo, hi = (0.0, 0.5) if b < 0 else (edges[b], edges[b + 1])
-                    label = "overall" if b < 0 else bin_label(lo, hi)
+                    label = "overall" if b < 0 else labels[b]
                     n_var = int(n_variants_bin.sum() if b < 0 else n_variants_bin[b])
                     n_geno = int(round(n_var * n_samples * level))
                     base = quality * (1 - 0.5 * np.exp(-maf * 30)) * (1 - 0.2 * level)

@@ -218,8 +218,10 @@ def runtime_frame(results: RunResults) -> pd.DataFrame:
     """Time and memory per imputer from the manifest.
 
     Columns: imputer, status, fit_seconds, fit_peak_mb, impute_seconds_mean, impute_seconds_sd,
-    impute_seconds_total, impute_peak_mb, n_units, n_covered_min, n_covered_max. ``impute_*``
-    are over the (level, replicate) units the manifest lists for the imputer.
+    impute_seconds_total, impute_peak_mb, child_peak_mb, n_units, n_covered_min, n_covered_max.
+    ``impute_*`` are over the (level, replicate) units the manifest lists for the imputer;
+    ``child_peak_mb`` is the largest peak of a child process (``fit_child_peak_mb``, units'
+    ``child_peak_mb``: optional manifest fields, e.g. Beagle's Java), NaN where none.
     """
     rows = []
     for name in results.imputers:
@@ -228,6 +230,8 @@ def runtime_frame(results: RunResults) -> pd.DataFrame:
         seconds = np.array([float(u["seconds"]) for u in units if u.get("seconds") is not None], dtype=float)
         peaks = np.array([float(u["peak_mb"]) for u in units if u.get("peak_mb") is not None], dtype=float)
         covered = np.array([float(u["n_covered"]) for u in units if u.get("n_covered") is not None], dtype=float)
+        child = np.array([float(x) for x in [info.get("fit_child_peak_mb")] + [u.get("child_peak_mb") for u in units]
+                          if x is not None], dtype=float)
         rows.append({
             "imputer": name,
             "status": results.status(name),
@@ -237,12 +241,14 @@ def runtime_frame(results: RunResults) -> pd.DataFrame:
             "impute_seconds_sd": seconds.std(ddof=1) if seconds.size >= 2 else np.nan,
             "impute_seconds_total": seconds.sum() if seconds.size else np.nan,
             "impute_peak_mb": peaks.max() if peaks.size else np.nan,
+            "child_peak_mb": child.max() if child.size else np.nan,
             "n_units": len(units),
             "n_covered_min": covered.min() if covered.size else np.nan,
             "n_covered_max": covered.max() if covered.size else np.nan,
         })
     return pd.DataFrame(rows, columns=["imputer", "status", "fit_seconds", "fit_peak_mb", "impute_seconds_mean",
-                                       "impute_seconds_sd", "impute_seconds_total", "impute_peak_mb", "n_units",
+                                       "impute_seconds_sd", "impute_seconds_total", "impute_peak_mb", "child_peak_mb",
+                                       "n_units",
                                        "n_covered_min", "n_covered_max"])
 
 
@@ -260,10 +266,12 @@ def runtime_table(results: RunResults, runtime: pd.DataFrame) -> Table:
     device = settings.get("device")
     threads = settings.get("threads")
     where = ", ".join(x for x in (f"device {device}" if device else "", f"{threads} threads" if threads else "") if x)
+    has_child = bool(runtime["child_peak_mb"].notna().any())
     table = Table("runtime", "Time and peak memory per imputer", caption(results, None)
                   + (f" · {where}" if where else ""),
                   ["Imputer", "Status", "Fit (s)", "Fit peak (MB)", "Impute per replicate (s, mean ± SD)",
-                   "Impute total (s)", "Impute peak (MB)", "Units done", "Variants covered"],
+                   "Impute total (s)", "Impute peak (MB)"] + (["Child process peak (MB)"] if has_child else [])
+                  + ["Units done", "Variants covered"],
                   note="Fit: training once per run. Impute: one unit per masking level x replicate. "
                        "Peak memory as the imputer reported it (process peak, MB).")
     for r in runtime.itertuples(index=False):
@@ -275,8 +283,9 @@ def runtime_table(results: RunResults, runtime: pd.DataFrame) -> Table:
             else f"{fmt_count(r.n_covered_min)}–{fmt_count(r.n_covered_max)}")
         table.rows.append([Cell(r.imputer), Cell(r.status, alert=r.status not in ("ok", "unknown")),
                            Cell(fmt_seconds(r.fit_seconds)), Cell(fmt_mb(r.fit_peak_mb)), Cell(per_unit),
-                           Cell(fmt_seconds(r.impute_seconds_total)), Cell(fmt_mb(r.impute_peak_mb)),
-                           Cell(f"{r.n_units}" + (f" of {n_expected}" if n_expected else "")), Cell(covered)])
+                           Cell(fmt_seconds(r.impute_seconds_total)), Cell(fmt_mb(r.impute_peak_mb))]
+                          + ([Cell(fmt_mb(r.child_peak_mb))] if has_child else [])
+                          + [Cell(f"{r.n_units}" + (f" of {n_expected}" if n_expected else "")), Cell(covered)])
     return table
 
 
