@@ -287,6 +287,7 @@ def parse_card(path: str | os.PathLike) -> DatasetCard:
     imputers = _expect(data.get("imputers", {}), dict, "[imputers]", path)
     for imputer, options in imputers.items():
         _expect(options, dict, f"[imputers.{imputer}]", path)
+        imputers[imputer] = {k: _expand_option(v, path.parent) for k, v in options.items()}
     return DatasetCard(
         name=name,
         description=" ".join(description.split()),
@@ -304,6 +305,16 @@ def parse_card(path: str | os.PathLike) -> DatasetCard:
         imputers={k: dict(v) for k, v in imputers.items()},
         mirrors=strings["mirrors"],
     )
+
+
+def _expand_option(value: Any, folder: Path) -> Any:
+    """An imputer option that looks like a path template (holds ``${`` or starts with ``~``)
+    expanded like ``vcf`` (relative to the card's folder); kept as written when a variable
+    without default is unset, so the imputer's own error names it. Other values unchanged."""
+    if isinstance(value, str) and ("${" in value or value.startswith("~")):
+        resolved = expand_template(value, folder)
+        return value if resolved.path is None else str(resolved.path)
+    return value
 
 
 def load_cards(extra_dirs=None) -> dict[str, DatasetCard]:

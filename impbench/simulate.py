@@ -193,6 +193,11 @@ def parse_simulation(spec: dict, where: str = "simulation") -> dict:
             if key not in admixture:
                 raise ImpbenchError(f"{where}: simulation.admixture needs {key!r}")
         proportions = admixture["proportions"]
+        for source, fraction in proportions.items():
+            if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+                raise ImpbenchError(
+                    f"{where}: simulation.admixture.proportions.{source} must be a number in (0, 1]"
+                )
         total = sum(float(v) for v in proportions.values())
         if len(proportions) < 2 or abs(total - 1.0) > 1e-9:
             raise ImpbenchError(
@@ -231,6 +236,13 @@ def _stdpopsim_demography(spec: dict):
     demography = copy.deepcopy(model.model)
     admixture = spec.get("admixture")
     if admixture:
+        existing = {p.name for p in demography.populations}
+        unknown = [p for p in admixture["proportions"] if p not in existing]
+        if admixture["population"] in existing or unknown:
+            raise ImpbenchError(
+                f"simulation.admixture: population {admixture['population']!r} must be new and "
+                f"its sources populations of {spec['model']!r} ({', '.join(sorted(existing))})"
+            )
         demography.add_population(
             name=admixture["population"], initial_size=admixture["initial_size"]
         )
@@ -348,10 +360,18 @@ def _haplotypes_to_codes(ts, progress=None, chunk: int = 4096):
     n_sites = ts.num_sites
     n_haps = ts.num_samples
     n_samples = n_haps // 2
-    codes = np.empty((n_samples, n_sites), dtype=np.uint8)
-    positions = np.empty(n_sites, dtype=np.int64)
-    ref = np.empty(n_sites, dtype=object)
-    alt = np.empty(n_sites, dtype=object)
+    # A site's alleles are its ancestral state and its mutations' derived states (what
+    # Variant.alleles lists), so the biallelic sites are counted without decoding genotypes
+    # and the codes are allocated once at their final size.
+    n_biallelic = sum(
+        1
+        for site in ts.sites()
+        if len({site.ancestral_state, *(m.derived_state for m in site.mutations)}) == 2
+    )
+    codes = np.empty((n_samples, n_biallelic), dtype=np.uint8)
+    positions = np.empty(n_biallelic, dtype=np.int64)
+    ref = np.empty(n_biallelic, dtype=object)
+    alt = np.empty(n_biallelic, dtype=object)
     block = np.empty((chunk, n_haps), dtype=np.int8)
     n_kept = 0
     n_block = 0
@@ -381,15 +401,8 @@ def _haplotypes_to_codes(ts, progress=None, chunk: int = 4096):
     flush()
     if progress is not None:
         progress("genotypes", n_sites, n_sites)
-    codes = codes[:, :n_kept] if n_kept < n_sites else codes
-    return (
-        np.ascontiguousarray(codes),
-        positions[:n_kept],
-        ref[:n_kept],
-        alt[:n_kept],
-        n_sites,
-        n_sites - n_kept,
-    )
+    assert n_kept == n_biallelic, (n_kept, n_biallelic)
+    return codes, positions, ref, alt, n_sites, n_sites - n_kept
 
 
 def simulate_genotypes(spec: dict, progress=None) -> SimulatedDataset:
@@ -469,7 +482,6 @@ SHEET_COLUMNS = {"id": "sample", "cohort": "cohort", "sex": "sex"}
 def write_sample_sheet(data: SimulatedDataset, path) -> None:
     """Write the tab-separated sample sheet (``sample cohort sex population``) of ``data``,
     under a temporary name renamed when complete."""
-    import os
     from pathlib import Path
 
     path = Path(path)
@@ -479,9 +491,23 @@ def write_sample_sheet(data: SimulatedDataset, path) -> None:
         "\t".join(map(str, row))
         for row in zip(matrix.sample_ids, matrix.cohort, matrix.sex, data.population)
     ]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    _write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def _write_text_atomic(path, text: str) -> None:
+    """Write ``text`` to a unique temporary file beside ``path``, then rename it into place."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def simulate_dataset(card, out_dir=None, progress=None):
@@ -494,7 +520,6 @@ def simulate_dataset(card, out_dir=None, progress=None):
     temporary names, then renamed). Returns ``(vcf_path, sheet_path)``.
     """
     import json
-    import os
     from pathlib import Path
 
     from .vcf import write_vcf
@@ -536,7 +561,5 @@ def simulate_dataset(card, out_dir=None, progress=None):
         "recombination_rate": data.recombination_rate,
         "mutation_rate": data.mutation_rate,
     }
-    tmp = info_path.with_name(f".{info_path.name}.tmp")
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    os.replace(tmp, info_path)
+    _write_text_atomic(info_path, json.dumps(info, indent=2) + "\n")
     return vcf_path, sheet_path

@@ -344,3 +344,26 @@ def test_prepare_missing_file_fails_before_writing_anything(tmp_path):
     with pytest.raises(ImpbenchError, match="IMPBENCH_LOS_VCF"):
         prepare("los")
     assert not (tmp_path / "cache").exists()
+
+
+def test_imputer_options_expand_path_templates(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_REF", "/panels/ref.vcf.gz")
+    monkeypatch.delenv("MY_UNSET_REF", raising=False)
+    text = """\
+        description = "x"
+        vcf = "a.vcf.gz"
+        [imputers.beagle]
+        ref = "${MY_REF}"
+        map = "${MY_MAP:-maps/plink.map}"
+        other = "${MY_UNSET_REF}"
+        ne = 20000
+        note = "plain text"
+        """
+    card = parse_card(write_card(tmp_path / "cards", "mine", text))
+    assert card.imputers["beagle"] == {
+        "ref": "/panels/ref.vcf.gz",
+        "map": str(tmp_path / "cards" / "maps/plink.map"),
+        "other": "${MY_UNSET_REF}",
+        "ne": 20000,
+        "note": "plain text",
+    }

@@ -69,6 +69,9 @@ def test_parse_fills_defaults_and_keeps_the_input_unchanged():
         ({"model": "OutOfAfrica_3G09", "samples": {"AA": 2},
           "admixture": {"population": "AA", "time": 5, "proportions": {"YRI": 0.8, "CEU": 0.3}}},
          "sum to 1"),
+        ({"model": "OutOfAfrica_3G09", "samples": {"AA": 2},
+          "admixture": {"population": "AA", "time": 5, "proportions": {"YRI": "most", "CEU": 0.2}}},
+         "proportions.YRI must be a number"),
         ({"model": REGION_TREE, "samples": {"A": 2}}, "unknown key simulation.samples"),
         ({"model": REGION_TREE, "population_split_time": 5000}, "below region_split_time"),
     ],
@@ -84,6 +87,10 @@ def test_unknown_model_and_population_are_user_errors():
         simulate_genotypes({"model": "NoSuchModel_1X00", "samples": {"A": 2}, "length": 1000})
     with pytest.raises(ImpbenchError, match="population 'XYZ'"):
         simulate_genotypes({"model": "OutOfAfrica_3G09", "samples": {"XYZ": 2}, "length": 1000})
+    admixed = {"model": "OutOfAfrica_3G09", "samples": {"AA": 2}, "length": 1000,
+               "admixture": {"population": "AA", "time": 5, "proportions": {"YRI": 0.5, "EUR": 0.5}}}
+    with pytest.raises(ImpbenchError, match="sources populations"):
+        simulate_genotypes(admixed)
 
 
 # --- the genotypes ------------------------------------------------------------------------
