@@ -386,7 +386,8 @@ def expand_template(template: str, folder: Path) -> _Resolved:
         if expanded == text:
             break
         text = expanded
-    variables.reverse()  # outermost (the one a user should set) first
+    # In the order they appear: the outermost (the one a user should set) first.
+    variables.sort(key=lambda name: template.find("${" + name))
     if unset:
         return _Resolved(template, None, tuple(dict.fromkeys(variables)), tuple(unset))
     path = Path(text).expanduser()

@@ -188,6 +188,8 @@ def test_expand_template(tmp_path, monkeypatch):
     assert resolved.path == Path("/data/x.vcf.gz") and resolved.variables == ("B_VAR", "A_VAR")
     resolved = expand_template("${B_VAR:-${C_UNSET_VAR:-here}/f.vcf}", folder)
     assert resolved.path == folder / "here/f.vcf" and resolved.variables[0] == "B_VAR"
+    resolved = expand_template("${A_VAR}/${B_VAR:-b}", folder)
+    assert resolved.variables == ("A_VAR", "B_VAR") and resolved.path == Path("/data/x.vcf.gz/b")
     resolved = expand_template("${B_VAR}", folder)
     assert resolved.path is None and resolved.unset == ("B_VAR",)
 

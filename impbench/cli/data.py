@@ -117,7 +117,7 @@ def prepare_cmd(dataset: str, cards_dirs: tuple[Path, ...], force: bool) -> None
     Simulated cards are simulated first (cached under $IMPBENCH_CACHE, default
     ~/.cache/impbench). The VCF is read, filtered (biallelic SNPs, phased GT, sample and
     variant missingness, HWE and MAF on the training split), split 8:1:1 by cohort x sex,
-    and written to cache/stores/<name>-<hash>.h5. The hash covers the settings and the
+    and written to $IMPBENCH_CACHE/stores/<name>-<hash>.h5. The hash covers the settings and the
     source, so running it again with the same inputs reuses the store (--force rebuilds).
     Prints the QC report and the store's path (the last line of standard output).
 
