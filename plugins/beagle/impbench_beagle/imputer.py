@@ -1,0 +1,269 @@
+"""``BeagleImputer``: Beagle 5 run as a subprocess on the masked target.
+
+fit: finds Beagle (``locate``), then writes the reference panel once, the training split plus
+the validation split when ``include_val``, as a bgzipped, indexed, phased VCF in
+``<work_dir>/beagle/panel.vcf.gz``, or checks the external panel (``ref``, or the dataset card's
+``ref``).
+
+impute: writes the masked target (``./.`` for masked cells) to
+``<work_dir>/beagle/impute-<digest>/target.vcf.gz``, runs Beagle there, reads its output by
+contig/position/alleles (``output``) and returns the calls, dosage and, when Beagle imputed
+variants from the panel, probabilities. Variants masked in every target sample are left out of
+the target VCF so that Beagle imputes them from the panel (DS, AP1/AP2) instead of filling them
+during phasing (only with ``impute=True``). Beagle's log and console output stay in the
+per-call folder; the large VCFs are removed after reading unless ``keep_vcfs``.
+
+Observed cells keep the target's codes; Beagle re-phases the whole target, so the phase of a
+masked cell is Beagle's and may disagree with the kept phase of nearby observed
+heterozygotes (phased accuracy counts that; dosage metrics do not).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from impbench.errors import ImpbenchError
+from impbench.genotypes import GenotypeMatrix, is_call
+from impbench.imputer import Imputation, Imputer, RunContext, require_same_variants
+from impbench.vcf import write_vcf
+
+from .locate import BeagleTool, beagle_version, check_heap, find_beagle
+from .output import assemble_imputation, read_beagle_output
+from .panel import (
+    PanelInfo,
+    check_no_leakage,
+    internal_panel_matrix,
+    open_external_panel,
+    resolve_path,
+    shares_a_marker,
+)
+from .process import run_beagle
+
+NO_MAP = "no map: Beagle assumes 1 cM = 1 Mb"
+
+
+@dataclass
+class BeagleOptions:
+    """Beagle's settings (``--opt beagle.KEY=VALUE``).
+
+    ref : external reference panel (bgzipped phased VCF); None uses the training split (and the
+        dataset card's ``ref`` when it names one).
+    include_val : add the validation split to the internal panel.
+    nthreads : Beagle's threads; None uses the run's ``threads``.
+    java_heap : Java's maximum heap, e.g. "4g"; None leaves Java's default (1/4 of the RAM).
+    ne : Beagle's ``ne`` (effective population size); None keeps Beagle's default.
+    impute : Beagle's ``impute`` (impute panel markers absent from the target).
+    map : PLINK map with cM positions; None lets Beagle assume 1 cM = 1 Mb.
+    seed : Beagle's ``seed``; None uses the run's seed.
+    window : Beagle's ``window`` in cM; None keeps Beagle's default (40).
+    timeout : seconds after which a Beagle run is stopped; None waits for ever.
+    beagle_jar : path to beagle.jar (overrides BEAGLE_JAR and the ``beagle`` command).
+    java : the Java command for ``beagle_jar`` / BEAGLE_JAR (default ``java`` on PATH).
+    keep_vcfs : keep the target and output VCFs of each run (logs are always kept).
+    """
+
+    ref: str | None = None
+    include_val: bool = False
+    nthreads: int | None = None
+    java_heap: str | None = None
+    ne: float | None = None
+    impute: bool = True
+    map: str | None = None
+    seed: int | None = None
+    window: float | None = None
+    timeout: float | None = None
+    beagle_jar: str | None = None
+    java: str | None = None
+    keep_vcfs: bool = False
+
+
+def _writable_folder(folder: Path) -> Path:
+    """Create ``folder`` and prove it writable; ``ImpbenchError`` naming it otherwise."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        raise ImpbenchError(f"beagle: work folder {folder} is not writable ({err.strerror or err})") from None
+    return folder
+
+
+def _target_digest(target: GenotypeMatrix) -> str:
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(target.codes).tobytes())
+    digest.update("\t".join(map(str, target.sample_ids.tolist())).encode())
+    digest.update(np.ascontiguousarray(target.positions).tobytes())
+    return digest.hexdigest()[:12]
+
+
+class BeagleImputer(Imputer):
+    """Beagle 5 (Browning et al.), reference-based HMM phasing and imputation."""
+
+    name: ClassVar[str] = "beagle"
+    reference_free: ClassVar[bool] = False
+    Options: ClassVar[type] = BeagleOptions
+    description: ClassVar[str] = "Beagle 5 (reference-based), run as a subprocess"
+
+    def __init__(self, options: BeagleOptions | None = None):
+        super().__init__(options)
+        self._tool: BeagleTool | None = None
+        self._panel: PanelInfo | None = None
+        self._variants: GenotypeMatrix | None = None
+        self._runs: list[dict] = []
+
+    # ------------------------------------------------------------------ set-up
+    def _find(self) -> BeagleTool:
+        if self._tool is None:
+            tool = find_beagle(self.options.beagle_jar, self.options.java)
+            beagle_version(tool)  # fails early, with one line, when it cannot run
+            self._tool = tool
+        return self._tool
+
+    def _map_path(self) -> Path | None:
+        if not self.options.map:
+            return None
+        path = resolve_path(self.options.map)
+        if not path.is_file():
+            raise ImpbenchError(f"beagle.map={self.options.map}: no such file")
+        return path
+
+    def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
+        opts = self.options
+        check_heap(opts.java_heap)
+        self._map_path()
+        self._find()
+        folder = _writable_folder(Path(ctx.work_dir) / "beagle")
+        self._variants = panel.take_samples(np.arange(0))
+        ref = opts.ref or ctx.card_options.get("ref")
+        if ref:
+            if opts.include_val:
+                raise ImpbenchError(
+                    "beagle.include_val adds the validation split to the internal panel; it cannot be combined "
+                    f"with an external panel (ref={ref})"
+                )
+            external = open_external_panel(str(ref), panel.contig)
+            if not shares_a_marker(external, panel):
+                raise ImpbenchError(
+                    f"beagle reference panel {external.path} shares no marker with the dataset (matched by contig "
+                    f"{panel.contig!r}, position, REF and ALT): another contig or genome build?"
+                )
+            self._panel = external
+            return
+        matrix = internal_panel_matrix(self.name, panel, val if opts.include_val else None)
+        path = folder / "panel.vcf.gz"
+        try:
+            write_vcf(matrix, path)
+        except OSError as err:
+            raise ImpbenchError(f"beagle: cannot write the panel {path} ({err.strerror or err})") from None
+        self._panel = PanelInfo(
+            path=path, kind="internal", sample_ids=frozenset(matrix.sample_ids.tolist()), contigs=(matrix.contig,)
+        )
+
+    # ------------------------------------------------------------------ imputation
+    def _beagle_args(self, target_vcf: Path, ctx: RunContext) -> list[str]:
+        opts = self.options
+        args = [
+            f"gt={target_vcf}",
+            f"ref={self._panel.path}",
+            f"chrom={self._variants.contig}",
+            f"nthreads={max(1, int(opts.nthreads or ctx.threads or 1))}",
+            f"seed={int(ctx.seed if opts.seed is None else opts.seed)}",
+            f"impute={'true' if opts.impute else 'false'}",
+            "ap=true",
+        ]
+        if opts.ne is not None:
+            args.append(f"ne={opts.ne:g}")
+        if opts.window is not None:
+            args.append(f"window={opts.window:g}")
+        map_path = self._map_path()
+        if map_path is not None:
+            args.append(f"map={map_path}")
+        return args
+
+    def impute(self, target: GenotypeMatrix, ctx: RunContext) -> Imputation:
+        if self._panel is None or self._variants is None:
+            raise ImpbenchError("imputer 'beagle': impute() called before fit()")
+        require_same_variants(self.name, self._variants, target)
+        check_no_leakage(self._panel, target.sample_ids)
+        if target.n_samples == 0:
+            raise ImpbenchError("imputer 'beagle': the target has no samples")
+        observed_variant = is_call(target.codes).any(axis=0)
+        if not observed_variant.any():
+            raise ImpbenchError("imputer 'beagle': the target has no observed genotype; Beagle needs some")
+
+        run_dir = _writable_folder(Path(ctx.work_dir) / "beagle" / f"impute-{_target_digest(target)}")
+        written = target
+        if self.options.impute and not observed_variant.all():
+            written = target.take_variants(observed_variant)  # Beagle imputes the rest from the panel
+        target_vcf = run_dir / "target.vcf.gz"
+        try:
+            write_vcf(written, target_vcf, index=False)
+        except OSError as err:
+            raise ImpbenchError(f"beagle: cannot write the target {target_vcf} ({err.strerror or err})") from None
+        ctx.logger.info("beagle: %d samples x %d variants, panel %s", target.n_samples, target.n_variants, self._panel.path)
+        ctx.progress("beagle", 0, 1)
+        run = run_beagle(
+            self._find(),
+            self._beagle_args(target_vcf, ctx),
+            run_dir / "out",
+            java_heap=self.options.java_heap,
+            timeout=self.options.timeout,
+        )
+        output = read_beagle_output(run.output_vcf, target)
+        if not self.options.keep_vcfs:
+            for path in (target_vcf, run.output_vcf):
+                path.unlink(missing_ok=True)
+        ctx.progress("beagle", 1, 1)
+        n_covered = int(output.covered.sum())
+        if n_covered == 0:
+            raise ImpbenchError(
+                f"beagle: none of the target's {target.n_variants} variants is in the reference panel {self._panel.path} "
+                f"(matched by contig {target.contig!r}, position, REF and ALT): another contig or genome build?"
+            )
+        self._runs.append(
+            {
+                "run_dir": str(run_dir),
+                "n_variants": int(target.n_variants),
+                "uncovered_markers": int(target.n_variants - n_covered),
+                "imputed_from_panel": int((~observed_variant & output.covered).sum()) if self.options.impute else 0,
+                "duplicated_records": output.n_duplicated,
+                "wall_s": round(run.wall_s, 3),
+                "peak_rss_mb": round(run.peak_rss_mb, 1),
+            }
+        )
+        return assemble_imputation(target, output)
+
+    # ------------------------------------------------------------------ manifest
+    def manifest_info(self) -> dict:
+        info: dict = {}
+        try:
+            tool = self._find()
+            version = beagle_version(tool)
+            info["beagle_version"] = version.version
+            info["beagle_build"] = version.build
+            info["beagle_command"] = " ".join(tool.argv)
+            info["beagle_found_via"] = tool.source
+        except ImpbenchError as err:
+            info["beagle_version"] = None
+            info["beagle_error"] = str(err)
+        info["map"] = str(resolve_path(self.options.map)) if self.options.map else NO_MAP
+        info["panel"] = self._panel.describe() if self._panel is not None else None
+        if self._runs:
+            info["uncovered_markers"] = self._runs[-1]["uncovered_markers"]
+        info["runs"] = list(self._runs)
+        return info
+
+
+def beagle_available() -> bool:
+    """True when a Beagle can be found (``beagle`` on PATH or BEAGLE_JAR) and started."""
+    try:
+        beagle_version(find_beagle())
+    except ImpbenchError:
+        return False
+    return True

@@ -1,0 +1,205 @@
+"""Reading Beagle's output VCF back onto the target's cells.
+
+Records are matched to target variants by contig, position, REF and ALT, never by row order:
+Beagle drops target markers that the reference panel lacks, adds the panel's markers that the
+target lacks (imputed, ``IMP`` flag) and may order records differently from the target. Samples
+are matched by id.
+
+What Beagle writes (5.4):
+- at markers in the target VCF (genotyped): phased GT. Sporadic missing cells (the masked ones)
+  are filled during phasing as hard calls; DS there, when the FORMAT has it, is a whole number.
+- at markers imputed from the panel (absent from the target VCF): GT, DS and, with ``ap=true``,
+  AP1/AP2, the ALT probability of each haplotype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from impbench.errors import ImpbenchError
+from impbench.genotypes import HOM_REF, GenotypeMatrix, code_dosage, codes_from_alleles, is_call
+from impbench.imputer import Imputation
+
+
+@dataclass
+class BeagleOutput:
+    """Beagle's answer laid onto the target's (n_samples, n_variants) grid.
+
+    covered : bool (n_variants,); True where exactly one output record matched the variant.
+    calls : uint8 (n_samples, n_variants); Beagle's phased GT code, 0 where not covered (or
+        where Beagle wrote a missing GT, which it does not normally do).
+    ds : float32 (n_samples, n_variants) or None; Beagle's DS where the record has it, NaN
+        elsewhere; None when no matched record has DS.
+    allele_probs : {variant index: float32 (n_samples, 2)}: AP1 and AP2 of the matched records
+        flagged ``IMP`` (imputed from the panel) that carry them.
+    n_records, n_ignored : output records read, and those matching no target variant.
+    n_duplicated : target variants matched by more than one record (left not covered).
+    """
+
+    covered: np.ndarray
+    calls: np.ndarray
+    ds: np.ndarray | None
+    allele_probs: dict = field(default_factory=dict)
+    n_records: int = 0
+    n_ignored: int = 0
+    n_duplicated: int = 0
+
+
+def _variant_index(target: GenotypeMatrix) -> dict[tuple[int, str, str], list[int]]:
+    index: dict[tuple[int, str, str], list[int]] = {}
+    for j, key in enumerate(zip(target.positions.tolist(), target.ref.tolist(), target.alt.tolist())):
+        index.setdefault(key, []).append(j)
+    return index
+
+
+def _format_column(record, name: str, columns: np.ndarray) -> np.ndarray | None:
+    try:
+        values = record.format(name)
+    except KeyError:
+        return None
+    if values is None:
+        return None
+    return np.asarray(values, dtype=np.float32)[columns, 0]
+
+
+def read_beagle_output(path: Path, target: GenotypeMatrix) -> BeagleOutput:
+    """Lay Beagle's output VCF at ``path`` onto ``target``'s variants and samples.
+
+    Raises ``ImpbenchError`` when the file cannot be read or lacks a target sample.
+    """
+    from cyvcf2 import VCF
+
+    try:
+        vcf = VCF(str(path), lazy=True, threads=1)
+    except (OSError, IOError) as err:
+        raise ImpbenchError(f"beagle output {path}: cannot read it ({err})") from None
+    try:
+        contigs = set(vcf.seqnames)
+    except Exception:  # no contig lines and no index (Beagle writes none)
+        contigs = set()
+    if target.contig not in contigs:  # keeps htslib from warning on every file
+        vcf.add_to_header(f"##contig=<ID={target.contig}>")
+    samples = {sample: i for i, sample in enumerate(vcf.samples)}
+    absent = [s for s in target.sample_ids.tolist() if s not in samples]
+    if absent:
+        vcf.close()
+        raise ImpbenchError(f"beagle output {path} lacks {len(absent)} target sample(s), e.g. {absent[0]!r}")
+    columns = np.array([samples[s] for s in target.sample_ids.tolist()], dtype=np.int64)
+
+    n_samples, n_variants = target.codes.shape
+    index = _variant_index(target)
+    calls = np.zeros((n_samples, n_variants), dtype=np.uint8)
+    seen = np.zeros(n_variants, dtype=np.int64)
+    ds: np.ndarray | None = None
+    allele_probs: dict[int, np.ndarray] = {}
+    n_records = n_ignored = 0
+    for record in vcf:
+        n_records += 1
+        alts = record.ALT
+        matched = None
+        if record.CHROM == target.contig and len(alts) == 1:
+            matched = index.get((record.POS, record.REF, alts[0]))
+        if matched is None:
+            n_ignored += 1
+            continue
+        alleles = record.genotype.array()[columns]
+        codes = codes_from_alleles(alleles[:, 0], alleles[:, 1])
+        record_ds = _format_column(record, "DS", columns)
+        record_ap = None
+        if record.INFO.get("IMP") is not None:
+            ap1 = _format_column(record, "AP1", columns)
+            ap2 = _format_column(record, "AP2", columns)
+            if ap1 is not None and ap2 is not None:
+                record_ap = np.stack([ap1, ap2], axis=1)
+        for j in matched:
+            seen[j] += 1
+            calls[:, j] = codes
+            if record_ds is not None:
+                if ds is None:
+                    ds = np.full((n_samples, n_variants), np.nan, dtype=np.float32)
+                ds[:, j] = record_ds
+            if record_ap is not None:
+                allele_probs[j] = record_ap
+    vcf.close()
+    duplicated = seen > 1
+    covered = seen == 1
+    if duplicated.any():
+        calls[:, duplicated] = 0
+        if ds is not None:
+            ds[:, duplicated] = np.nan
+        for j in np.flatnonzero(duplicated).tolist():
+            allele_probs.pop(j, None)
+    return BeagleOutput(
+        covered=covered,
+        calls=calls,
+        ds=ds,
+        allele_probs=allele_probs,
+        n_records=n_records,
+        n_ignored=n_ignored,
+        n_duplicated=int(duplicated.sum()),
+    )
+
+
+def observed_mode(codes: np.ndarray) -> np.ndarray:
+    """Most frequent observed call code (1-4) per variant; ``HOM_REF`` where nothing is observed.
+
+    codes : uint8 (n_samples, n_variants). Returns uint8 (n_variants,). Ties go to the lower code.
+    """
+    counts = np.stack([(codes == code).sum(axis=0) for code in (1, 2, 3, 4)])
+    mode = (np.argmax(counts, axis=0) + 1).astype(np.uint8)
+    mode[counts.sum(axis=0) == 0] = HOM_REF
+    return mode
+
+
+def allele_probs_to_code_probs(allele_probs: np.ndarray) -> np.ndarray:
+    """Probabilities over codes 1-4 from per-haplotype ALT probabilities.
+
+    allele_probs : float (..., 2) = (P(first allele is ALT), P(second allele is ALT)), the
+    haplotypes taken as independent (what Beagle's AP1/AP2 give). Returns float32 (..., 4)
+    ordered as codes 1 (0|0), 2 (0|1), 3 (1|0), 4 (1|1).
+    """
+    p = np.clip(np.asarray(allele_probs, dtype=np.float64), 0.0, 1.0)
+    p0, p1 = p[..., 0], p[..., 1]
+    probs = np.stack([(1 - p0) * (1 - p1), (1 - p0) * p1, p0 * (1 - p1), p0 * p1], axis=-1)
+    return probs.astype(np.float32)
+
+
+def assemble_imputation(target: GenotypeMatrix, output: BeagleOutput) -> Imputation:
+    """The ``Imputation`` for ``target`` from Beagle's output.
+
+    - Observed cells (code != 0) keep the target's code in ``calls`` and its dosage, even where
+      Beagle re-phased an observed heterozygote (it re-phases the whole target).
+    - Masked cells at covered variants: Beagle's phased GT; dosage = DS where Beagle wrote
+      it, else the GT's dosage.
+    - Masked cells at variants Beagle did not output (``covered`` False: absent from the panel,
+      so the panel cannot say anything there): the variant's most frequent observed code in
+      the target, or 0|0 when none is observed. Those cells are not scored under ``standard``.
+    - ``probs``: only when Beagle imputed some target variants from the panel (AP1/AP2):
+      one-hot of ``calls`` everywhere except masked cells of those variants, where it is the
+      product of the haplotype probabilities. None otherwise (every cell is then a hard call).
+    """
+    codes = target.codes
+    observed = is_call(codes)
+    masked = ~observed
+    covered = output.covered
+    fallback = np.broadcast_to(observed_mode(codes), codes.shape)
+    beagle_calls = np.where(is_call(output.calls), output.calls, fallback)
+    filled = np.where(covered[None, :], beagle_calls, fallback)
+    calls = np.where(observed, codes, filled).astype(np.uint8)
+
+    dosage = code_dosage(calls)
+    if output.ds is not None:
+        use_ds = masked & covered[None, :] & np.isfinite(output.ds)
+        dosage = np.where(use_ds, np.clip(output.ds, 0.0, 2.0), dosage).astype(np.float32)
+
+    probs = None
+    if output.allele_probs:
+        probs = np.zeros(codes.shape + (4,), dtype=np.float32)
+        np.put_along_axis(probs, (calls.astype(np.int64) - 1)[..., None], 1.0, axis=-1)
+        for j, allele_probs in output.allele_probs.items():
+            rows = masked[:, j]
+            probs[rows, j] = allele_probs_to_code_probs(allele_probs[rows])
+    return Imputation(calls=calls, dosage=dosage.astype(np.float32), probs=probs, covered=covered.copy())

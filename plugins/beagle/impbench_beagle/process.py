@@ -1,0 +1,160 @@
+"""Running one Beagle process: console capture, time limit, wall time and peak memory.
+
+The console output (stdout and stderr together) goes to ``<out>.console.txt`` beside Beagle's
+own ``<out>.log``; both stay in the run folder. Java's exceptions reach only the console, so a
+failure message quotes the console's last meaningful lines.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from impbench.errors import ImpbenchError
+
+from .locate import BeagleTool
+
+#: How many console lines a failure message quotes.
+TAIL_LINES = 6
+_POLL_S = 0.05
+#: Beagle 5.4 can print an exception from its main thread and then never exit (its worker
+#: threads keep the JVM alive), e.g. for ``chrom=`` naming a contig the panel lacks. Seeing
+#: this in the console, the run is stopped after ``_HUNG_GRACE_S`` seconds.
+_MAIN_EXCEPTION = b'Exception in thread "main"'
+_HUNG_GRACE_S = 3.0
+
+
+@dataclass(frozen=True)
+class BeagleRun:
+    """What one finished Beagle run produced.
+
+    output_vcf : ``<out>.vcf.gz``; log : Beagle's ``<out>.log``; console : captured stdout+stderr.
+    wall_s : seconds from start to exit; peak_rss_mb : the Java process's peak resident memory
+    (``ru_maxrss`` of the child, MiB).
+    """
+
+    argv: tuple[str, ...]
+    output_vcf: Path
+    log: Path
+    console: Path
+    wall_s: float
+    peak_rss_mb: float
+
+
+def log_tail(*paths: Path, n_lines: int = TAIL_LINES) -> str:
+    """The last ``n_lines`` meaningful lines of the first of ``paths`` that has any, joined by " | ".
+
+    Java stack frames (``at pkg.Class(File.java:1)``) and blank lines are skipped, so what is
+    left is Beagle's own message.
+    """
+    for path in paths:
+        try:
+            lines = Path(path).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        kept = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("at ")]
+        if kept:
+            return " | ".join(kept[-n_lines:])
+    return "(no output)"
+
+
+class _ConsoleWatch:
+    """Notices a main-thread Java exception in the console file (read incrementally)."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._offset = 0
+        self._tail = b""
+        self._seen_at: float | None = None
+        self._next_read = 0.0
+
+    def main_exception_since(self, now: float) -> float:
+        """Seconds since the exception was first seen (0 when not seen)."""
+        if self._seen_at is None and now >= self._next_read:
+            self._next_read = now + 0.5
+            with open(self._path, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+            self._offset += len(chunk)
+            window = self._tail + chunk
+            if _MAIN_EXCEPTION in window:
+                self._seen_at = now
+            self._tail = window[-len(_MAIN_EXCEPTION) :]
+        return 0.0 if self._seen_at is None else now - self._seen_at
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            pid, _status, _usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                proc.returncode = -sig
+                return
+            time.sleep(_POLL_S)
+
+
+def run_beagle(
+    tool: BeagleTool,
+    beagle_args: list[str],
+    out_prefix: Path,
+    java_heap: str | None = None,
+    timeout: float | None = None,
+) -> BeagleRun:
+    """Run Beagle with ``beagle_args`` (``key=value``; ``out=`` is added from ``out_prefix``).
+
+    Raises ``ImpbenchError`` with the log's last lines when Beagle exits non-zero, writes no
+    output, or runs past ``timeout`` seconds (the whole process group is then killed).
+    """
+    out_prefix = Path(out_prefix)
+    output_vcf = out_prefix.with_name(out_prefix.name + ".vcf.gz")
+    log = out_prefix.with_name(out_prefix.name + ".log")
+    console = out_prefix.with_name(out_prefix.name + ".console.txt")
+    for stale in (output_vcf, log):
+        stale.unlink(missing_ok=True)
+    argv, env = tool.command(list(beagle_args) + [f"out={out_prefix}"], java_heap)
+    start = time.monotonic()
+    with open(console, "wb") as console_file:
+        try:
+            proc = subprocess.Popen(argv, stdout=console_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        except OSError as err:
+            raise ImpbenchError(f"beagle: could not start {argv[0]}: {err.strerror}") from None
+        usage = None
+        watch = _ConsoleWatch(console)
+        try:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    proc.returncode = os.waitstatus_to_exitcode(status)
+                    break
+                now = time.monotonic()
+                if timeout is not None and now - start > timeout:
+                    _kill_group(proc)
+                    raise ImpbenchError(
+                        f"beagle: stopped after {timeout:g} s (beagle.timeout); log {console}: {log_tail(console)}"
+                    )
+                if watch.main_exception_since(now) > _HUNG_GRACE_S:
+                    _kill_group(proc)
+                    raise ImpbenchError(
+                        f"beagle failed (Java exception, process stopped); log {console}: {log_tail(console, log)}"
+                    )
+                time.sleep(_POLL_S)
+        except BaseException:
+            if proc.returncode is None:
+                _kill_group(proc)
+            raise
+    wall_s = time.monotonic() - start
+    if proc.returncode != 0:
+        raise ImpbenchError(f"beagle failed (exit {proc.returncode}); log {console}: {log_tail(console, log)}")
+    if not output_vcf.is_file():
+        raise ImpbenchError(f"beagle wrote no {output_vcf.name}; log {console}: {log_tail(console, log)}")
+    peak_rss_mb = usage.ru_maxrss / 1024.0 if usage is not None else float("nan")
+    return BeagleRun(tuple(argv), output_vcf, log, console, wall_s, peak_rss_mb)
