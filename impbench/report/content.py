@@ -39,7 +39,7 @@ class Section:
 class Report:
     title: str
     subtitle: str
-    failures: list[tuple[str, str, str]] | None  # None: not a single run (compare)
+    failures: list[tuple[str, str, str, str]] | None  # (imputer, status, error, note); None: compare
     sections: list[Section]
     summary: pd.DataFrame
     runtime: pd.DataFrame

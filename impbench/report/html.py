@@ -8,9 +8,8 @@ import re
 from html import escape
 
 from .content import FigureOut, Report, Section
-from .tables import Table
+from .tables import Table, is_numeric_text
 
-_NUMERIC = re.compile(r"^(-?[\d,]+(\.\d+)?( ± (-?[\d.]+|–))?( \(n=\d+\))?|n/a|–|[\d.,]+ of [\d.,]+)$")
 
 CSS = """
 :root { --ink:#1b1f24; --muted:#5b6470; --line:#d8dde3; --head:#f1f4f7; --best:#e3effa; --accent:#0072B2; }
@@ -82,7 +81,7 @@ def table_html(table: Table) -> str:
         for index, cell in enumerate(row):
             classes = []
             mono = _is_mono(table.columns[index] if index < len(table.columns) else "", cell.text)
-            if index > 0 and not kv and not mono and _NUMERIC.match(cell.text):
+            if index > 0 and not kv and not mono and is_numeric_text(cell.text):
                 classes.append("num")
             if cell.bold and cell.text:
                 classes.append("best")
@@ -149,8 +148,9 @@ def report_html(report: Report, footer: str = "") -> str:
     failures = ""
     if report.failures:
         items = "".join(f"<li><strong>{escape(name)}</strong>: {escape(status)}"
-                        + (f" — <code>{escape(error)}</code>" if error else "") + "</li>"
-                        for name, status, error in report.failures)
+                        + (f" — <code>{escape(error)}</code>" if error else "")
+                        + (f" — {escape(note)}" if note else "") + "</li>"
+                        for name, status, error, note in report.failures)
         failures = (f'<div class="alert" id="failures"><h2>{len(report.failures)} imputer(s) did not finish</h2>'
                     f"<ul>{items}</ul><p>The tables and figures below show what exists for them.</p></div>")
     elif report.failures is not None:

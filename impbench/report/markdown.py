@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .content import Report
-from .tables import Table
+from .tables import Table, is_numeric_text
 
 
 def _escape(text: str) -> str:
@@ -13,7 +13,9 @@ def _escape(text: str) -> str:
 def table_markdown(table: Table, depth: int = 4) -> str:
     lines = [f"{'#' * depth} {table.title}", "", f"*{_escape(table.caption)}*", ""]
     lines.append("| " + " | ".join(_escape(c) for c in table.columns) + " |")
-    lines.append("| " + " | ".join("---" if i == 0 else "---:" for i in range(len(table.columns))) + " |")
+    numeric = [i > 0 and bool(table.rows) and all(is_numeric_text(row[i].text) for row in table.rows if i < len(row))
+               for i in range(len(table.columns))]
+    lines.append("| " + " | ".join("---:" if right else "---" for right in numeric) + " |")
     for row in table.rows:
         cells = [f"**{_escape(c.text)}**" if (c.bold or c.alert) and c.text else _escape(c.text) for c in row]
         lines.append("| " + " | ".join(cells) + " |")
@@ -27,8 +29,9 @@ def table_markdown(table: Table, depth: int = 4) -> str:
 def report_markdown(report: Report, link_figures: bool = True) -> str:
     """The whole report; figure links point to PNGs beside the Markdown file."""
     out = [f"# {report.title}", "", report.subtitle, ""]
-    for name, status, error in report.failures or []:
-        out.append(f"> **{status.upper()}: {name}**" + (f" — {error}" if error else ""))
+    for name, status, error, note in report.failures or []:
+        out.append(f"> **{status.upper()}: {name}**" + (f" — `{error}`" if error else "")
+                   + (f" — {note}" if note else ""))
         out.append(">")
     if report.failures:
         out += ["> Tables and figures show what exists for these imputers.", ""]

@@ -17,7 +17,9 @@ def _text(value) -> str:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, (dict, list, tuple)):
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, str)) for v in value):
+        text = ", ".join(str(v) for v in value)
+    elif isinstance(value, (dict, list, tuple)):
         text = json.dumps(value, separators=(", ", ": "), default=str)
     else:
         text = str(value)
@@ -133,6 +135,7 @@ def imputers_table(results: RunResults) -> Table:
         status = results.status(name)
         table.rows.append([Cell(name), Cell(status, alert=status != "ok"),
                            Cell(_text(info.get("distribution"))), Cell(_text(info.get("version"))),
-                           Cell(_text(info.get("reference_free"))), Cell(_text(info.get("options") or {})),
-                           Cell(_text(info.get("info") or {})), Cell(_text(info.get("error")) if info.get("error") else "")])
+                           Cell(_text(info.get("reference_free"))),
+                           Cell(_text(info.get("options")) if info.get("options") else "defaults"),
+                           Cell(_text(info.get("info")) if info.get("info") else "–"), Cell(_text(info.get("error")) if info.get("error") else "")])
     return table

@@ -11,6 +11,7 @@ The ``Table`` objects built here are rendered as Markdown and HTML by ``markdown
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,14 @@ SUMMARY_COLUMNS = (
     "mean", "sd", "min", "max", "best", "n_variants", "n_genotypes", "coverage", "maf_source",
 )
 OVERALL = "overall"
+
+
+_NUMERIC = re.compile(r"^(-?[\d,]+(\.\d+)?( ± (-?[\d.]+|–))?( \(n=\d+\))?|n/a|–|[\d.,]+ of [\d.,]+)$")
+
+
+def is_numeric_text(text: str) -> bool:
+    """True for a cell that shows a number (``0.9200 ± 0.0200 (n=2)``, ``1,234``, ``n/a``, ``–``)."""
+    return bool(_NUMERIC.match(text))
 
 
 @dataclass
@@ -289,14 +298,22 @@ def runtime_table(results: RunResults, runtime: pd.DataFrame) -> Table:
     return table
 
 
-def failures(results: RunResults) -> list[tuple[str, str, str]]:
-    """(imputer, status, error) for every imputer whose status is not ``ok``."""
+def failures(results: RunResults) -> list[tuple[str, str, str, str]]:
+    """(imputer, status, error, note) for every imputer whose status is not ``ok``: ``error`` is
+    the manifest's message ("" if none), ``note`` explains a status that has no message."""
     out = []
     for name in results.imputers:
         status = results.status(name)
-        if status != "ok":
-            error = results.imputer_info(name).get("error")
-            if status == "unknown":
-                error = error or "not listed in manifest.json (results found in the CSV files only)"
-            out.append((name, status, str(error or "")))
+        if status == "ok":
+            continue
+        error = str(results.imputer_info(name).get("error") or "")
+        note = ""
+        if status == "unknown":
+            note = "not listed in manifest.json (results found in the CSV files only)"
+        elif status == "running":
+            note = ("no end recorded: the run was interrupted or is still running "
+                    "(rerun `impbench run` with the same --run name to resume)")
+        elif status == "partial":
+            note = "some masking levels or replicates have no result"
+        out.append((name, status, error, note))
     return out
