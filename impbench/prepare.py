@@ -1,9 +1,8 @@
 """The ingest pipeline: VCF (+ sample sheet) -> QC -> split -> HDF5 store.
 
-``prepare_store`` streams the VCF in batches of records (``VcfReader``), keeps the codes of
-the kept records in memory as uint8 (one byte per genotype, variant-major batches, no Python
-object per genotype), then filters samples and variants and writes the store batch by batch,
-freeing each batch once written. Steps, in order, each counted in the QC report:
+``prepare_store`` streams the VCF in batches of records (``VcfReader``) and filters and
+writes each batch as it comes, so memory stays at a few batches whatever the file's size (no
+Python object per genotype). Steps, in order, each counted in the QC report:
 
 1. site filters while reading: no ALT, multiallelic, not a SNP, duplicated position;
    unphased heterozygous genotypes are an error unless ``qc.allow_unphased``;
@@ -12,6 +11,9 @@ freeing each batch once written. Steps, in order, each counted in the QC report:
 4. variants with any missing genotype (among kept samples) dropped;
 5. HWE exact test p <= ``qc.hwe_p`` and 6. MAF < ``qc.min_maf``, both computed on the
    training split (``qc.per_split``: on each split, a variant failing in any split dropped).
+
+Step 2 needs the whole file, so the single pass assumes that no sample fails it (true of
+phased reference panels) and, when one does, reads the VCF a second time without it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .errors import ImpbenchError
-from .qc import QCReport, QCSettings, allele_counts_maf, genotype_counts, hwe_exact_pvalues
+from .qc import HweExactTest, QCReport, QCSettings, allele_counts_maf, genotype_counts
 from .samplesheet import read_sample_sheet
 from .split import SPLITS, SplitSettings, assign_splits
 from .store import STORE_FORMAT, DatasetStore, StoreWriter
@@ -83,8 +85,8 @@ def prepare_store(
     columns : ``{"id": ..., "cohort": ..., "sex": ...}`` column names of the sheet (any may be
         missing/None: the defaults of ``read_sample_sheet`` apply) or None.
     region : ``chr:start-end`` or None. card : extra card settings recorded in the store.
-    progress : ``progress(stage, done, total)`` for the stages "read" (records; total None),
-        "qc" and "write" (variants).
+    progress : ``progress(stage, done, total)``: records read so far (total None) in stage
+        "read", and "read again" when samples were dropped (see the module docstring).
     force : rebuild even when ``out_path`` was made from the same inputs and settings (same
         VCF and sheet path, size and modification time; same settings); otherwise such a store
         is returned as is.
@@ -121,15 +123,15 @@ def prepare_store(
         if existing is not None and existing.inputs == inputs:
             return existing
 
-    report = QCReport()
     sheet = read_sample_sheet(sheet_path, columns.get("id"), columns.get("cohort"), columns.get("sex")) if sheet_path else None
-    reader = VcfReader(
-        vcf,
-        region,
-        allow_unphased=qc.allow_unphased,
-        snps_only=qc.snps_only,
-        **({"batch_size": batch_size} if batch_size else {}),
-    )
+
+    def open_reader() -> VcfReader:
+        return VcfReader(
+            vcf, region, allow_unphased=qc.allow_unphased, snps_only=qc.snps_only,
+            **({"batch_size": batch_size} if batch_size else {}),
+        )  # fmt: skip
+
+    reader = open_reader()
     sample_ids = reader.sample_ids
     n_samples = len(sample_ids)
     if sheet is not None:
@@ -138,26 +140,42 @@ def prepare_store(
         cohort = np.full(n_samples, "all", dtype=object)
         sex = np.full(n_samples, "unknown", dtype=object)
         n_extra = 0
-    try:  # fail before the long read when a stratum is too small even with every sample
-        assign_splits(cohort, sex, split, sample_ids=sample_ids)
+    try:
+        split_all = assign_splits(cohort, sex, split, sample_ids=sample_ids)
     except ImpbenchError as error:
         raise ImpbenchError(f"{sheet_path or vcf}: {error}") from None
 
-    # 1. read (site filters counted by the reader)
-    batches = []
-    sample_missing = np.zeros(n_samples, dtype=np.int64)
-    for batch in reader.batches():
-        batches.append(batch)
-        sample_missing += np.count_nonzero(batch.codes == 0, axis=0)
-        progress("read", reader.counts.n_records, None)
+    # Pass 1 assumes no sample fails the missingness filter (the usual case) and writes the
+    # store while reading. If some sample fails, that store is dropped and pass 2 reads the
+    # VCF again with those samples left out (and the split made without them).
+    kept_index = np.arange(n_samples)
+    split_labels = split_all
+    first = _stream(reader, kept_index, n_samples, cohort, sex, split_labels, qc, out_path, name, progress, "read")
+    n_read = first.n_variants_read
     counts = reader.counts
-    n_read = sum(len(b) for b in batches)
     where = f" in region {reader.region}" if reader.region is not None else ""
     if n_read == 0:
+        first.writer.abort()
         raise ImpbenchError(
             f"{vcf}: no usable variants{where} ({counts.n_records} records read, {counts.n_multiallelic} multiallelic, "
             f"{counts.n_non_snp} not SNPs, {counts.n_duplicate_position} at duplicated positions)"
         )
+    keep_samples = first.sample_missing / n_read <= qc.max_sample_missing
+    n_kept_samples = int(keep_samples.sum())
+    result = first
+    if n_kept_samples < n_samples:
+        first.writer.abort()
+        if n_kept_samples == 0:
+            raise ImpbenchError(f"{vcf}: every sample has more than {qc.max_sample_missing:g} missing genotypes")
+        kept_index = np.nonzero(keep_samples)[0]
+        try:
+            split_labels = assign_splits(cohort[kept_index], sex[kept_index], split, sample_ids=sample_ids[kept_index])
+        except ImpbenchError as error:
+            raise ImpbenchError(f"{sheet_path or vcf}: after dropping samples with missing genotypes, {error}") from None
+        reader = open_reader()
+        result = _stream(reader, kept_index, n_samples, cohort, sex, split_labels, qc, out_path, name, progress, "read again")
+
+    report = QCReport()
     left = counts.n_records
     report.add("records read" + where, variants_left=left, samples_left=n_samples)
     for label, removed in (
@@ -169,70 +187,26 @@ def prepare_store(
         left -= removed
         report.add(label, variants_removed=removed, variants_left=left, samples_left=n_samples)
     if counts.n_unphased_het:
-        report.add("unphased heterozygous genotypes read as phased", variants_left=left, samples_left=n_samples, note=f"{counts.n_unphased_het:,} genotypes")
-
-    # 2. sample missingness
-    missing_fraction = sample_missing / n_read
-    keep_samples = missing_fraction <= qc.max_sample_missing
-    n_kept_samples = int(keep_samples.sum())
+        report.add("unphased heterozygous genotypes read as phased", variants_left=left, samples_left=n_samples,
+                   note=f"{counts.n_unphased_het:,} genotypes")  # fmt: skip
     report.add(
         f"samples with > {qc.max_sample_missing:g} missing genotypes",
         samples_removed=n_samples - n_kept_samples, variants_left=left, samples_left=n_kept_samples,
     )  # fmt: skip
-    if n_kept_samples == 0:
-        raise ImpbenchError(f"{vcf}: every sample has more than {qc.max_sample_missing:g} missing genotypes")
-    kept_index = np.nonzero(keep_samples)[0]
-    all_kept = n_kept_samples == n_samples
-
-    # 3. split of the kept samples
-    try:
-        split_labels = assign_splits(cohort[kept_index], sex[kept_index], split, sample_ids=sample_ids[kept_index])
-    except ImpbenchError as error:
-        raise ImpbenchError(f"{sheet_path or vcf}: after dropping samples with missing genotypes, {error}") from None
-
-    # 4-6. variant filters, computed batch by batch on the kept samples
-    count_splits = [s for s in SPLITS if (split_labels == s).any()] if qc.per_split else ["train"]
-    split_columns = {s: np.nonzero(split_labels == s)[0] for s in count_splits}
-    any_missing_parts = []
-    split_counts: dict[str, list[list[np.ndarray]]] = {s: [[], [], []] for s in count_splits}
-    for i, batch in enumerate(batches):
-        if not all_kept:
-            batch.codes = np.ascontiguousarray(batch.codes[:, kept_index])
-        any_missing_parts.append(np.count_nonzero(batch.codes == 0, axis=1) > 0)
-        for s, cols in split_columns.items():
-            sub = batch.codes[:, cols]
-            hom_ref, het, hom_alt, _ = genotype_counts(sub, axis=1)
-            for store, values in zip(split_counts[s], (hom_ref, het, hom_alt)):
-                store.append(values)
-        progress("qc", i + 1, len(batches))
-    any_missing = np.concatenate(any_missing_parts)
-    keep = ~any_missing if qc.drop_variant_missing else np.ones(n_read, dtype=bool)
-    left = int(keep.sum())
-    report.add(
-        "variants with any missing genotype" + ("" if qc.drop_variant_missing else " (kept: drop_variant_missing = false)"),
-        variants_removed=n_read - left if qc.drop_variant_missing else 0, variants_left=left, samples_left=n_kept_samples,
-    )  # fmt: skip
     source = "each split" if qc.per_split else "training split"
-    hwe_fail = np.zeros(n_read, dtype=bool)
-    maf_fail = np.zeros(n_read, dtype=bool)
-    for s in count_splits:
-        hom_ref, het, hom_alt = (np.concatenate(parts) for parts in split_counts[s])
-        if qc.hwe_p > 0:
-            hwe_fail |= hwe_exact_pvalues(hom_ref, het, hom_alt) <= qc.hwe_p
-        if qc.min_maf > 0:
-            maf = allele_counts_maf(hom_ref, het, hom_alt)
-            maf_fail |= ~(maf >= qc.min_maf)  # NaN (nothing called) fails
-    removed = int((keep & hwe_fail).sum())
-    keep &= ~hwe_fail
-    left -= removed
-    report.add(f"HWE exact p <= {qc.hwe_p:g} ({source})", variants_removed=removed, variants_left=left, samples_left=n_kept_samples)
-    removed = int((keep & maf_fail).sum())
-    keep &= ~maf_fail
-    left -= removed
-    report.add(f"MAF < {qc.min_maf:g} ({source})", variants_removed=removed, variants_left=left, samples_left=n_kept_samples)
+    for label, removed in (
+        ("variants with any missing genotype" + ("" if qc.drop_variant_missing else " (kept: drop_variant_missing = false)"), result.removed_missing),
+        (f"HWE exact p <= {qc.hwe_p:g} ({source})", result.removed_hwe),
+        (f"MAF < {qc.min_maf:g} ({source})", result.removed_maf),
+    ):
+        left -= removed
+        report.add(label, variants_removed=removed, variants_left=left, samples_left=n_kept_samples)
     if left == 0:
+        result.writer.abort()
         raise ImpbenchError(f"{vcf}: no variant passes QC{where} ({n_read} read; see the QC settings of the card)")
     split_sizes = {s: int((split_labels == s).sum()) for s in SPLITS}
+    report.add("split " + ":".join(f"{f:g}" for f in split.fractions) + " by cohort x sex", variants_left=left,
+               samples_left=n_kept_samples, note=", ".join(f"{s} {n}" for s, n in split_sizes.items()))  # fmt: skip
     report.info.update(
         {
             "vcf": str(vcf),
@@ -246,24 +220,76 @@ def prepare_store(
             "n_samples": n_kept_samples,
             "n_variants": left,
             "split_sizes": split_sizes,
+            "passes_over_vcf": 1 if result is first else 2,
         }
     )
-    report.add("split " + ":".join(f"{f:g}" for f in split.fractions) + " by cohort x sex", variants_left=left,
-               samples_left=n_kept_samples, note=", ".join(f"{s} {n}" for s, n in split_sizes.items()))  # fmt: skip
+    return result.writer.finish(qc_report=report.as_dict(), settings=settings, inputs=inputs)
 
-    # write
-    offsets = np.cumsum([0] + [len(b) for b in batches])
-    with StoreWriter(
-        out_path, name=name, contig=reader.contig, sample_ids=sample_ids[kept_index], cohort=cohort[kept_index],
-        sex=sex[kept_index], split=split_labels, n_variants=left,
-    ) as writer:  # fmt: skip
-        written = 0
-        for i in range(len(batches)):
-            batch = batches[i]
-            rows = keep[offsets[i] : offsets[i + 1]]
-            if rows.any():
-                writer.add(batch.codes[rows], batch.positions[rows], batch.ref[rows], batch.alt[rows], batch.variant_ids[rows])
-                written += int(rows.sum())
-            batches[i] = None  # free the batch
-            progress("write", written, left)
-        return writer.finish(qc_report=report.as_dict(), settings=settings, inputs=inputs)
+
+class _StreamResult:
+    def __init__(self, writer: StoreWriter, sample_missing: np.ndarray):
+        self.writer = writer
+        self.sample_missing = sample_missing
+        self.n_variants_read = 0
+        self.removed_missing = 0
+        self.removed_hwe = 0
+        self.removed_maf = 0
+
+
+def _stream(
+    reader: VcfReader,
+    kept_index: np.ndarray,
+    n_samples: int,
+    cohort: np.ndarray,
+    sex: np.ndarray,
+    split_labels: np.ndarray,
+    qc: QCSettings,
+    out_path: Path,
+    name: str,
+    progress: ProgressFn,
+    stage: str,
+) -> _StreamResult:
+    """Read every batch, filter its variants on the kept samples and write the kept ones.
+
+    Returns the open writer (the caller finishes or aborts it), per-sample missing counts over
+    all samples, and how many variants each filter removed (each counted after the previous).
+    """
+    all_kept = len(kept_index) == n_samples
+    writer = StoreWriter(
+        out_path, name=name, contig="", sample_ids=reader.sample_ids[kept_index], cohort=cohort[kept_index],
+        sex=sex[kept_index], split=split_labels,
+    )  # fmt: skip
+    result = _StreamResult(writer, np.zeros(n_samples, dtype=np.int64))
+    count_splits = [s for s in SPLITS if (split_labels == s).any()] if qc.per_split else ["train"]
+    split_columns = {s: np.nonzero(split_labels == s)[0] for s in count_splits}
+    hwe = HweExactTest()
+    try:
+        for batch in reader.batches():
+            codes = batch.codes
+            result.sample_missing += np.count_nonzero(codes == 0, axis=0)
+            result.n_variants_read += len(batch)
+            if not all_kept:
+                codes = codes[:, kept_index]
+            missing_fail = np.count_nonzero(codes == 0, axis=1) > 0 if qc.drop_variant_missing else np.zeros(len(batch), bool)
+            hwe_fail = np.zeros(len(batch), dtype=bool)
+            maf_fail = np.zeros(len(batch), dtype=bool)
+            for columns in split_columns.values():
+                hom_ref, het, hom_alt, _ = genotype_counts(codes[:, columns], axis=1)
+                if qc.hwe_p > 0:
+                    hwe_fail |= hwe.pvalues(hom_ref, het, hom_alt) <= qc.hwe_p
+                if qc.min_maf > 0:
+                    maf_fail |= ~(allele_counts_maf(hom_ref, het, hom_alt) >= qc.min_maf)  # NaN fails
+            keep = ~missing_fail
+            result.removed_missing += int(missing_fail.sum())
+            result.removed_hwe += int((keep & hwe_fail).sum())
+            keep &= ~hwe_fail
+            result.removed_maf += int((keep & maf_fail).sum())
+            keep &= ~maf_fail
+            if keep.any():
+                writer.add(codes[keep], batch.positions[keep], batch.ref[keep], batch.alt[keep], batch.variant_ids[keep])
+            progress(stage, reader.counts.n_records, None)
+        writer.contig = reader.contig or ""
+    except BaseException:
+        writer.abort()
+        raise
+    return result

@@ -77,81 +77,118 @@ def hwe_exact_pvalues(n_hom_ref, n_het, n_hom_alt) -> np.ndarray:
     observed one (probabilities within a relative ``HWE_TIE_TOLERANCE`` count as ties, i.e. are
     included), capped at 1 — the standard (not mid-p) test as PLINK computes it.
 
-    Vectorised: the distribution is computed once per distinct (n, r) pair (in log space with
-    ``gammaln``, all pairs at once), sorted, cumulatively summed from the smallest term, and each
-    SNP's p-value is read with a row-wise binary search.
-
     n_hom_ref, n_het, n_hom_alt : integer arrays of one shape (n_snps,). Returns float64
-    (n_snps,); 1.0 where there are no genotypes.
+    (n_snps,); 1.0 where there are no genotypes. See ``HweExactTest`` for the method.
     """
-    hom_ref = np.asarray(n_hom_ref, dtype=np.int64).ravel()
-    het = np.asarray(n_het, dtype=np.int64).ravel()
-    hom_alt = np.asarray(n_hom_alt, dtype=np.int64).ravel()
-    if not (hom_ref.shape == het.shape == hom_alt.shape):
-        raise ValueError("n_hom_ref, n_het and n_hom_alt must have the same shape")
-    if (hom_ref < 0).any() or (het < 0).any() or (hom_alt < 0).any():
-        raise ValueError("genotype counts must be non-negative")
-    n = hom_ref + het + hom_alt
-    hom_rare = np.minimum(hom_ref, hom_alt)
-    rare = 2 * hom_rare + het
-    pvalues = np.ones(len(n), dtype=np.float64)
-    if len(n) == 0:
+    return HweExactTest().pvalues(n_hom_ref, n_het, n_hom_alt)
+
+
+class HweExactTest:
+    """``hwe_exact_pvalues`` with a cache of null distributions, for calls batch after batch.
+
+    Vectorised: the distribution is computed once per distinct (n, r) pair (in log space with
+    ``gammaln``, all new pairs at once) and kept sorted with its cumulative sums from the
+    smallest term; each SNP's p-value is read with a binary search run over all SNPs at once.
+    Batches of one dataset share (n, r) pairs, so later batches mostly hit the cache.
+    """
+
+    #: Cached cells above which the cache is emptied.
+    MAX_CACHED_CELLS = 1 << 25
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cells = 0
+
+    def pvalues(self, n_hom_ref, n_het, n_hom_alt) -> np.ndarray:
+        hom_ref = np.asarray(n_hom_ref, dtype=np.int64).ravel()
+        het = np.asarray(n_het, dtype=np.int64).ravel()
+        hom_alt = np.asarray(n_hom_alt, dtype=np.int64).ravel()
+        if not (hom_ref.shape == het.shape == hom_alt.shape):
+            raise ValueError("n_hom_ref, n_het and n_hom_alt must have the same shape")
+        if (hom_ref < 0).any() or (het < 0).any() or (hom_alt < 0).any():
+            raise ValueError("genotype counts must be non-negative")
+        pvalues = np.ones(len(hom_ref), dtype=np.float64)
+        if len(hom_ref) == 0:
+            return pvalues
+        n = hom_ref + het + hom_alt
+        hom_rare = np.minimum(hom_ref, hom_alt)
+        rare = 2 * hom_rare + het
+        stride = int(rare.max()) + 1
+        keys, snp_group = np.unique(n * stride + rare, return_inverse=True)
+        snp_group = snp_group.ravel()
+        pairs = [(int(k // stride), int(k % stride)) for k in keys]
+        if self._cells > self.MAX_CACHED_CELLS:
+            self._rows.clear()
+            self._cells = 0
+        self._compute([p for p in pairs if p not in self._rows])
+        # Groups in chunks whose (groups x width) table stays small.
+        order = np.argsort([r for _, r in pairs], kind="stable")
+        start = 0
+        while start < len(order):
+            stop = start + 1
+            while stop < len(order) and (stop - start + 1) * (pairs[order[stop]][1] // 2 + 1) <= _HWE_CELLS_PER_CHUNK:
+                stop += 1
+            self._lookup(order[start:stop], pairs, snp_group, hom_rare, pvalues)
+            start = stop
         return pvalues
-    stride = int(rare.max()) + 1
-    keys, snp_group = np.unique(n * stride + rare, return_inverse=True)
-    snp_group = snp_group.ravel()
-    pairs = np.stack([keys // stride, keys % stride], axis=1)
-    # Groups are handled in chunks whose table (groups x (max r/2 + 1)) stays small.
-    order = np.argsort(pairs[:, 1], kind="stable")
-    start = 0
-    while start < len(order):
-        width = int(pairs[order[start], 1]) // 2 + 1
-        stop = start + 1
-        while stop < len(order) and (stop - start + 1) * (int(pairs[order[stop], 1]) // 2 + 1) <= _HWE_CELLS_PER_CHUNK:
-            stop += 1
-        groups = order[start:stop]
-        width = int(pairs[groups, 1].max()) // 2 + 1
-        _hwe_groups(pairs[groups, 0], pairs[groups, 1], width, groups, snp_group, hom_rare, pvalues)
-        start = stop
-    return pvalues
 
+    def _compute(self, new_pairs: list[tuple[int, int]]) -> None:
+        """Null distributions of new (n, r) pairs, in chunks, into the cache."""
+        new_pairs = sorted(new_pairs, key=lambda p: p[1])
+        start = 0
+        while start < len(new_pairs):
+            stop = start + 1
+            while stop < len(new_pairs) and (stop - start + 1) * (new_pairs[stop][1] // 2 + 1) <= _HWE_CELLS_PER_CHUNK:
+                stop += 1
+            chunk = new_pairs[start:stop]
+            n = np.array([p[0] for p in chunk], dtype=np.float64)[:, None]
+            r = np.array([p[1] for p in chunk], dtype=np.float64)[:, None]
+            width = int(r.max()) // 2 + 1
+            # Configuration k = number of rare homozygotes: h = r - 2k, homc = n - r + k.
+            k = np.arange(width, dtype=np.float64)[None, :]
+            valid = k <= np.floor(r / 2)
+            h = np.where(valid, r - 2 * k, 0.0)
+            log_prob = h * np.log(2.0) - gammaln(h + 1) - gammaln(k + 1) - gammaln(np.where(valid, n - r + k, 0.0) + 1)
+            log_prob = np.where(valid, log_prob, -np.inf)
+            log_prob -= log_prob.max(axis=1, keepdims=True)
+            prob = np.exp(log_prob)
+            prob /= prob.sum(axis=1, keepdims=True)
+            for i, pair in enumerate(chunk):
+                row = prob[i, : pair[1] // 2 + 1].copy()
+                ordered = np.sort(row)
+                self._rows[pair] = (row, ordered, np.cumsum(ordered))
+                self._cells += 3 * len(row)
+            start = stop
 
-def _hwe_groups(
-    n: np.ndarray, rare: np.ndarray, width: int, groups: np.ndarray, snp_group: np.ndarray, hom_rare: np.ndarray, pvalues: np.ndarray
-) -> None:
-    """Fill ``pvalues`` of the SNPs whose (n, r) group is in ``groups`` (see ``hwe_exact_pvalues``)."""
-    # Configuration k = number of rare homozygotes: h = r - 2k, homc = n - r + k, k = 0..r/2.
-    k = np.arange(width, dtype=np.float64)[None, :]
-    n_f = n[:, None].astype(np.float64)
-    r_f = rare[:, None].astype(np.float64)
-    valid = k <= np.floor(r_f / 2)
-    h = np.where(valid, r_f - 2 * k, 0.0)
-    log_prob = h * np.log(2.0) - gammaln(h + 1) - gammaln(k + 1) - gammaln(np.where(valid, n_f - r_f + k, 0.0) + 1)
-    log_prob = np.where(valid, log_prob, -np.inf)
-    log_prob -= log_prob.max(axis=1, keepdims=True)
-    prob = np.exp(log_prob)
-    prob /= prob.sum(axis=1, keepdims=True)
-    sorted_prob = np.sort(prob, axis=1)  # invalid cells (0) first: they add nothing to the sums
-    cumulative = np.cumsum(sorted_prob, axis=1)
-    # SNPs of these groups
-    local = np.full(snp_group.max() + 1 if len(snp_group) else 0, -1, dtype=np.int64)
-    local[groups] = np.arange(len(groups))
-    row = local[snp_group]
-    snps = np.nonzero(row >= 0)[0]
-    row = row[snps]
-    threshold = prob[row, hom_rare[snps]] * (1.0 + HWE_TIE_TOLERANCE)
-    # count of entries <= threshold in each SNP's sorted row (binary search, all SNPs at once)
-    lo = np.zeros(len(snps), dtype=np.int64)
-    hi = np.full(len(snps), width, dtype=np.int64)
-    while True:
-        active = lo < hi
-        if not active.any():
-            break
-        mid = (lo + hi) // 2
-        below = sorted_prob[row, np.minimum(mid, width - 1)] <= threshold
-        lo = np.where(active & below, mid + 1, lo)
-        hi = np.where(active & ~below, mid, hi)
-    pvalues[snps] = np.minimum(cumulative[row, lo - 1], 1.0)
+    def _lookup(self, groups: np.ndarray, pairs: list, snp_group: np.ndarray, hom_rare: np.ndarray, pvalues: np.ndarray) -> None:
+        """p-values of the SNPs whose group is in ``groups`` (indices into ``pairs``)."""
+        width = max(pairs[g][1] // 2 + 1 for g in groups)
+        prob = np.zeros((len(groups), width))
+        ordered = np.full((len(groups), width), np.inf)  # padding sorts last, never <= threshold
+        cumulative = np.zeros((len(groups), width))
+        for i, g in enumerate(groups):
+            row, row_sorted, row_cum = self._rows[pairs[g]]
+            prob[i, : len(row)] = row
+            ordered[i, : len(row)] = row_sorted
+            cumulative[i, : len(row)] = row_cum
+        local = np.full(len(pairs), -1, dtype=np.int64)
+        local[groups] = np.arange(len(groups))
+        row_of_snp = local[snp_group]
+        snps = np.nonzero(row_of_snp >= 0)[0]
+        row_of_snp = row_of_snp[snps]
+        threshold = prob[row_of_snp, hom_rare[snps]] * (1.0 + HWE_TIE_TOLERANCE)
+        # count of entries <= threshold in each SNP's sorted row (binary search, all SNPs at once)
+        lo = np.zeros(len(snps), dtype=np.int64)
+        hi = np.full(len(snps), width, dtype=np.int64)
+        while True:
+            active = lo < hi
+            if not active.any():
+                break
+            mid = (lo + hi) // 2
+            below = ordered[row_of_snp, np.minimum(mid, width - 1)] <= threshold
+            lo = np.where(active & below, mid + 1, lo)
+            hi = np.where(active & ~below, mid, hi)
+        pvalues[snps] = np.minimum(cumulative[row_of_snp, lo - 1], 1.0)
 
 
 def allele_counts_maf(n_hom_ref: np.ndarray, n_het: np.ndarray, n_hom_alt: np.ndarray) -> np.ndarray:

@@ -83,7 +83,8 @@ class StoreWriter:
     ``finish``; ``abort`` (or an exception inside ``with``) removes the temporary file.
 
     sample_ids, cohort, sex, split : object arrays (n_samples,) of the kept samples.
-    n_variants : the number of variants that will be added in total.
+    n_variants : the number of variants that will be added in total, or None when unknown
+        (the codes datasets then grow as variants arrive).
     """
 
     def __init__(
@@ -96,7 +97,7 @@ class StoreWriter:
         cohort,
         sex,
         split,
-        n_variants: int,
+        n_variants: int | None = None,
         threads: int | None = None,
     ):
         import h5py
@@ -110,7 +111,7 @@ class StoreWriter:
             "sex": _as_str_array(sex),
             "split": _as_str_array(split),
         }
-        self.n_variants = int(n_variants)
+        self.n_variants = None if n_variants is None else int(n_variants)
         self._split_rows = {s: np.nonzero(self.samples["split"] == s)[0] for s in SPLITS}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
@@ -126,12 +127,11 @@ class StoreWriter:
         for split_name, rows in self._split_rows.items():
             sub = group.create_group(split_name)
             sub.create_dataset("sample_index", data=rows.astype(np.int64))
-            shape = (len(rows), self.n_variants)
-            if shape[0] and shape[1]:
-                chunks = (min(CHUNK_SAMPLES, shape[0]), min(CHUNK_VARIANTS, shape[1]))
-                self._datasets[split_name] = sub.create_dataset("codes", shape=shape, dtype=np.uint8, chunks=chunks, compression="gzip")
-            else:
-                sub.create_dataset("codes", shape=shape, dtype=np.uint8)
+            if len(rows):
+                chunks = (min(CHUNK_SAMPLES, len(rows)), CHUNK_VARIANTS)
+                self._datasets[split_name] = sub.create_dataset(
+                    "codes", shape=(len(rows), 0), maxshape=(len(rows), None), dtype=np.uint8, chunks=chunks, compression="gzip"
+                )
         self._slab = np.empty((CHUNK_VARIANTS, len(self.samples["sample_ids"])), dtype=np.uint8)
         self._slab_fill = 0
         self._written = 0
@@ -161,13 +161,14 @@ class StoreWriter:
         if width == 0:
             return
         column = self._written
-        if column + width > self.n_variants:
+        if self.n_variants is not None and column + width > self.n_variants:
             raise ValueError(f"more variants added than the {self.n_variants} announced")
         slab = self._slab[:width]
         for split_name, rows in self._split_rows.items():
             dataset = self._datasets.get(split_name)
             if dataset is None:
                 continue
+            dataset.resize(column + width, axis=1)
             block = slab[:, rows].T  # (n_split, width)
             chunk_shape = dataset.chunks
             for r0 in range(0, len(rows), chunk_shape[0]):
@@ -191,8 +192,12 @@ class StoreWriter:
         try:
             self._flush_slab()
             self._drain()
-            if self._written != self.n_variants:
+            if self.n_variants is not None and self._written != self.n_variants:
                 raise ValueError(f"{self._written} variants added, {self.n_variants} announced")
+            self.n_variants = self._written
+            for split_name, rows in self._split_rows.items():
+                if split_name not in self._datasets:  # an empty split
+                    self._file["splits"][split_name].create_dataset("codes", shape=(0, self.n_variants), dtype=np.uint8)
             variants = {k: (np.concatenate(v) if v else np.empty(0, dtype=np.int64 if k == "positions" else object)) for k, v in self._variant_parts.items()}
             string = _string_dtype()
             samples_group = self._file.create_group("samples")

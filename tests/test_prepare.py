@@ -47,7 +47,8 @@ def test_pipeline_matches_plain_qc(source, tmp_path):
     matrix, vcf, sheet = source
     stages = []
     store = run(vcf, sheet, tmp_path / "toy.h5", progress=lambda s, d, t: stages.append(s))
-    assert {"read", "qc", "write"} <= set(stages)
+    assert set(stages) == {"read", "read again"}  # a sample is dropped: the VCF is read twice
+    assert store.qc_report["info"]["passes_over_vcf"] == 2
     # plain recomputation of the QC
     missing = (matrix.codes == 0).mean(axis=1)
     kept = missing <= 0.05
@@ -184,6 +185,7 @@ def test_sheet_with_extra_samples_is_fine_and_counted(tmp_path, text_vcf):
     sheet = four_sample_sheet(tmp_path, rows=[f"{s}\tX\tmale" for s in SAMPLES + ["e", "f"]])
     store = run(vcf, sheet, tmp_path / "ok.h5", qc=QCSettings(hwe_p=0, min_maf=0))
     assert store.qc_report["info"]["sheet_samples_not_in_vcf"] == 2
+    assert store.qc_report["info"]["passes_over_vcf"] == 1  # nobody dropped: one pass
 
 
 def test_bad_sheet_missing_column(tmp_path, text_vcf):
