@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import gammaln
 
-from .genotypes import HET_01, HET_10, HOM_ALT, HOM_REF, MISSING
+from .genotypes import HOM_ALT, HOM_REF, MISSING
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,10 @@ def genotype_counts(codes: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.nd
     """
     codes = np.asarray(codes)
     hom_ref = np.count_nonzero(codes == HOM_REF, axis=axis).astype(np.int64)
-    het = (np.count_nonzero(codes == HET_01, axis=axis) + np.count_nonzero(codes == HET_10, axis=axis)).astype(np.int64)
     hom_alt = np.count_nonzero(codes == HOM_ALT, axis=axis).astype(np.int64)
     missing = np.count_nonzero(codes == MISSING, axis=axis).astype(np.int64)
+    other = np.count_nonzero(codes > HOM_ALT, axis=axis).astype(np.int64)  # padding: neither
+    het = codes.shape[axis] - hom_ref - hom_alt - missing - other  # codes HET_01 and HET_10
     return hom_ref, het, hom_alt, missing
 
 

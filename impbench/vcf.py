@@ -655,9 +655,11 @@ class VcfReader:
         self.region = region = Region(contig, region.start, region.end)
         if _has_index(self.path):
             try:
-                return iter(vcf(str(region)))
+                records = vcf(str(region))
             except Exception as error:  # an index that does not fit the file
                 raise ImpbenchError(f"{self.path}: cannot use the index for region {region} ({error})") from None
+            # the index also returns records that start before the region and overlap it
+            return (v for v in records if region.contains(v.POS))
         return (v for v in vcf if v.CHROM == contig and region.contains(v.POS))
 
     def batches(self) -> Iterable[VariantBatch]:
