@@ -2,11 +2,11 @@
 
 fit: finds Beagle (``locate``), then writes the reference panel once, the training split plus
 the validation split when ``include_val``, as a bgzipped, indexed, phased VCF in
-``<work_dir>/beagle/panel.vcf.gz``, or checks the external panel (``ref``, or the dataset card's
+``<work_dir>/panel.vcf.gz``, or checks the external panel (``ref``, or the dataset card's
 ``ref``).
 
 impute: writes the masked target (``./.`` for masked cells) to
-``<work_dir>/beagle/impute-<digest>/target.vcf.gz``, runs Beagle there, reads its output by
+``<work_dir>/impute-<digest>/target.vcf.gz`` (digest: of the masked target), runs Beagle there, reads its output by
 contig/position/alleles (``output``) and returns the calls, dosage and, when Beagle imputed
 variants from the panel, probabilities. Variants masked in every target sample are left out of
 the target VCF so that Beagle imputes them from the panel (DS, AP1/AP2) instead of filling them
@@ -138,7 +138,7 @@ class BeagleImputer(Imputer):
         check_heap(opts.java_heap)
         self._map_path()
         self._find()
-        folder = _writable_folder(Path(ctx.work_dir) / "beagle")
+        folder = _writable_folder(Path(ctx.work_dir))
         self._variants = panel.take_samples(np.arange(0))
         ref = opts.ref or ctx.card_options.get("ref")
         if ref:
@@ -197,7 +197,7 @@ class BeagleImputer(Imputer):
         if not observed_variant.any():
             raise ImpbenchError("imputer 'beagle': the target has no observed genotype; Beagle needs some")
 
-        run_dir = _writable_folder(Path(ctx.work_dir) / "beagle" / f"impute-{_target_digest(target)}")
+        run_dir = _writable_folder(Path(ctx.work_dir) / f"impute-{_target_digest(target)}")
         written = target
         if self.options.impute and not observed_variant.all():
             written = target.take_variants(observed_variant)  # Beagle imputes the rest from the panel
@@ -207,7 +207,6 @@ class BeagleImputer(Imputer):
         except OSError as err:
             raise ImpbenchError(f"beagle: cannot write the target {target_vcf} ({err.strerror or err})") from None
         ctx.logger.info("beagle: %d samples x %d variants, panel %s", target.n_samples, target.n_variants, self._panel.path)
-        ctx.progress("beagle", 0, 1)
         run = run_beagle(
             self._find(),
             self._beagle_args(target_vcf, ctx),
@@ -219,7 +218,6 @@ class BeagleImputer(Imputer):
         if not self.options.keep_vcfs:
             for path in (target_vcf, run.output_vcf):
                 path.unlink(missing_ok=True)
-        ctx.progress("beagle", 1, 1)
         n_covered = int(output.covered.sum())
         if n_covered == 0:
             raise ImpbenchError(

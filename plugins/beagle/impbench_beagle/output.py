@@ -76,12 +76,8 @@ def read_beagle_output(path: Path, target: GenotypeMatrix) -> BeagleOutput:
         vcf = VCF(str(path), lazy=True, threads=1)
     except (OSError, IOError) as err:
         raise ImpbenchError(f"beagle output {path}: cannot read it ({err})") from None
-    try:
-        contigs = set(vcf.seqnames)
-    except Exception:  # no contig lines and no index (Beagle writes none)
-        contigs = set()
-    if target.contig not in contigs:  # keeps htslib from warning on every file
-        vcf.add_to_header(f"##contig=<ID={target.contig}>")
+    if f"##contig=<ID={target.contig}," not in vcf.raw_header and f"##contig=<ID={target.contig}>" not in vcf.raw_header:
+        vcf.add_to_header(f"##contig=<ID={target.contig}>")  # Beagle writes none; htslib would warn
     samples = {sample: i for i, sample in enumerate(vcf.samples)}
     absent = [s for s in target.sample_ids.tolist() if s not in samples]
     if absent:

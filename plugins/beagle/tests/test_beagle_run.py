@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -121,11 +122,11 @@ def test_run_folder_keeps_log_and_manifest_states_version_and_map(beagle_run):
     run = info["runs"][-1]
     assert run["wall_s"] > 0 and run["peak_rss_mb"] > 10
     run_dir = Path(run["run_dir"])
-    assert run_dir.parent == Path(ctx.work_dir) / "beagle"
+    assert run_dir.parent == Path(ctx.work_dir)
     assert (run_dir / "out.log").is_file() and "Total time" in (run_dir / "out.log").read_text()
     assert (run_dir / "out.console.txt").is_file()
-    assert (Path(ctx.work_dir) / "beagle" / "panel.vcf.gz").is_file()
-    assert (Path(ctx.work_dir) / "beagle" / "panel.vcf.gz.tbi").is_file()
+    assert (Path(ctx.work_dir) / "panel.vcf.gz").is_file()
+    assert (Path(ctx.work_dir) / "panel.vcf.gz.tbi").is_file()
 
 
 def test_fully_masked_variant_is_imputed_from_the_panel_with_probs(split, tmp_path):
@@ -237,9 +238,21 @@ def test_external_panel_bad_paths(split, tmp_path):
 
 def test_unwritable_work_folder(split, tmp_path):
     ctx = RunContext(work_dir=tmp_path / "w")
-    (tmp_path / "w" / "beagle").write_text("a file where the folder should be")
-    with pytest.raises(ImpbenchError, match=r"work folder .*beagle is not writable"):
+    (tmp_path / "w").rmdir()
+    (tmp_path / "w").write_text("a file where the folder should be")
+    with pytest.raises(ImpbenchError, match=r"work folder .*w is not writable"):
         BeagleImputer().fit(split.panel, None, ctx)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_work_folder(split, tmp_path):
+    ctx = RunContext(work_dir=tmp_path / "ro")
+    (tmp_path / "ro").chmod(0o500)
+    try:
+        with pytest.raises(ImpbenchError, match=r"work folder .*ro is not writable"):
+            BeagleImputer().fit(split.panel, None, ctx)
+    finally:
+        (tmp_path / "ro").chmod(0o700)
 
 
 def test_map_and_phasing_only(split, tmp_path):
