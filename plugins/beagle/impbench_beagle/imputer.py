@@ -21,6 +21,7 @@ heterozygotes (phased accuracy counts that; dosage metrics do not).
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,22 @@ def _writable_folder(folder: Path) -> Path:
     return folder
 
 
+def _link(source: Path, link: Path) -> Path:
+    """Make ``link`` a symbolic link to ``source`` (replacing one there); returns ``link``.
+
+    Beagle is given the link's plain name: Debian's ``beagle`` wrapper splits arguments at
+    spaces, so a panel or map path with a space could not be passed as it is.
+    """
+    temporary = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    try:
+        temporary.unlink(missing_ok=True)
+        os.symlink(source.resolve(), temporary)
+        os.replace(temporary, link)
+    except OSError as err:
+        raise ImpbenchError(f"beagle: cannot link {source} as {link} ({err.strerror or err})") from None
+    return link
+
+
 def _target_digest(target: GenotypeMatrix) -> str:
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(target.codes).tobytes())
@@ -109,12 +126,17 @@ class BeagleImputer(Imputer):
     reference_free: ClassVar[bool] = False
     Options: ClassVar[type] = BeagleOptions
     description: ClassVar[str] = "Beagle 5 (reference-based), run as a subprocess"
+    #: Names, in the work folder, of the files Beagle reads there (links for external ones).
+    PANEL_FILE: ClassVar[str] = "panel.vcf.gz"
+    EXTERNAL_PANEL_LINK: ClassVar[str] = "reference.vcf.gz"
+    MAP_LINK: ClassVar[str] = "genetic.map"
 
     def __init__(self, options: BeagleOptions | None = None):
         super().__init__(options)
         self._tool: BeagleTool | None = None
         self._panel: PanelInfo | None = None
         self._variants: GenotypeMatrix | None = None
+        self._work_dir: Path | None = None
         self._runs: list[dict] = []
 
     # ------------------------------------------------------------------ set-up
@@ -136,9 +158,12 @@ class BeagleImputer(Imputer):
     def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
         opts = self.options
         check_heap(opts.java_heap)
-        self._map_path()
+        map_path = self._map_path()
         self._find()
         folder = _writable_folder(Path(ctx.work_dir))
+        self._work_dir = folder
+        if map_path is not None:
+            _link(map_path, folder / self.MAP_LINK)
         self._variants = panel.take_samples(np.arange(0))
         ref = opts.ref or ctx.card_options.get("ref")
         if ref:
@@ -153,10 +178,11 @@ class BeagleImputer(Imputer):
                     f"beagle reference panel {external.path} shares no marker with the dataset (matched by contig "
                     f"{panel.contig!r}, position, REF and ALT): another contig or genome build?"
                 )
+            _link(external.path, folder / self.EXTERNAL_PANEL_LINK)
             self._panel = external
             return
         matrix = internal_panel_matrix(self.name, panel, val if opts.include_val else None)
-        path = folder / "panel.vcf.gz"
+        path = folder / self.PANEL_FILE
         try:
             write_vcf(matrix, path)
         except OSError as err:
@@ -166,11 +192,13 @@ class BeagleImputer(Imputer):
         )
 
     # ------------------------------------------------------------------ imputation
-    def _beagle_args(self, target_vcf: Path, ctx: RunContext) -> list[str]:
+    def _beagle_args(self, target_name: str, ctx: RunContext) -> list[str]:
+        """Beagle's arguments; files named relative to the per-call folder (see ``_link``)."""
         opts = self.options
+        panel_name = self.PANEL_FILE if self._panel.kind == "internal" else self.EXTERNAL_PANEL_LINK
         args = [
-            f"gt={target_vcf}",
-            f"ref={self._panel.path}",
+            f"gt={target_name}",
+            f"ref=../{panel_name}",
             f"chrom={self._variants.contig}",
             f"nthreads={max(1, int(opts.nthreads or ctx.threads or 1))}",
             f"seed={int(ctx.seed if opts.seed is None else opts.seed)}",
@@ -181,9 +209,8 @@ class BeagleImputer(Imputer):
             args.append(f"ne={opts.ne:g}")
         if opts.window is not None:
             args.append(f"window={opts.window:g}")
-        map_path = self._map_path()
-        if map_path is not None:
-            args.append(f"map={map_path}")
+        if opts.map:
+            args.append(f"map=../{self.MAP_LINK}")
         return args
 
     def impute(self, target: GenotypeMatrix, ctx: RunContext) -> Imputation:
@@ -197,7 +224,7 @@ class BeagleImputer(Imputer):
         if not observed_variant.any():
             raise ImpbenchError("imputer 'beagle': the target has no observed genotype; Beagle needs some")
 
-        run_dir = _writable_folder(Path(ctx.work_dir) / f"impute-{_target_digest(target)}")
+        run_dir = _writable_folder(self._work_dir / f"impute-{_target_digest(target)}")
         written = target
         if self.options.impute and not observed_variant.all():
             written = target.take_variants(observed_variant)  # Beagle imputes the rest from the panel
@@ -209,8 +236,8 @@ class BeagleImputer(Imputer):
         ctx.logger.info("beagle: %d samples x %d variants, panel %s", target.n_samples, target.n_variants, self._panel.path)
         run = run_beagle(
             self._find(),
-            self._beagle_args(target_vcf, ctx),
-            run_dir / "out",
+            self._beagle_args(target_vcf.name, ctx),
+            run_dir,
             java_heap=self.options.java_heap,
             timeout=self.options.timeout,
         )

@@ -105,26 +105,33 @@ def _kill_group(proc: subprocess.Popen) -> None:
 def run_beagle(
     tool: BeagleTool,
     beagle_args: list[str],
-    out_prefix: Path,
+    run_dir: Path,
+    out_name: str = "out",
     java_heap: str | None = None,
     timeout: float | None = None,
 ) -> BeagleRun:
-    """Run Beagle with ``beagle_args`` (``key=value``; ``out=`` is added from ``out_prefix``).
+    """Run Beagle in ``run_dir`` with ``beagle_args`` (``key=value``; ``out=out_name`` is added).
+
+    Beagle runs with ``run_dir`` as its working folder, so the arguments should name files
+    relative to it: Debian's ``beagle`` wrapper passes its arguments unquoted (``${@}``), and a
+    path with a space would be split in two.
 
     Raises ``ImpbenchError`` with the log's last lines when Beagle exits non-zero, writes no
     output, or runs past ``timeout`` seconds (the whole process group is then killed).
     """
-    out_prefix = Path(out_prefix)
-    output_vcf = out_prefix.with_name(out_prefix.name + ".vcf.gz")
-    log = out_prefix.with_name(out_prefix.name + ".log")
-    console = out_prefix.with_name(out_prefix.name + ".console.txt")
+    run_dir = Path(run_dir)
+    output_vcf = run_dir / f"{out_name}.vcf.gz"
+    log = run_dir / f"{out_name}.log"
+    console = run_dir / f"{out_name}.console.txt"
     for stale in (output_vcf, log):
         stale.unlink(missing_ok=True)
-    argv, env = tool.command(list(beagle_args) + [f"out={out_prefix}"], java_heap)
+    argv, env = tool.command(list(beagle_args) + [f"out={out_name}"], java_heap)
     start = time.monotonic()
     with open(console, "wb") as console_file:
         try:
-            proc = subprocess.Popen(argv, stdout=console_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                argv, stdout=console_file, stderr=subprocess.STDOUT, env=env, cwd=run_dir, start_new_session=True
+            )
         except OSError as err:
             raise ImpbenchError(f"beagle: could not start {argv[0]}: {err.strerror}") from None
         usage = None

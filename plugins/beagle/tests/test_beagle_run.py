@@ -267,6 +267,19 @@ def test_map_and_phasing_only(split, tmp_path):
     assert masked_dosage_r2(split.truth.codes, result.dosage, split.mask) > 0.9
 
 
+def test_paths_with_spaces(split, tmp_path):
+    # Debian's beagle wrapper passes its arguments unquoted: files are given by plain names.
+    folder = tmp_path / "my data"
+    folder.mkdir()
+    panel_path = write_vcf(split.panel, folder / "panel 1.vcf.gz")
+    plink_map = folder / "chr 22.map"
+    plink_map.write_text("".join(f"22\t.\t{p * 1e-6:.6f}\t{p}\n" for p in split.panel.positions))
+    imputer = BeagleImputer(BeagleOptions(ref=str(panel_path), map=str(plink_map)))
+    result, _ = fit_impute(imputer, split, tmp_path / "run 1" / "beagle")
+    assert result.covered.all()
+    assert masked_dosage_r2(split.truth.codes, result.dosage, split.mask) > 0.9
+
+
 def test_beagle_failure_quotes_its_log(split, tmp_path):
     # window shorter than Beagle's overlap: Beagle itself refuses the arguments.
     imputer = BeagleImputer(BeagleOptions(window=0.5))

@@ -29,9 +29,10 @@ printf 'x' | gzip > "$out.vcf.gz"
 
 
 def test_success_returns_paths_time_and_memory(tmp_path):
-    run = run_beagle(fake_tool(tmp_path, WRITES_OUTPUT), ["gt=t.vcf.gz", "seed=3"], tmp_path / "out", java_heap="1g")
+    run = run_beagle(fake_tool(tmp_path, WRITES_OUTPUT), ["gt=t.vcf.gz", "seed=3"], tmp_path, java_heap="1g")
     assert run.output_vcf == tmp_path / "out.vcf.gz" and run.output_vcf.is_file()
-    assert "seed=3" in run.log.read_text() and f"out={tmp_path / 'out'}" in run.log.read_text()
+    assert run.log == tmp_path / "out.log"
+    assert "seed=3" in run.log.read_text() and "out=out" in run.log.read_text()
     assert "version 5.4" in run.console.read_text()
     assert run.wall_s >= 0 and run.peak_rss_mb > 0
 
@@ -46,7 +47,7 @@ echo 'Terminating program.'
 exit 1
 """
     with pytest.raises(ImpbenchError) as info:
-        run_beagle(fake_tool(tmp_path, body), [], tmp_path / "out")
+        run_beagle(fake_tool(tmp_path, body), [], tmp_path)
     message = str(info.value)
     assert message.startswith("beagle failed (exit 1)") and "\n" not in message
     assert "Marker window contains no reference markers. | Terminating program." in message
@@ -57,13 +58,13 @@ exit 1
 def test_missing_output_is_an_error(tmp_path):
     (tmp_path / "out.vcf.gz").write_bytes(b"stale")  # a stale output from an earlier run is not taken
     with pytest.raises(ImpbenchError, match=r"beagle wrote no out.vcf.gz.*all done"):
-        run_beagle(fake_tool(tmp_path, "echo 'all done'"), [], tmp_path / "out")
+        run_beagle(fake_tool(tmp_path, "echo 'all done'"), [], tmp_path)
 
 
 def test_timeout_stops_a_hung_run(tmp_path):
     start = time.monotonic()
     with pytest.raises(ImpbenchError, match=r"stopped after 1 s \(beagle.timeout\).*started"):
-        run_beagle(fake_tool(tmp_path, "echo started\nsleep 60"), [], tmp_path / "out", timeout=1)
+        run_beagle(fake_tool(tmp_path, "echo started\nsleep 60"), [], tmp_path, timeout=1)
     assert time.monotonic() - start < 15
 
 
@@ -77,7 +78,7 @@ sleep 60
 """
     start = time.monotonic()
     with pytest.raises(ImpbenchError, match=r"Java exception.*Check chromosome identifier and interval: 22"):
-        run_beagle(fake_tool(tmp_path, body), [], tmp_path / "out")
+        run_beagle(fake_tool(tmp_path, body), [], tmp_path)
     assert time.monotonic() - start < 15
 
 
