@@ -82,7 +82,7 @@ def summarise(results: RunResults) -> pd.DataFrame:
     summary = grouped.agg(
         bin_lo=("bin_lo", "first"), bin_hi=("bin_hi", "first"),
         n_replicates=("value", "count"), mean=("value", "mean"),
-        sd=("value", lambda v: v.std(ddof=1) if v.count() >= 2 else np.nan),
+        sd=("value", "std"),  # sample SD (ddof=1) over defined values; NaN with fewer than two
         min=("value", "min"), max=("value", "max"),
         n_variants=("n_variants", "mean"), n_genotypes=("n_genotypes", "mean"),
     ).reset_index()
@@ -154,7 +154,7 @@ def _bins(frame: pd.DataFrame) -> list[str]:
     return list(bins.sort_values("_o")["bin"])
 
 
-def _value_cell(results: RunResults, row: pd.Series | None, imputer: str, n_expected) -> Cell:
+def _value_cell(results: RunResults, row: dict | None, imputer: str, n_expected) -> Cell:
     if row is None:
         failed = results.status(imputer) == "failed"
         return Cell("failed" if failed else "–", alert=failed)
@@ -171,8 +171,7 @@ def level_tables(results: RunResults, summary: pd.DataFrame) -> list[LevelTables
         by_protocol = summary[summary["protocol"] == protocol]
         for level in sorted(by_protocol["level"].unique()):
             frame = by_protocol[by_protocol["level"] == level]
-            index = {(r.bin, r.metric, r.imputer): r for r in frame.itertuples(index=False)}
-            rows_by_key = {k: pd.Series(v._asdict()) for k, v in index.items()}
+            rows_by_key = {(r["bin"], r["metric"], r["imputer"]): r for r in frame.to_dict("records")}
             metrics = list(dict.fromkeys(frame["metric"]))
             bins = _bins(frame)
             slug = f"{protocol}-L{level:g}"
