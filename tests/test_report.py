@@ -135,6 +135,29 @@ def test_markdown_tables_by_hand(hand_run):
         assert f"*{table.caption}*" in text
 
 
+def _counts_table(run):
+    tables = build_report(load_run(run), draw=False).all_tables
+    return next(t for t in tables if t.key == "standard-L0.05-counts")
+
+
+def test_counts_table_shared_or_per_imputer(hand_run):
+    metrics = pd.read_csv(hand_run / "metrics.csv", keep_default_na=False, na_values=[""])
+    extra = pd.DataFrame(_rows("b", "coverage", "overall", [1.0, 0.9, 0.8]) + _rows("c", "coverage", "overall", [0.9]),
+                         columns=metrics.columns)
+    same = pd.concat([metrics, extra])
+    same.loc[same["imputer"] == "c", "n_genotypes"] = 110  # c: one replicate with the mean count
+    same.to_csv(hand_run / "metrics.csv", index=False)
+    table = _counts_table(hand_run)
+    assert table.columns == ["MAF bin", "SNPs", "Scored genotypes", "Coverage"]
+    overall = [c.text for c in table.rows[0]]
+    assert overall == ["overall", "7", "110", "0.900"]  # (100 + 110 + 120) / 3; (1.0 + 0.9 + 0.8) / 3
+    same.loc[same["imputer"] == "b", "n_genotypes"] += 30
+    same.to_csv(hand_run / "metrics.csv", index=False)
+    table = _counts_table(hand_run)
+    assert table.columns[2:6] == ["a: scored genotypes", "a: coverage", "b: scored genotypes", "b: coverage"]
+    assert [c.text for c in table.rows[0]][2:6] == ["110", "0.900", "140", "0.900"]
+
+
 def test_summary_matches_a_plain_python_reference(tmp_path):
     run = write_synthetic_run(tmp_path / "syn" / "run", imputers=("major", "knn"), protocols=("standard", "paper"),
                               **SMALL, seed=3)

@@ -152,7 +152,11 @@ def by_maf_figure(results: RunResults, summary: pd.DataFrame, protocol: str) -> 
     labels.append("mean ± 1 SD over replicates")
     handles.append(Patch(facecolor=BAR_COLOUR))
     labels.append("SNPs per MAF bin (right axis)")
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 6), frameon=False,
+    for name in results.imputers:  # imputers of the run with nothing to draw: say so
+        if name not in imputers:
+            handles.append(Line2D([], [], linestyle="none"))
+            labels.append(f"{name} ({results.status(name)}: no result)")
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 8), frameon=False,
                fontsize=BASE_FONT + 1, handler_map={tuple: HandlerTuple(ndivide=1, pad=0)})
     _suptitle(fig, f"{results.dataset_name} / {results.name} · {protocol} protocol · MAF source: "
                  f"{results.maf_source}", fontsize=BASE_FONT + 3)

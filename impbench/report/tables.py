@@ -198,28 +198,57 @@ def level_tables(results: RunResults, summary: pd.DataFrame) -> list[LevelTables
                         for name in imputers])
                 by_bin.append(table)
 
-            counts = Table(f"{slug}-counts", f"SNPs, scored genotypes and coverage by MAF bin "
-                           f"({protocol} protocol, {level_label(level)} masked)", cap,
-                           ["MAF bin", "SNPs"] + [f"{h}: {what}" for h in headers
-                                                  for what in ("scored genotypes", "coverage")],
-                           note="Scored genotypes: mean over replicates of the cells scored in the bin. "
-                                "Coverage: fraction of the bin's variants the imputer placed.")
-            first_metric = metrics[0] if metrics else None
-            for bin_label in bins:
-                in_bin = frame[frame["bin"] == bin_label]
-                row = [Cell(bin_label), Cell(fmt_count(in_bin["n_variants"].max()))]
-                for name in imputers:
-                    mine = in_bin[in_bin["imputer"] == name]
-                    if mine.empty:
-                        row += [Cell("–"), Cell("–")]
-                        continue
-                    # n_genotypes is the same for every metric of a bin; take the first metric's.
-                    pick = mine[mine["metric"] == first_metric] if first_metric in set(mine["metric"]) else mine
-                    row += [Cell(fmt_count(pick["n_genotypes"].iloc[0])),
-                            Cell(fmt_value(mine["coverage"].iloc[0], 3))]
-                counts.rows.append(row)
+            counts = _counts_table(results, frame, bins, metrics, headers, slug, cap, protocol, level)
             out.append(LevelTables(protocol, float(level), overall, by_bin, counts))
     return out
+
+
+def _counts_table(results: RunResults, frame: pd.DataFrame, bins: list[str], metrics: list[str],
+                  headers: list[str], slug: str, cap: str, protocol: str, level: float) -> Table:
+    """SNPs, scored genotypes and coverage per bin. When every imputer with results has the same
+    scored-genotype count and coverage in every bin (the usual case: identical masks, every
+    variant placed), one column each says so instead of one per imputer."""
+    first_metric = metrics[0] if metrics else None
+    per_bin: dict[str, dict[str, tuple[float, float]]] = {}
+    for bin_label in bins:
+        in_bin = frame[frame["bin"] == bin_label]
+        per_bin[bin_label] = {}
+        for name in results.imputers:
+            mine = in_bin[in_bin["imputer"] == name]
+            if mine.empty:
+                continue
+            # n_genotypes is the same on every metric row of a bin; take the first metric's.
+            pick = mine[mine["metric"] == first_metric] if first_metric in set(mine["metric"]) else mine
+            per_bin[bin_label][name] = (float(pick["n_genotypes"].iloc[0]), float(mine["coverage"].iloc[0]))
+    shared = all(len({(g, round(c, 6) if c == c else None) for g, c in values.values()}) <= 1
+                 for values in per_bin.values())
+    with_results = [n for n in results.imputers if any(n in v for v in per_bin.values())]
+    note = ("Scored genotypes: mean over replicates of the cells scored in the bin. "
+            "Coverage: fraction of the bin's variants the imputer placed.")
+    title = f"SNPs, scored genotypes and coverage by MAF bin ({protocol} protocol, {level_label(level)} masked)"
+    if shared and with_results:
+        table = Table(f"{slug}-counts", title, cap, ["MAF bin", "SNPs", "Scored genotypes", "Coverage"],
+                      note=note + f" Identical for every imputer with results ({', '.join(with_results)}).")
+        for bin_label in bins:
+            values = list(per_bin[bin_label].values())
+            n_variants = frame.loc[frame["bin"] == bin_label, "n_variants"].max()
+            genotypes, coverage = values[0] if values else (np.nan, np.nan)
+            table.rows.append([Cell(bin_label), Cell(fmt_count(n_variants)), Cell(fmt_count(genotypes)),
+                               Cell(fmt_value(coverage, 3))])
+        return table
+    table = Table(f"{slug}-counts", title, cap,
+                  ["MAF bin", "SNPs"] + [f"{h}: {what}" for h in headers for what in ("scored genotypes", "coverage")],
+                  note=note)
+    for bin_label in bins:
+        row = [Cell(bin_label), Cell(fmt_count(frame.loc[frame["bin"] == bin_label, "n_variants"].max()))]
+        for name in results.imputers:
+            if name in per_bin[bin_label]:
+                genotypes, coverage = per_bin[bin_label][name]
+                row += [Cell(fmt_count(genotypes)), Cell(fmt_value(coverage, 3))]
+            else:
+                row += [Cell("–"), Cell("–")]
+        table.rows.append(row)
+    return table
 
 
 def runtime_frame(results: RunResults) -> pd.DataFrame:
