@@ -217,6 +217,7 @@ def test_html_is_self_contained_and_complete(full_report):
         assert f'<figure id="{key}"' in html, key
     assert html.count('src="data:image/png;base64,') == len(FIGURE_KEYS)
     lowered = html.lower()
+    assert "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\"" in html  # loads nothing
     for forbidden in ("http://", "https://", 'src="//', "src='//", "url(", "<script", "<link", "@import"):
         assert forbidden not in lowered, forbidden
     # Opens with dataset, QC, settings and mask hashes, before any result.

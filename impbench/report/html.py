@@ -161,6 +161,7 @@ def report_html(report: Report, footer: str = "") -> str:
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(report.title)}</title>
 <style>{CSS}</style>
