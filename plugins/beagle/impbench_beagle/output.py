@@ -9,7 +9,9 @@ What Beagle writes (5.4):
 - at markers in the target VCF (genotyped): phased GT. Sporadic missing cells (the masked ones)
   are filled during phasing as hard calls; DS there, when the FORMAT has it, is a whole number.
 - at markers imputed from the panel (absent from the target VCF): GT, DS and, with ``ap=true``,
-  AP1/AP2, the ALT probability of each haplotype.
+  AP1/AP2, the ALT probability of each haplotype. The plugin asks for ``ap=true`` rather than
+  ``gp=true``: AP1/AP2 give the probabilities of the four phased codes, GP only the three
+  unphased genotypes (it is their sum over the two heterozygous codes).
 """
 
 from __future__ import annotations
