@@ -1,0 +1,133 @@
+"""Segment data, per-batch encoding and the masking curriculum.
+
+Segments stay uint8 in host memory (``SegmentData.segments``); each batch is moved to the
+device as uint8 and expanded there to the model's float input by ``encode``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import segments as seg
+from ..genotypes import HOM_ALT, HOM_REF, MISSING, N_CODES
+
+
+class SegmentData:
+    """All segments of a set of genotype sequences, for batching.
+
+    codes : uint8, shape (n_samples, n_variants); positions : int64, shape (n_variants,).
+    features : float32, shape (n_variants, n_features) or None: per-variant input channels
+        (e.g. the panel's ALT allele frequency), the same for every sample.
+
+    Attributes
+    ----------
+    segments : uint8 numpy array, shape (n_samples * n_seg, length), in host memory; row
+        ``i`` is segment ``i % n_seg`` of sample ``i // n_seg``.
+    position : float32 tensor on ``device``, shape (n_seg, length): the positional channel
+        of each segment (0 at padding).
+    features : float32 tensor on ``device``, shape (n_seg, n_features, length), 0 at
+        padding; None without features.
+    """
+
+    def __init__(
+        self,
+        codes: np.ndarray,
+        positions: np.ndarray,
+        length: int,
+        overlap: int,
+        device: torch.device | str,
+        features: np.ndarray | None = None,
+    ):
+        codes = np.asarray(codes, dtype=np.uint8)
+        self.n_samples, self.n_variants = codes.shape
+        self.length = int(length)
+        self.overlap = int(overlap)
+        self.device = torch.device(device)
+        self.n_seg = seg.n_segments(self.n_variants, self.length, self.overlap)
+        by_sample = seg.segment_codes(codes, self.length, self.overlap)
+        self.segments = np.ascontiguousarray(by_sample.reshape(self.n_samples * self.n_seg, self.length))
+        position = seg.positional_channel(np.asarray(positions), self.length, self.overlap)
+        self.position = torch.from_numpy(np.ascontiguousarray(position, dtype=np.float32)).to(self.device)
+        self.features: torch.Tensor | None = None
+        if features is not None:
+            features = np.asarray(features, dtype=np.float32).reshape(self.n_variants, -1)
+            index, valid = seg.segment_index(self.n_variants, self.length, self.overlap)
+            by_segment = np.where(valid[:, None, :], features[index].transpose(0, 2, 1), 0.0)  # (n_seg, k, L)
+            self.features = torch.from_numpy(np.ascontiguousarray(by_segment, dtype=np.float32)).to(self.device)
+
+    def __len__(self) -> int:
+        return int(self.segments.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return 0 if self.features is None else int(self.features.shape[1])
+
+    def batch(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Segments ``index`` (int array) on the device.
+
+        Returns codes (uint8, shape (B, length)), their positional channel (float32, shape
+        (B, length)) and their per-variant features (float32 (B, n_features, length) or None).
+        """
+        index = np.asarray(index, dtype=np.int64)
+        codes = torch.from_numpy(self.segments[index])
+        if self.device.type == "cuda":
+            codes = codes.pin_memory().to(self.device, non_blocking=True)
+        else:
+            codes = codes.to(self.device)
+        seg_index = torch.from_numpy(index % self.n_seg).to(self.device)
+        features = None if self.features is None else self.features[seg_index]
+        return codes, self.position[seg_index], features
+
+
+def input_channels(use_position: bool, n_features: int = 0) -> int:
+    """Channels of the model input: one per code, one for the positional channel (when
+    used), one per per-variant feature."""
+    return N_CODES + int(bool(use_position)) + int(n_features)
+
+
+def encode(codes: torch.Tensor, position: torch.Tensor | None, features: torch.Tensor | None = None) -> torch.Tensor:
+    """The model input of a batch, built on the batch's device.
+
+    codes : uint8, shape (B, L), codes 0-5. position : float32 (B, L) or None.
+    features : float32 (B, k, L) or None.
+    Returns float32, shape (B, 6 + (position is not None) + k, L): the one-hot of the code
+    over channels 0-5, then the positional channel, then the features.
+    """
+    batch, length = codes.shape
+    n_features = 0 if features is None else features.shape[1]
+    x = torch.empty((batch, input_channels(position is not None, n_features), length), dtype=torch.float32, device=codes.device)
+    x[:, :N_CODES] = 0.0
+    x[:, :N_CODES].scatter_(1, codes.long().unsqueeze(1), 1.0)
+    channel = N_CODES
+    if position is not None:
+        x[:, channel] = position
+        channel += 1
+    if features is not None:
+        x[:, channel:] = features
+    return x
+
+
+def mask_batch(codes: torch.Tensor, rate: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Hide each genotype call (codes 1-4) independently with probability ``rate``.
+
+    codes : uint8, shape (B, L). Returns a new uint8 tensor with hidden cells set to 0;
+    missing (0) and padding (5) cells are left as they are.
+    """
+    draw = torch.rand(codes.shape, generator=generator, device=codes.device)
+    hide = (draw < rate) & (codes >= HOM_REF) & (codes <= HOM_ALT)
+    return codes.masked_fill(hide, MISSING)
+
+
+def curriculum_rate(epoch: int, start: float, end: float, ramp_epochs: int) -> float:
+    """The masking rate of an epoch (0-based): linear from ``start`` at epoch 0 to ``end`` at
+    epoch ``ramp_epochs``, then ``end``. ``ramp_epochs <= 0`` means ``end`` throughout."""
+    if ramp_epochs <= 0:
+        return float(end)
+    fraction = min(1.0, max(0.0, epoch / ramp_epochs))
+    return float(start + (end - start) * fraction)
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed derived from integers (run seed, epoch, rank, ...), stable across runs."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))

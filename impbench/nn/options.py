@@ -1,0 +1,130 @@
+"""``NNOptions``: the settings every segment-based neural imputer shares.
+
+A plugin's options class subclasses ``NNOptions`` (a dataclass), adds its model's fields, and
+fills ``PRESETS``. The dataclass defaults must equal the ``default_preset`` so that options
+built without a ``preset`` key and ``from_preset(default_preset)`` agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+from ..errors import ImpbenchError
+
+#: Fields that change how a run executes but not what it learns: a checkpoint written under
+#: other values of these is still accepted.
+RUNTIME_FIELDS = ("resume", "predict_batch_size", "amp")
+
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+LOSS_POSITIONS = ("all", "masked")
+
+
+@dataclass
+class NNOptions:
+    """Shared settings of a segment-based neural imputer.
+
+    Segmentation
+        segment_length, segment_overlap : ``None`` takes the dataset card's value (the
+        harness passes it in ``ctx.card_options``), else 128 and 16.
+        use_position : add the positional channel (segment-local normalised bp position).
+        frequency_channel : add the training panel's ALT allele frequency of each variant as
+        one more input channel (not in the BiU-Net paper: it gives a small model trained
+        briefly the per-variant prior that a large model learns from many epochs).
+    Optimisation (AdamW, linear warm-up then cosine, stepped per epoch)
+        epochs, batch_size, lr, beta1, beta2, weight_decay, warmup_epochs, min_lr_ratio (the
+        cosine's floor as a fraction of ``lr``), grad_clip (max gradient norm; 0 = off).
+    Masking curriculum (a fresh mask per batch; each call hidden with the current rate)
+        mask_start, mask_end : the rate rises linearly from ``mask_start`` at epoch 0 to
+        ``mask_end`` at epoch ``mask_ramp_epochs`` (``None``: over all epochs), then stays.
+        loss_positions : "all" (every non-padding position, observed and hidden, as the
+        paper) or "masked" (the hidden cells only: a stronger signal for short training).
+    Early stopping
+        patience : stop after this many epochs without a validation-loss improvement
+        (0 = never stop early). val_fraction : share of panel samples held out for validation
+        when the harness passes no validation split.
+    Execution
+        amp : mixed precision: "auto" (bf16 on CUDA where supported, fp16 with a gradient
+        scaler otherwise, off on CPU), "bf16", "fp16" or "off".
+        predict_batch_size : segments per forward pass at prediction.
+        resume : continue from the latest checkpoint in the work folder when it matches.
+    """
+
+    #: preset name -> field values; a subclass fills it. ``from_preset`` starts from the
+    #: dataclass defaults and applies these.
+    PRESETS: ClassVar[Mapping[str, Mapping[str, Any]]] = {"default": {}}
+
+    preset: str = "default"
+    segment_length: int | None = None
+    segment_overlap: int | None = None
+    use_position: bool = True
+    frequency_channel: bool = False
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.99
+    weight_decay: float = 0.01
+    warmup_epochs: int = 2
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0
+    mask_start: float = 0.05
+    mask_end: float = 0.25
+    mask_ramp_epochs: int | None = None
+    loss_positions: str = "all"
+    patience: int = 10
+    val_fraction: float = 0.1
+    amp: str = "auto"
+    predict_batch_size: int = 256
+    resume: bool = True
+
+    @classmethod
+    def from_preset(cls, name: str) -> "NNOptions":
+        """The options of the named preset; ``ImpbenchError`` listing the presets if unknown."""
+        if name not in cls.PRESETS:
+            raise ImpbenchError(f"unknown preset {name!r} for {cls.__qualname__}; valid: {', '.join(cls.PRESETS)}")
+        return cls(**{"preset": name, **dict(cls.PRESETS[name])})
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise ``ImpbenchError`` naming the first invalid setting."""
+
+        def bad(field: str, why: str) -> None:
+            raise ImpbenchError(f"option {field}={getattr(self, field)!r}: {why}")
+
+        for name in ("epochs", "batch_size", "predict_batch_size"):
+            if getattr(self, name) < 1:
+                bad(name, "must be at least 1")
+        if self.segment_length is not None and self.segment_length < 1:
+            bad("segment_length", "must be at least 1")
+        if self.segment_overlap is not None and self.segment_overlap < 0:
+            bad("segment_overlap", "must be >= 0")
+        if self.segment_length is not None and self.segment_overlap is not None and self.segment_overlap >= self.segment_length:
+            bad("segment_overlap", f"must be smaller than segment_length={self.segment_length}")
+        for name in ("mask_start", "mask_end"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                bad(name, "must be in [0, 1)")
+        if not 0.0 <= self.val_fraction < 1.0:
+            bad("val_fraction", "must be in [0, 1)")
+        if self.lr <= 0:
+            bad("lr", "must be positive")
+        for name in ("warmup_epochs", "patience", "grad_clip", "weight_decay", "min_lr_ratio"):
+            if getattr(self, name) < 0:
+                bad(name, "must be >= 0")
+        if self.mask_ramp_epochs is not None and self.mask_ramp_epochs < 0:
+            bad("mask_ramp_epochs", "must be >= 0")
+        if self.loss_positions not in LOSS_POSITIONS:
+            bad("loss_positions", f"must be one of {', '.join(LOSS_POSITIONS)}")
+        if self.amp not in AMP_MODES:
+            bad("amp", f"must be one of {', '.join(AMP_MODES)}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as a JSON-able dict (what the manifest and checkpoints record)."""
+        return dataclasses.asdict(self)
+
+    def learning_fields(self) -> dict[str, Any]:
+        """The options that determine what is learned (all but ``RUNTIME_FIELDS``)."""
+        return {k: v for k, v in self.as_dict().items() if k not in RUNTIME_FIELDS}

@@ -1,0 +1,381 @@
+"""The training loop shared by neural imputers.
+
+AdamW; linear warm-up then cosine decay stepped per epoch; gradient clipping; a fresh mask per
+batch with a linear curriculum; early stopping on the validation loss; the best and the latest
+checkpoint; resume from the latest; DDP when started by ``torchrun``; mixed precision.
+
+Reproducibility: every epoch's randomness (dropout, masks) is drawn from seeds derived from
+``(seed, epoch, rank)`` and the sampler shuffles with ``(seed, epoch)``, so a run resumed from
+a checkpoint continues exactly as an uninterrupted run would (on CPU).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data.distributed import DistributedSampler
+
+from . import checkpoint as ckpt
+from ..genotypes import PAD
+from .data import SegmentData, curriculum_rate, derived_seed, encode, mask_batch
+from .options import NNOptions
+from .runtime import DistEnv, Precision, precision_for
+
+#: ``loss_fn(logits, target)``: logits float32 (B, 6, L), target int64 codes (B, L); returns a
+#: scalar tensor averaged over the positions whose true code is a call (1-4).
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+METRICS_CSV = "train_metrics.csv"
+SUMMARY_JSON = "train_summary.json"
+METRIC_COLUMNS = ("epoch", "lr", "mask_rate", "train_loss", "val_loss", "val_masked_accuracy", "seconds", "segments_per_s")
+
+
+def warmup_cosine(epoch: int, warmup_epochs: int, epochs: int, floor: float) -> float:
+    """The learning-rate factor of a 0-based epoch: ``(epoch + 1) / warmup_epochs`` during the
+    warm-up, then a cosine from 1 down towards ``floor`` over the remaining epochs."""
+    if epoch < warmup_epochs:
+        return (epoch + 1) / warmup_epochs
+    span = max(1, epochs - warmup_epochs)
+    progress = min(1.0, (epoch - warmup_epochs) / span)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def parameter_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of all parameters' bytes, in order (equal on every DDP replica when in sync)."""
+    h = hashlib.sha256()
+    for p in model.parameters():
+        h.update(p.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class TrainResult:
+    """What a finished training reports (epochs are 1-based)."""
+
+    epochs_run: int
+    best_epoch: int
+    best_loss: float
+    stopped_early: bool
+    resumed_from: int | None
+    world_size: int
+    precision: str
+    replica_digests: list[str] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _noop_progress(stage: str, completed: float, total: float | None) -> None:
+    return None
+
+
+class Trainer:
+    """Train ``model`` with ``loss_fn`` under ``options`` in this process's ``env``.
+
+    checkpoint_dir : where rank 0 writes ``latest.pt``, ``best.pt``, the per-epoch metrics CSV
+        and the summary JSON.
+    fingerprint : what a checkpoint must match to be resumed (see ``checkpoint.fingerprint``).
+    progress : ``progress(stage, completed, total)``; called on rank 0 only.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fn: LossFn,
+        options: NNOptions,
+        env: DistEnv,
+        checkpoint_dir: Path,
+        fingerprint: dict[str, Any],
+        seed: int = 0,
+        name: str = "model",
+        progress: Callable[[str, float, float | None], None] = _noop_progress,
+        logger: logging.Logger | None = None,
+    ):
+        self.options = options
+        self.env = env
+        self.loss_fn = loss_fn
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.fingerprint = fingerprint
+        self.seed = int(seed)
+        self.name = name
+        self.progress = progress if env.is_main else _noop_progress
+        self.logger = logger or logging.getLogger("impbench.nn")
+        self.precision: Precision = precision_for(options.amp, env.device)
+        self.model = model.to(env.device)
+        if env.distributed:
+            device_ids = [env.device.index] if env.device.type == "cuda" else None
+            self.ddp_model: torch.nn.Module = DistributedDataParallel(self.model, device_ids=device_ids)
+        else:
+            self.ddp_model = self.model
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=options.lr,
+            betas=(options.beta1, options.beta2),
+            weight_decay=options.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            functools.partial(warmup_cosine, warmup_epochs=options.warmup_epochs, epochs=options.epochs, floor=options.min_lr_ratio),
+        )
+        self.scaler = self.precision.scaler()
+        self.epoch = 0  # epochs completed
+        self.best_epoch = 0
+        self.best_loss = math.inf
+        self.bad_epochs = 0
+        self.finished = False
+        self.stopped_early = False
+        self.history: list[dict[str, float]] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def latest_path(self) -> Path:
+        return self.checkpoint_dir / ckpt.LATEST
+
+    @property
+    def best_path(self) -> Path:
+        return self.checkpoint_dir / ckpt.BEST
+
+    def state(self) -> dict[str, Any]:
+        """The latest checkpoint's payload: everything needed to resume."""
+        return {
+            "fingerprint": self.fingerprint,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "best_epoch": self.best_epoch,
+            "best_loss": self.best_loss,
+            "bad_epochs": self.bad_epochs,
+            "finished": self.finished,
+            "stopped_early": self.stopped_early,
+            "history": self.history,
+        }
+
+    def load_state(self, payload: dict[str, Any]) -> None:
+        """Restore from a latest-checkpoint payload (fingerprint already checked)."""
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        if payload.get("scaler"):
+            self.scaler.load_state_dict(payload["scaler"])
+        self.epoch = int(payload["epoch"])
+        self.best_epoch = int(payload["best_epoch"])
+        self.best_loss = float(payload["best_loss"])
+        self.bad_epochs = int(payload["bad_epochs"])
+        self.finished = bool(payload["finished"])
+        self.stopped_early = bool(payload.get("stopped_early", False))
+        self.history = [dict(row) for row in payload["history"]]
+
+    def try_resume(self) -> int | None:
+        """Continue from ``latest.pt`` when it exists (every rank reads it); return the epoch
+        resumed after, or None. A checkpoint from other options or data raises
+        ``ImpbenchError`` naming the mismatch."""
+        if not self.latest_path.exists():
+            return None
+        payload = ckpt.load(self.latest_path, map_location=self.env.device)
+        ckpt.check(self.latest_path, payload["fingerprint"], self.fingerprint, self.name)
+        self.load_state(payload)
+        if self.best_path.exists():
+            best = ckpt.load(self.best_path, map_location="cpu")
+            ckpt.check(self.best_path, best["fingerprint"], self.fingerprint, self.name)
+            self.best_state = best["model"]
+        return self.epoch
+
+    def _write_checkpoints(self, improved: bool) -> None:
+        if not self.env.is_main:
+            return
+        if improved:
+            ckpt.save(
+                self.best_path,
+                {"fingerprint": self.fingerprint, "model": self.model.state_dict(), "epoch": self.epoch, "loss": self.best_loss},
+            )
+        ckpt.save(self.latest_path, self.state())
+        self._write_metrics_csv()
+
+    def _write_metrics_csv(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in self.history:
+            writer.writerow({k: row.get(k, "") for k in METRIC_COLUMNS})
+        _atomic_write_text(self.checkpoint_dir / METRICS_CSV, buffer.getvalue())
+
+    # ------------------------------------------------------------------ loop
+    def _forward_loss(
+        self,
+        model: torch.nn.Module,
+        batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
+        rate: float,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mask, encode, forward a batch from ``SegmentData.batch``; returns (loss, logits
+        float32, masked input codes)."""
+        codes, position, features = batch
+        masked = mask_batch(codes, rate, generator)
+        x = encode(masked, position if self.options.use_position else None, features)
+        with self.precision.autocast():
+            logits = model(x)
+        logits = logits.float()
+        target = codes.long()
+        if self.options.loss_positions == "masked":
+            # Score the hidden cells only: every other position gets the padding code, which
+            # every loss leaves out.
+            target = torch.where(masked != codes, target, torch.full_like(target, PAD))
+        return self.loss_fn(logits, target), logits, masked
+
+    def evaluate(self, data: SegmentData) -> tuple[float, float]:
+        """Validation loss and accuracy at the hidden cells, under a fixed mask at the final
+        curriculum rate (the same cells every epoch). Each rank scores its own slice of the
+        segments; the sums are added over ranks."""
+        model = self.model
+        model.eval()
+        shard = np.array_split(np.arange(len(data)), self.env.world_size)[self.env.rank]
+        generator = torch.Generator(device=self.env.device)
+        generator.manual_seed(derived_seed(self.seed, 2**31 - 1, self.env.rank))
+        sums = torch.zeros(4, dtype=torch.float64, device=self.env.device)
+        batch = self.options.predict_batch_size
+        with torch.inference_mode():
+            for start in range(0, len(shard), batch):
+                index = shard[start : start + batch]
+                batch_data = data.batch(index)
+                codes = batch_data[0]
+                loss, logits, masked = self._forward_loss(model, batch_data, self.options.mask_end, generator)
+                hidden = (masked == 0) & (codes != 0)
+                correct = (logits.argmax(dim=1) == codes.long()) & hidden
+                sums += torch.stack([loss.double() * len(index), torch.tensor(float(len(index)), dtype=torch.float64, device=sums.device), correct.sum().double(), hidden.sum().double()])
+        sums = self.env.all_sum(sums)
+        loss = float(sums[0] / sums[1]) if sums[1] > 0 else math.nan
+        accuracy = float(sums[2] / sums[3]) if sums[3] > 0 else math.nan
+        return loss, accuracy
+
+    def fit(self, train: SegmentData, val: SegmentData | None, resume: bool = True) -> TrainResult:
+        """Train until ``options.epochs`` or early stopping; leave the best weights in
+        ``self.model`` and return the result. With ``resume``, continue from ``latest.pt``."""
+        opts = self.options
+        env = self.env
+        started = time.perf_counter()
+        resumed_from = self.try_resume() if resume else None
+        sampler = DistributedSampler(
+            range(len(train)), num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=self.seed, drop_last=False
+        )
+        steps_per_epoch = math.ceil(len(sampler) / opts.batch_size)
+        total_steps = steps_per_epoch * opts.epochs
+        ramp = opts.mask_ramp_epochs if opts.mask_ramp_epochs is not None else opts.epochs - 1
+        stage = "train"
+        status = ""  # the last epoch's loss and speed, shown while the next one runs
+        while not self.finished and self.epoch < opts.epochs:
+            epoch = self.epoch  # 0-based index of the epoch now run
+            rate = curriculum_rate(epoch, opts.mask_start, opts.mask_end, ramp)
+            lr = self.optimizer.param_groups[0]["lr"]
+            torch.manual_seed(derived_seed(self.seed, epoch, env.rank))
+            generator = torch.Generator(device=env.device)
+            generator.manual_seed(derived_seed(self.seed, epoch, env.rank, 1))
+            sampler.set_epoch(epoch)
+            order = np.fromiter(iter(sampler), dtype=np.int64, count=len(sampler))
+            self.ddp_model.train()
+            sums = torch.zeros(2, dtype=torch.float64, device=env.device)
+            epoch_start = time.perf_counter()
+            for step, start in enumerate(range(0, len(order), opts.batch_size)):
+                index = order[start : start + opts.batch_size]
+                loss, _, _ = self._forward_loss(self.ddp_model, train.batch(index), rate, generator)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                if opts.grad_clip > 0:
+                    self.scaler.unscale_(self.optimizer)
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), opts.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                sums[0] += loss.detach().double() * len(index)
+                sums[1] += len(index)
+                if env.is_main:
+                    done = epoch * steps_per_epoch + step + 1
+                    self.progress(f"{stage} · epoch {epoch + 1}/{opts.epochs}{status}", done, total_steps)
+            self.scheduler.step()
+            sums = env.all_sum(sums)
+            seconds = time.perf_counter() - epoch_start
+            train_loss = float(sums[0] / sums[1])
+            segments_per_s = float(sums[1]) / seconds if seconds > 0 else math.nan
+            if val is not None and len(val):
+                val_loss, val_accuracy = self.evaluate(val)
+            else:
+                val_loss, val_accuracy = train_loss, math.nan
+            self.epoch = epoch + 1
+            improved = val_loss < self.best_loss
+            if improved:
+                self.best_loss = val_loss
+                self.best_epoch = self.epoch
+                self.bad_epochs = 0
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            else:
+                self.bad_epochs += 1
+            if opts.patience > 0 and self.bad_epochs >= opts.patience and self.epoch < opts.epochs:
+                self.stopped_early = True
+            self.finished = self.stopped_early or self.epoch >= opts.epochs
+            self.history.append(
+                {
+                    "epoch": self.epoch,
+                    "lr": lr,
+                    "mask_rate": rate,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "val_masked_accuracy": val_accuracy,
+                    "seconds": seconds,
+                    "segments_per_s": segments_per_s,
+                }
+            )
+            self._write_checkpoints(improved)
+            if env.is_main:
+                status = f" · loss {train_loss:.4f} · val {val_loss:.4f} · {segments_per_s:,.0f} seg/s"
+                self.progress(f"{stage} · epoch {self.epoch}/{opts.epochs}{status}", self.epoch * steps_per_epoch, total_steps)
+                self.logger.info(
+                    "%s epoch %d/%d: mask %.3f, lr %.2e, train loss %.4f, val loss %.4f, val masked acc %.4f, %.1f s, %.0f seg/s",
+                    self.name, self.epoch, opts.epochs, rate, lr, train_loss, val_loss, val_accuracy, seconds, segments_per_s,
+                )
+        # Every replica must end with the same parameters; compare a 60-bit digest prefix.
+        own_digest = torch.tensor(int(parameter_digest(self.model)[:15], 16), dtype=torch.int64, device=env.device)
+        digests = [f"{int(t.item()):015x}" for t in env.all_gather(own_digest)]
+        if len(set(digests)) > 1:
+            raise RuntimeError(f"DDP replicas ended with different parameters: {digests}")
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        result = TrainResult(
+            epochs_run=self.epoch,
+            best_epoch=self.best_epoch,
+            best_loss=self.best_loss,
+            stopped_early=self.stopped_early,
+            resumed_from=resumed_from,
+            world_size=env.world_size,
+            precision=self.precision.name,
+            replica_digests=digests,
+            history=self.history,
+            seconds=time.perf_counter() - started,
+        )
+        if env.is_main:
+            _atomic_write_text(self.checkpoint_dir / SUMMARY_JSON, json.dumps(result.to_dict(), indent=2, default=float) + "\n")
+        env.barrier()
+        return result
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
