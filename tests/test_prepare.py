@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 from impbench.errors import ImpbenchError
-from impbench.genotypes import GenotypeMatrix
 from impbench.prepare import prepare_store
 from impbench.qc import QCSettings, allele_counts_maf, genotype_counts, hwe_exact_pvalues
 from impbench.simulate import simulate_matrix
