@@ -377,9 +377,12 @@ class Progress:
     def update(self, stage: str, completed: float, total: float | None) -> None:
         if self._bar is None:
             return
-        if stage not in self._tasks:
-            self._tasks[stage] = self._bar.add_task(stage, total=total)
-        self._bar.update(self._tasks[stage], completed=completed, total=total)
+        # "biunet train · epoch 3/12 · loss 0.21": one bar per text before the first " · ",
+        # whose description shows the live details after it.
+        key = stage.split(" · ", 1)[0]
+        if key not in self._tasks:
+            self._tasks[key] = self._bar.add_task(stage, total=total)
+        self._bar.update(self._tasks[key], completed=completed, total=total, description=stage)
 
     def callback(self, prefix: str) -> Callable[[str, float, "float | None"], None]:
         def report(stage: str, completed: float, total: float | None) -> None:
