@@ -233,7 +233,9 @@ class SegmentImputer(Imputer):
             "dataset_hash": ctx.dataset_hash,
         }
         spec_path = ddp_dir / "spec.json"
-        spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+        tmp_spec = ddp_dir / f".spec.json.tmp{os.getpid()}"
+        tmp_spec.write_text(json.dumps(spec, indent=2) + "\n")
+        os.replace(tmp_spec, spec_path)
         progress_path = ddp_dir / "progress.json"
         progress_path.unlink(missing_ok=True)
         launcher = shlex.split(os.environ.get(TORCHRUN_ARGS_ENV, "")) or ["--standalone"]

@@ -1,0 +1,283 @@
+"""BiU-Net benchmark: throughput, achieved GFLOP/s and peak memory per preset, then accuracy on
+``sim-1kgp`` against the baselines (and Beagle when installed).
+
+Part 1, speed (each measurement in a fresh process, so that its peak memory is its own):
+
+* training: one epoch of ``impbench.nn.Trainer`` (the real code path: batching, masking on the
+  device, AMP when on, AdamW, clipping) over random segments, sized to run about
+  ``--seconds``; segments/s is the trainer's own count over the epoch loop;
+* inference: ``impbench.nn.predict_probs`` (encode, forward, softmax, reassembly) over a random
+  target matrix;
+* FLOPs per segment of the forward pass counted by ``torch.utils.flop_counter`` (the paper's
+  network: about 0.17 GFLOPs per 128-SNP segment); a training step counts 3x the forward;
+* peak memory: the process's peak resident set size above its size before the model was
+  built (CPU), or ``torch.cuda.max_memory_allocated`` (GPU).
+
+Part 2, accuracy: ``impbench run`` on ``sim-1kgp`` (standard protocol, levels 0.05/0.15/0.25,
+3 replicates) with biunet (``cpu`` preset unless ``--preset``), major, knn and beagle when its
+plugin and the ``beagle`` command are installed; the table gives the masked-cell dosage R2 and
+genotype concordance (mean +- SD over replicates) per level, and fit/impute times.
+
+    .venv/bin/python benchmarks/biunet.py                     # both parts, CPU
+    .venv/bin/python benchmarks/biunet.py --skip-accuracy --device cuda --seconds 20
+    .venv/bin/python benchmarks/biunet.py --skip-speed --run-name bench --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PRESETS = ("cpu", "paper")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def _random_matrix(n_samples: int, n_variants: int, seed: int):
+    from impbench.genotypes import GenotypeMatrix
+
+    rng = np.random.default_rng(seed)
+    codes = rng.choice(np.arange(1, 5, dtype=np.uint8), p=[0.7, 0.1, 0.1, 0.1], size=(n_samples, n_variants))
+    positions = np.cumsum(rng.integers(1, 400, size=n_variants)).astype(np.int64)
+    ids = np.array([f"v{i}" for i in range(n_variants)], dtype=object)
+    return GenotypeMatrix(
+        codes=codes, positions=positions, contig="22", ref=np.full(n_variants, "A", dtype=object),
+        alt=np.full(n_variants, "G", dtype=object), variant_ids=ids,
+        sample_ids=np.array([f"s{i}" for i in range(n_samples)], dtype=object),
+    )
+
+
+def measure(preset: str, mode: str, device_name: str, seconds: float, threads: int, batch: int | None) -> dict:
+    """One measurement (run in a fresh process): segments/s, GFLOP/s, peak memory."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from impbench.nn import SegmentData, Trainer, count_parameters, encode, input_channels, losses, predict_probs
+    from impbench.nn import checkpoint as ckpt
+    from impbench.nn.runtime import DistEnv, precision_for, resolve_device
+    from impbench_biunet import BiUNetImputer, Options
+
+    torch.set_num_threads(threads)
+    device = resolve_device(device_name)
+    options = Options.from_preset(preset)
+    if batch:
+        options = Options(**{**options.as_dict(), "batch_size": batch, "predict_batch_size": batch})
+    imputer = BiUNetImputer(options)
+    length, overlap = 128, 16
+    n_features = 1 if options.frequency_channel else 0
+    rss_before = _rss_mb()
+    torch.manual_seed(0)
+    model = imputer.build_model(input_channels(options.use_position, n_features)).to(device)
+    precision = precision_for(options.amp, device)
+
+    x_one = encode(torch.full((1, length), 1, dtype=torch.uint8, device=device), torch.rand(1, length, device=device),
+                   torch.rand(1, n_features, length, device=device) if n_features else None)
+    with FlopCounterMode(display=False) as counter:
+        model(x_one)
+    flops_forward = counter.get_total_flops()
+
+    # Calibrate: time a few batches, then size the data to run about `seconds`.
+    step_batch = options.batch_size if mode == "train" else options.predict_batch_size
+    codes = torch.randint(1, 5, (step_batch, length), dtype=torch.uint8, device=device)
+    x = encode(codes, torch.rand(step_batch, length, device=device),
+               torch.rand(step_batch, n_features, length, device=device) if n_features else None)
+
+    def one_step() -> None:
+        if mode == "train":
+            with precision.autocast():
+                logits = model(x)
+            losses.hybrid(logits.float(), codes.long()).backward()
+            model.zero_grad(set_to_none=True)
+        else:
+            with torch.inference_mode(), precision.autocast():
+                model(x).float().cpu()
+
+    one_step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(2):
+        one_step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    rate = 2 * step_batch / (time.perf_counter() - start)
+    n_segments = int(max(3 * step_batch, rate * seconds))
+    n_seg_per_sample = 64
+    n_samples = max(1, -(-n_segments // n_seg_per_sample))
+    n_variants = n_seg_per_sample * (length - overlap) + overlap
+    matrix = _random_matrix(n_samples, n_variants, seed=1)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    if mode == "train":
+        with tempfile.TemporaryDirectory() as tmp:
+            features = imputer.variant_features(matrix.codes) if n_features else None
+            data = SegmentData(matrix.codes, matrix.positions, length, overlap, device, features)
+            run_options = Options(**{**options.as_dict(), "epochs": 1, "warmup_epochs": 0, "patience": 0})
+            fp = ckpt.fingerprint("biunet", run_options.learning_fields(), "bench", "random")
+            trainer = Trainer(model, imputer.loss, run_options, DistEnv(device=device), Path(tmp), fp, seed=0, name="biunet")
+            result = trainer.fit(data, None, resume=False)
+        segments_per_s = result.history[0]["segments_per_s"]
+        n_done = len(data)
+        flops_per_segment = 3 * flops_forward
+    else:
+        features = imputer.variant_features(matrix.codes) if n_features else None
+        start = time.perf_counter()
+        predict_probs(model, matrix.codes, matrix.positions, length, overlap, use_position=options.use_position,
+                      device=device, precision=precision, batch_size=options.predict_batch_size, features=features)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        n_done = matrix.n_samples * n_seg_per_sample
+        segments_per_s = n_done / (time.perf_counter() - start)
+        flops_per_segment = flops_forward
+    if device.type == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
+        memory_kind = "GPU allocated"
+    else:
+        peak_mb = _peak_rss_mb() - rss_before
+        memory_kind = "RSS above start"
+    return {
+        "preset": preset, "mode": mode, "device": str(device), "threads": threads, "precision": precision.name,
+        "params": count_parameters(model), "batch": step_batch, "segments": n_done,
+        "segments_per_s": segments_per_s, "gflops_per_segment": flops_per_segment / 1e9,
+        "gflop_per_s": segments_per_s * flops_per_segment / 1e9, "peak_mb": peak_mb, "memory_kind": memory_kind,
+    }
+
+
+def _measure_in_child(queue, *args) -> None:
+    try:
+        queue.put(measure(*args))
+    except Exception as exc:  # reported in the table
+        queue.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def speed_table(args) -> list[dict]:
+    context = multiprocessing.get_context("spawn")
+    rows = []
+    for preset in args.presets:
+        for mode in ("train", "inference"):
+            batch = args.paper_batch if (preset == "paper" and args.device == "cpu") else None
+            queue = context.Queue()
+            child = context.Process(target=_measure_in_child, args=(queue, preset, mode, args.device, args.seconds, args.threads, batch))
+            child.start()
+            row = queue.get()
+            child.join()
+            row.setdefault("preset", preset)
+            row.setdefault("mode", mode)
+            rows.append(row)
+            print(f"  measured {preset} {mode}: " + (row.get("error") or f"{row['segments_per_s']:,.0f} segments/s"), file=sys.stderr, flush=True)
+    return rows
+
+
+def print_speed(rows: list[dict]) -> None:
+    print("\n## Throughput (random segments, L=128, O=16)\n")
+    print("| preset | mode | device | threads | precision | params | batch | segments/s | GFLOP/segment | GFLOP/s | peak memory (MB) |")
+    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['preset']} | {r['mode']} | failed: {r['error']} |||||||||")
+            continue
+        print(
+            f"| {r['preset']} | {r['mode']} | {r['device']} | {r['threads']} | {r['precision']} | {r['params']:,} | {r['batch']} "
+            f"| {r['segments_per_s']:,.0f} | {r['gflops_per_segment']:.4f} | {r['gflop_per_s']:.1f} | {r['peak_mb']:,.0f} ({r['memory_kind']}) |"
+        )
+
+
+def accuracy_table(args) -> None:
+    import pandas as pd
+
+    from impbench.plugins import get_imputers
+    from impbench.runner import RunSettings, run_benchmark
+
+    registered = get_imputers()
+    names = ["biunet", "major", "knn"]
+    if "beagle" in registered and shutil.which("beagle"):
+        names.append("beagle")
+    else:
+        print("\n(beagle not installed: left out of the accuracy table)")
+    names = [n for n in names if n in registered]
+    options = {"biunet": {"preset": args.preset}} if args.preset else {}
+    settings = RunSettings(
+        dataset=args.dataset, imputers=names, levels=(0.05, 0.15, 0.25), replicates=3, out=Path(args.out),
+        run_name=args.run_name, device=args.device, threads=args.threads, seed=0, options=options,
+        command="benchmarks/biunet.py",
+    )
+    started = time.perf_counter()
+    outcome = run_benchmark(settings, show_progress=sys.stderr.isatty())
+    wall = time.perf_counter() - started
+    run_dir = Path(outcome.run_dir)
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    overall = metrics[(metrics.protocol == "standard") & (metrics.bin == "overall") & metrics.metric.isin(["r2", "concordance"])]
+    summary = overall.groupby(["imputer", "metric", "level"]).value.agg(["mean", "std"]).reset_index()
+    levels = sorted(summary.level.unique())
+    print(f"\n## Accuracy on {args.dataset} (standard protocol: masked cells, 3 replicates; run {run_dir}, {wall:.0f} s)\n")
+    header = " | ".join(f"R2 @{lv:g}" for lv in levels) + " | " + " | ".join(f"concordance @{lv:g}" for lv in levels)
+    print(f"| imputer | {header} | fit s | impute s (mean) |")
+    print("|---|" + "---:|" * (2 * len(levels) + 2))
+    for name in names:
+        cells = []
+        for metric in ("r2", "concordance"):
+            for lv in levels:
+                row = summary[(summary.imputer == name) & (summary.metric == metric) & (summary.level == lv)]
+                cells.append(f"{row['mean'].iloc[0]:.4f} ± {row['std'].iloc[0]:.4f}" if len(row) else "-")
+        entry = manifest.get("imputers", {}).get(name, {})
+        unit_seconds = [u.get("seconds") for u in entry.get("units", {}).values()] if isinstance(entry.get("units"), dict) else []
+        unit_seconds = [s for s in unit_seconds if isinstance(s, (int, float))]
+        impute_s = f"{np.mean(unit_seconds):.2f}" if unit_seconds else "-"
+        fit_s = entry.get("fit_seconds", "-")
+        print(f"| {name} | " + " | ".join(cells) + f" | {fit_s} | {impute_s} |")
+    info = manifest.get("imputers", {}).get("biunet", {}).get("info")
+    if info:
+        print(f"\nbiunet: {json.dumps(info)}")
+    if outcome.failures:
+        print(f"\nfailures: {outcome.failures}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", default=",".join(PRESETS), help="presets to time (comma list)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="about how long each speed measurement runs")
+    parser.add_argument("--paper-batch", type=int, default=64, help="batch of the paper preset on CPU (its own is 1024)")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--dataset", default="sim-1kgp")
+    parser.add_argument("--preset", default=None, help="biunet preset for the accuracy run (default: its default, cpu)")
+    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "impbench-bench"), help="results folder of the accuracy run")
+    parser.add_argument("--run-name", default=None, help="run name (reuse it to resume)")
+    args = parser.parse_args(argv)
+    args.presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    if args.threads is None:
+        import os
+
+        args.threads = len(os.sched_getaffinity(0))
+    print(f"# BiU-Net benchmark ({time.strftime('%Y-%m-%d %H:%M')}, load average {', '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}, "
+          f"{len(__import__('os').sched_getaffinity(0))} cores)")
+    if not args.skip_speed:
+        print_speed(speed_table(args))
+    if not args.skip_accuracy:
+        accuracy_table(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,405 @@
+"""impbench.nn: encoding, masking curriculum, losses (against hand-computed values), the
+schedule, the trainer (resume = uninterrupted, early stopping, checkpoint safety), precision,
+prediction and the ``SegmentImputer`` glue. Small CPU models only."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from impbench import segments as seg  # noqa: E402
+from impbench.errors import ImpbenchError  # noqa: E402
+from impbench.genotypes import CODE_DOSAGE, MISSING, PAD  # noqa: E402
+from impbench.imputer import RunContext  # noqa: E402
+from impbench.nn import (  # noqa: E402
+    BEST,
+    LATEST,
+    METRICS_CSV,
+    NNOptions,
+    SegmentData,
+    SegmentImputer,
+    Trainer,
+    curriculum_rate,
+    encode,
+    imputation_from_probs,
+    mask_batch,
+    precision_for,
+    resolve_device,
+    warmup_cosine,
+)
+from impbench.nn import checkpoint as ckpt  # noqa: E402
+from impbench.nn import losses  # noqa: E402
+from impbench.nn.runtime import DistEnv  # noqa: E402
+from impbench.simulate import simulate_matrix  # noqa: E402
+from impbench.testing import ImputerContract  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread, as the imputers use ``ctx.threads``: small CPU models run faster
+    and the tests do not fight other work on the machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------- a tiny model plugin
+class TinyNet(torch.nn.Module):
+    """Two same-length convolutions: enough to learn something, fast to train."""
+
+    def __init__(self, in_channels: int, width: int = 8):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv1d(in_channels, width, 5, padding=2), torch.nn.ReLU(), torch.nn.Dropout(0.1),
+            torch.nn.Conv1d(width, 6, 5, padding=2),
+        )
+
+    def forward(self, x):
+        return self.body(x)
+
+
+@dataclass
+class TinyOptions(NNOptions):
+    PRESETS: ClassVar = {"default": {}, "wide": {"width": 16}}
+    width: int = 8
+    epochs: int = 3
+    batch_size: int = 16
+    segment_length: int | None = 32
+    segment_overlap: int | None = 8
+
+
+class TinyImputer(SegmentImputer):
+    """The smallest plugin: a model, a loss and an options class."""
+
+    name = "tiny-nn"
+    Options = TinyOptions
+
+    def build_model(self, in_channels):
+        return TinyNet(in_channels, self.options.width)
+
+    def loss(self, logits, target):
+        return losses.cross_entropy(logits, target)
+
+
+class TestTinyImputerContract(ImputerContract):
+    """The shared machinery alone satisfies the imputer contract."""
+
+    imputer_cls = TinyImputer
+    check_registered = False
+    options = {"epochs": 2}
+
+
+# ---------------------------------------------------------------- encoding and masking
+def test_encode_one_hot_position_and_features_against_a_loop():
+    rng = np.random.default_rng(0)
+    codes = torch.from_numpy(rng.integers(0, 6, size=(3, 10)).astype(np.uint8))
+    position = torch.rand(3, 10)
+    features = torch.rand(3, 2, 10)
+    x = encode(codes, position, features)
+    assert x.shape == (3, 9, 10) and x.dtype == torch.float32
+    for b in range(3):
+        for j in range(10):
+            expected = [1.0 if c == int(codes[b, j]) else 0.0 for c in range(6)]
+            expected += [float(position[b, j]), float(features[b, 0, j]), float(features[b, 1, j])]
+            assert torch.allclose(x[b, :, j], torch.tensor(expected))
+    assert encode(codes, None).shape == (3, 6, 10)
+
+
+def test_segment_data_batches_match_the_segments_module():
+    matrix = simulate_matrix(n_samples=6, sequence_length=30_000, seed=3)
+    features = np.random.default_rng(1).random((matrix.n_variants, 2)).astype(np.float32)
+    data = SegmentData(matrix.codes, matrix.positions, 32, 8, "cpu", features)
+    n_seg = seg.n_segments(matrix.n_variants, 32, 8)
+    assert data.segments.dtype == np.uint8 and data.segments.shape == (6 * n_seg, 32)
+    index = np.array([0, n_seg + 1, len(data) - 1])
+    codes, position, feats = data.batch(index)
+    by_sample = seg.segment_codes(matrix.codes, 32, 8)
+    pos_channel = seg.positional_channel(matrix.positions, 32, 8)
+    variant_index, valid = seg.segment_index(matrix.n_variants, 32, 8)
+    for row, i in enumerate(index):
+        s, k = divmod(int(i), n_seg)
+        assert np.array_equal(codes[row].numpy(), by_sample[s, k])
+        assert np.array_equal(position[row].numpy(), pos_channel[k])
+        for j in range(32):
+            want = features[variant_index[k, j]] if valid[k, j] else np.zeros(2, np.float32)
+            assert np.array_equal(feats[row, :, j].numpy(), want)
+
+
+def test_mask_batch_hides_calls_only_at_about_the_rate():
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.from_numpy(np.tile(np.array([0, 1, 2, 3, 4, 5], dtype=np.uint8), (400, 50)))
+    masked = mask_batch(codes, 0.3, gen)
+    hidden = (masked == MISSING) & (codes != MISSING)
+    assert torch.equal(masked[~hidden], codes[~hidden])
+    assert not hidden[(codes == MISSING) | (codes == PAD)].any()
+    calls = (codes >= 1) & (codes <= 4)
+    assert abs(hidden.sum().item() / calls.sum().item() - 0.3) < 0.01
+    assert torch.equal(mask_batch(codes, 0.0, gen), codes)
+    again = mask_batch(codes, 0.3, torch.Generator().manual_seed(0))
+    assert torch.equal(again, masked)
+
+
+def test_curriculum_schedule():
+    rates = [curriculum_rate(e, 0.05, 0.25, 4) for e in range(7)]
+    assert rates == pytest.approx([0.05, 0.10, 0.15, 0.20, 0.25, 0.25, 0.25])
+    assert curriculum_rate(3, 0.05, 0.25, 0) == 0.25
+    assert curriculum_rate(0, 0.2, 0.1, 2) == pytest.approx(0.2)  # may fall as well
+
+
+def test_warmup_then_cosine_per_epoch():
+    factors = [warmup_cosine(e, warmup_epochs=2, epochs=6, floor=0.0) for e in range(6)]
+    expected = [0.5, 1.0] + [0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
+    assert factors == pytest.approx(expected)
+    assert warmup_cosine(5, 0, 6, floor=0.1) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 5 / 6)))
+
+
+# ---------------------------------------------------------------- losses
+def _logits_from_probs(rows):
+    """Logits (1, 6, n) whose softmax over codes 1-4 is exactly ``rows``; codes 0, 5 at -inf."""
+    logits = torch.full((1, 6, len(rows)), float("-inf"))
+    logits[0, 1:5] = torch.log(torch.tensor(rows, dtype=torch.float32)).T
+    return logits
+
+
+def test_hybrid_loss_against_hand_computed_value():
+    # Position 0: p = (.1, .2, .3, .4), truth 0|1 (code 2), argmax 1|1: dosage error -> P = 3.
+    # Position 1: same p, truth 1|1 (code 4) = argmax -> P = 1. Position 2: padding (ignored).
+    logits = _logits_from_probs([[0.1, 0.2, 0.3, 0.4]] * 3)
+    target = torch.tensor([[2, 4, PAD]])
+    focal0 = 3 * (1 - 0.2) ** 2 * -math.log(0.2)
+    focal1 = 1 * (1 - 0.4) ** 2 * -math.log(0.4)
+    predicted_dosage = 0.2 + 0.3 + 2 * 0.4
+    mse0, mse1 = (predicted_dosage - 1) ** 2, (predicted_dosage - 2) ** 2
+    l_cls, l_dos = (focal0 + focal1) / 2, (mse0 + mse1) / 2
+    assert losses.focal(logits, target).item() == pytest.approx(l_cls, rel=1e-6)
+    assert losses.dosage_mse(logits, target).item() == pytest.approx(l_dos, rel=1e-6)
+    assert losses.hybrid(logits, target).item() == pytest.approx(0.5 * l_cls + 0.5 * l_dos, rel=1e-6)
+    assert losses.hybrid(logits, target, dosage_weight=0.2).item() == pytest.approx(0.8 * l_cls + 0.2 * l_dos, rel=1e-6)
+    assert losses.cross_entropy(logits, target).item() == pytest.approx((-math.log(0.2) - math.log(0.4)) / 2, rel=1e-6)
+
+
+def test_penalty_matrix_spares_phase_swaps():
+    P = losses.dosage_penalty_matrix(3.0)
+    assert P[2, 3] == 1 and P[3, 2] == 1 and P[1, 1] == 1 and P[4, 4] == 1
+    assert P[1, 2] == 3 and P[2, 4] == 3 and P[4, 1] == 3 and P[3, 1] == 3
+
+
+def test_phase_swap_costs_less_than_a_dosage_error():
+    swap = _logits_from_probs([[0.1, 0.2, 0.6, 0.1]])  # argmax 1|0, truth 0|1
+    wrong = _logits_from_probs([[0.1, 0.2, 0.1, 0.6]])  # argmax 1|1, truth 0|1
+    truth = torch.tensor([[2]])
+    assert losses.focal(wrong, truth).item() == pytest.approx(3 * losses.focal(swap, truth).item(), rel=1e-6)
+
+
+def test_losses_ignore_non_call_targets_and_keep_gradients_finite():
+    logits = torch.randn(2, 6, 8, requires_grad=True)
+    masked_logits = logits.masked_fill(torch.tensor([True, False, False, False, False, True]).view(1, 6, 1), float("-inf"))
+    target = torch.randint(1, 5, (2, 8))
+    target[:, 5:] = PAD
+    target[0, 0] = MISSING
+    not_call = torch.zeros(2, 1, 8, dtype=torch.bool)
+    not_call[:, :, 5:] = True
+    not_call[0, :, 0] = True
+    other_logits = torch.where(not_call, torch.randn(2, 6, 8) * 5, masked_logits.detach())
+    for fn in (losses.cross_entropy, losses.focal, losses.dosage_mse, losses.hybrid):
+        masked_logits = logits.masked_fill(torch.tensor([True, False, False, False, False, True]).view(1, 6, 1), float("-inf"))
+        value = fn(masked_logits, target)
+        assert torch.isfinite(value)
+        assert value.item() == pytest.approx(fn(other_logits, target).item(), rel=1e-6)
+        grad, = torch.autograd.grad(value, logits)
+        assert torch.isfinite(grad).all() and (grad[not_call.expand_as(grad)] == 0).all()
+
+
+# ---------------------------------------------------------------- runtime
+def test_devices_and_precision():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ImpbenchError, match="not a device"):
+        resolve_device("tpu:x")
+    if not torch.cuda.is_available():
+        with pytest.raises(ImpbenchError, match="device 'cuda:1'.*no usable GPU"):
+            resolve_device("cuda:1")
+    cpu = torch.device("cpu")
+    assert precision_for("auto", cpu).dtype is None
+    assert precision_for("off", cpu).dtype is None
+    assert precision_for("bf16", cpu).dtype == torch.bfloat16
+    assert precision_for("fp16", cpu).needs_scaler
+
+
+def test_options_validation():
+    with pytest.raises(ImpbenchError, match="mask_end=1.5"):
+        NNOptions(mask_end=1.5)
+    with pytest.raises(ImpbenchError, match="segment_overlap=32: must be smaller"):
+        NNOptions(segment_length=32, segment_overlap=32)
+    with pytest.raises(ImpbenchError, match="amp='fp8'"):
+        NNOptions(amp="fp8")
+    assert TinyOptions.from_preset("wide").width == 16
+    assert "resume" not in TinyOptions().learning_fields()
+
+
+# ---------------------------------------------------------------- the trainer
+@pytest.fixture(scope="module")
+def small_data():
+    matrix = simulate_matrix(n_samples=24, sequence_length=40_000, seed=5)
+    train = SegmentData(matrix.codes[:18], matrix.positions, 32, 8, "cpu")
+    val = SegmentData(matrix.codes[18:], matrix.positions, 32, 8, "cpu")
+    return train, val
+
+
+def make_trainer(tmp_path, options, fingerprint=None, progress=None, seed=3):
+    torch.manual_seed(seed)
+    model = TinyNet(7)
+    fp = fingerprint or ckpt.fingerprint("tiny", options.learning_fields(), "hash", "data")
+    kwargs = {"progress": progress} if progress else {}
+    return Trainer(model, losses.hybrid, options, DistEnv(), tmp_path, fp, seed=seed, name="tiny", **kwargs)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_from_latest_equals_an_uninterrupted_run(tmp_path, small_data):
+    train, val = small_data
+    options = TinyOptions(epochs=4, warmup_epochs=1, patience=0)
+    straight = make_trainer(tmp_path / "a", options)
+    straight.fit(train, val)
+
+    def stop_after_epoch_2(stage, done, total):
+        if stage.startswith("train · epoch 3/4"):  # the first step of epoch 3: lost, redone
+            raise _Interrupt
+
+    first = make_trainer(tmp_path / "b", options, progress=stop_after_epoch_2)
+    with pytest.raises(_Interrupt):
+        first.fit(train, val)
+    saved = ckpt.load(tmp_path / "b" / LATEST)
+    assert saved["epoch"] == 2 and not saved["finished"] and len(saved["history"]) == 2
+    resumed = make_trainer(tmp_path / "b", options, seed=3)
+    result = resumed.fit(train, val)
+    assert result.resumed_from == 2 and result.epochs_run == 4
+    # Identical state: weights, optimiser moments, scheduler, metrics.
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    a, b = ckpt.load(tmp_path / "a" / LATEST), ckpt.load(tmp_path / "b" / LATEST)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key])
+    for p_a, p_b in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert all(torch.equal(p_a[k], p_b[k]) for k in ("exp_avg", "exp_avg_sq"))
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 4
+    assert [r["train_loss"] for r in a["history"]] == [r["train_loss"] for r in b["history"]]
+    assert (tmp_path / "b" / METRICS_CSV).read_text().count("\n") == 5
+
+
+def test_best_checkpoint_holds_the_best_epoch_and_model_ends_with_it(tmp_path, small_data):
+    train, val = small_data
+    trainer = make_trainer(tmp_path, TinyOptions(epochs=3, patience=0))
+    result = trainer.fit(train, val)
+    losses_by_epoch = [r["val_loss"] for r in result.history]
+    assert result.best_epoch == 1 + int(np.argmin(losses_by_epoch))
+    best = ckpt.load(tmp_path / BEST)
+    assert best["epoch"] == result.best_epoch
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(value, best["model"][key])
+
+
+def test_early_stopping_on_a_flat_validation_loss(tmp_path, small_data):
+    train, val = small_data
+    frozen = TinyOptions(epochs=10, lr=1e-30, weight_decay=0.0, patience=2, warmup_epochs=0)
+    result = make_trainer(tmp_path, frozen).fit(train, val)
+    assert result.stopped_early and result.epochs_run == 3 and result.best_epoch == 1
+
+
+def test_a_finished_checkpoint_is_reused_without_training(tmp_path, small_data):
+    train, val = small_data
+    options = TinyOptions(epochs=2)
+    first = make_trainer(tmp_path, options)
+    first.fit(train, val)
+    calls = []
+    again = make_trainer(tmp_path, options, progress=lambda *a: calls.append(a), seed=3)
+    result = again.fit(train, val)
+    assert result.resumed_from == 2 and calls == []
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[key])
+
+
+def test_checkpoint_mismatch_names_the_difference(tmp_path, small_data):
+    train, val = small_data
+    make_trainer(tmp_path, TinyOptions(epochs=1)).fit(train, val)
+    with pytest.raises(ImpbenchError, match=r"option lr: 0.001 in the checkpoint, 0.01 now"):
+        make_trainer(tmp_path, TinyOptions(epochs=1, lr=0.01)).fit(train, val)
+    other_data = ckpt.fingerprint("tiny", TinyOptions(epochs=1).learning_fields(), "hash", "other")
+    with pytest.raises(ImpbenchError, match="training data digest: 'data' in the checkpoint, 'other' now"):
+        make_trainer(tmp_path, TinyOptions(epochs=1), fingerprint=other_data).fit(train, val)
+
+
+def test_unsafe_or_foreign_checkpoints_are_refused(tmp_path):
+    import argparse
+
+    torch.save({"fingerprint": {}, "model": argparse.Namespace(x=1)}, tmp_path / "evil.pt")  # any pickled object
+    with pytest.raises(ImpbenchError, match="cannot be read safely"):
+        ckpt.load(tmp_path / "evil.pt")
+    torch.save({"model": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(ImpbenchError, match="not an impbench checkpoint"):
+        ckpt.load(tmp_path / "foreign.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ImpbenchError, match="junk.pt cannot be read"):
+        ckpt.load(tmp_path / "junk.pt")
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_training_paths_run_on_cpu(tmp_path, small_data, amp):
+    """The autocast path (and, for fp16, the gradient scaler) is the one a GPU takes."""
+    train, val = small_data
+    trainer = make_trainer(tmp_path, TinyOptions(epochs=2, amp=amp))
+    result = trainer.fit(train, val)
+    assert result.precision == amp and all(math.isfinite(r["train_loss"]) for r in result.history)
+    assert trainer.scaler.is_enabled() == (amp == "fp16")
+    saved = ckpt.load(tmp_path / LATEST)
+    assert bool(saved["scaler"]) == (amp == "fp16")  # the scaler's state is checkpointed
+
+
+# ---------------------------------------------------------------- prediction and the imputer
+def test_imputation_keeps_observed_cells_and_is_consistent():
+    rng = np.random.default_rng(2)
+    probs = rng.dirichlet(np.ones(4), size=(5, 7)).astype(np.float32)
+    observed = rng.integers(0, 5, size=(5, 7)).astype(np.uint8)
+    result = imputation_from_probs(observed, probs)
+    seen = observed != MISSING
+    assert np.array_equal(result.calls[seen], observed[seen])
+    assert np.array_equal(result.calls[~seen], np.argmax(probs, axis=-1)[~seen] + 1)
+    np.testing.assert_allclose(result.dosage[seen], CODE_DOSAGE[observed[seen]])
+    np.testing.assert_allclose(result.probs.sum(-1), 1.0, atol=1e-6)
+
+
+def test_prediction_chunks_do_not_change_the_answer(tmp_path, monkeypatch):
+    from impbench.nn import predict
+
+    matrix = simulate_matrix(n_samples=20, sequence_length=30_000, seed=8)
+    imputer = TinyImputer(TinyOptions(epochs=1))
+    ctx = RunContext(work_dir=tmp_path, seed=1)
+    imputer.fit(matrix.take_samples(np.arange(14)), None, ctx)
+    target = matrix.take_samples(np.arange(14, 20))
+    codes = target.codes.copy()
+    codes[:, ::3] = MISSING
+    whole = imputer.impute(target.with_codes(codes), ctx)
+    monkeypatch.setattr(predict, "CHUNK_BYTES", 1)  # one sample per chunk
+    chunked = imputer.impute(target.with_codes(codes), ctx)
+    np.testing.assert_array_equal(whole.calls, chunked.calls)
+    np.testing.assert_allclose(whole.probs, chunked.probs, atol=1e-6)
+
+
+def test_validation_hold_out_when_the_harness_gives_none(tmp_path):
+    matrix = simulate_matrix(n_samples=30, sequence_length=20_000, seed=9)
+    imputer = TinyImputer(TinyOptions(epochs=1, val_fraction=0.2))
+    train, val = imputer._split_validation(matrix, None, seed=0)
+    assert train.shape[0] == 24 and val.shape[0] == 6
+    rows = {tuple(r) for r in matrix.codes}
+    assert all(tuple(r) in rows for r in np.concatenate([train, val]))
+    one = matrix.take_samples(np.arange(1))
+    assert imputer._split_validation(one, None, seed=0)[1] is None
