@@ -187,15 +187,15 @@ def speed_table(args) -> list[dict]:
 
 
 def print_speed(rows: list[dict]) -> None:
-    print("\n## Throughput (random segments, L=128, O=16)\n")
-    print("| preset | mode | device | threads | precision | params | batch | segments/s | GFLOP/segment | GFLOP/s | peak memory (MB) |")
-    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("\n## Throughput (random segments, L=128, O=16; inference memory includes the target's probabilities)\n")
+    print("| preset | mode | device | threads | precision | params | batch | segments timed | segments/s | GFLOP/segment | GFLOP/s | peak memory (MB) |")
+    print("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['preset']} | {r['mode']} | failed: {r['error']} |||||||||")
+            print(f"| {r['preset']} | {r['mode']} | failed: {r['error']} ||||||||||")
             continue
         print(
-            f"| {r['preset']} | {r['mode']} | {r['device']} | {r['threads']} | {r['precision']} | {r['params']:,} | {r['batch']} "
+            f"| {r['preset']} | {r['mode']} | {r['device']} | {r['threads']} | {r['precision']} | {r['params']:,} | {r['batch']} | {r['segments']:,} "
             f"| {r['segments_per_s']:,.0f} | {r['gflops_per_segment']:.4f} | {r['gflop_per_s']:.1f} | {r['peak_mb']:,.0f} ({r['memory_kind']}) |"
         )
 
@@ -239,10 +239,10 @@ def accuracy_table(args) -> None:
                 row = summary[(summary.imputer == name) & (summary.metric == metric) & (summary.level == lv)]
                 cells.append(f"{row['mean'].iloc[0]:.4f} ± {row['std'].iloc[0]:.4f}" if len(row) else "-")
         entry = manifest.get("imputers", {}).get(name, {})
-        unit_seconds = [u.get("seconds") for u in entry.get("units", {}).values()] if isinstance(entry.get("units"), dict) else []
+        unit_seconds = [u.get("seconds") for u in entry.get("impute", []) if isinstance(u, dict)]
         unit_seconds = [s for s in unit_seconds if isinstance(s, (int, float))]
         impute_s = f"{np.mean(unit_seconds):.2f}" if unit_seconds else "-"
-        fit_s = entry.get("fit_seconds", "-")
+        fit_s = f"{entry['fit_seconds']:.1f}" if isinstance(entry.get("fit_seconds"), (int, float)) else "-"
         print(f"| {name} | " + " | ".join(cells) + f" | {fit_s} | {impute_s} |")
     info = manifest.get("imputers", {}).get("biunet", {}).get("info")
     if info:
