@@ -66,6 +66,7 @@ def _random_matrix(n_samples: int, n_variants: int, seed: int):
 
 def measure(preset: str, mode: str, device_name: str, seconds: float, threads: int, batch: int | None) -> dict:
     """One measurement (run in a fresh process): segments/s, GFLOP/s, peak memory."""
+    import impbench  # noqa: F401  (before torch: sets OMP_WAIT_POLICY, as in a real run)
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
