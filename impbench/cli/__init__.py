@@ -55,8 +55,21 @@ def cli() -> None:
     """
 
 
+_invocation: list[str] | None = None
+
+
+def invocation() -> str:
+    """The command line as the user typed it (``impbench run ...``), for the run manifest."""
+    import shlex
+
+    args = _invocation if _invocation is not None else sys.argv[1:]
+    return shlex.join(["impbench", *args])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors (exit 2) for user mistakes, never a traceback."""
+    global _invocation
+    _invocation = list(argv) if argv is not None else sys.argv[1:]
     try:
         cli.main(args=argv, prog_name="impbench", standalone_mode=False)
     except ImpbenchError as exc:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import sys
 
 import click
 
 from ..errors import ImpbenchError
+from . import invocation
 
 
 def _options_summary(options_cls: type) -> str:
@@ -146,7 +145,7 @@ def run_cmd(dataset, imputers, levels, replicates, scheme, protocol, out, run_na
         protocol=protocol, out=Path(out), run_name=run_name, device=device, threads=threads, seed=seed,
         nproc=nproc, train_cohort=train_cohort, test_cohort=test_cohort, write_vcf=write_vcf,
         cards=[Path(c) for c in cards], options=merge_options(file_options, cli_options),
-        command=" ".join(["impbench", *map(shlex.quote, sys.argv[1:])]),
+        command=invocation(),
     )
     console = Console(stderr=True)
     outcome = run_benchmark(settings, console=console, show_progress=not no_progress)
