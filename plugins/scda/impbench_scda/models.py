@@ -121,7 +121,9 @@ ARCHITECTURES: dict[str, tuple[tuple[int, ...], tuple[int, ...], int, float]] = 
 }
 
 
-def build_model(architecture: str, width: float = 1.0, dropout: float | None = None) -> ConvDenoisingAutoencoder:
+def build_model(
+    architecture: str, width: float = 1.0, dropout: float | None = None, in_channels: int = N_CODES
+) -> ConvDenoisingAutoencoder:
     """The named architecture (``paper6`` or ``original``) with channels scaled by ``width``."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown SCDA architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
@@ -131,6 +133,7 @@ def build_model(architecture: str, width: float = 1.0, dropout: float | None = N
         scale_channels(decoder, width),
         kernel,
         default_dropout if dropout is None else dropout,
+        in_channels=in_channels,
     )
 
 

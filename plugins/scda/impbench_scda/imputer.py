@@ -1,0 +1,135 @@
+"""``SCDAImputer``: the SCDA networks and their loss on the shared neural-imputer trainer.
+
+Everything else (validation hold-out, masking curriculum, optimisation, checkpoints, resume,
+DDP, mixed precision, batched prediction and reassembly) is ``impbench.nn.SegmentImputer``'s.
+Full-length training is expressed as a segment layout: one segment per sample, as long as the
+panel padded (code 5) to the network's pooling multiple, with no overlap.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+
+from impbench.errors import ImpbenchError
+from impbench.genotypes import GenotypeMatrix
+from impbench.imputer import RunContext
+from impbench.nn import SegmentImputer, input_channels, losses
+from impbench.nn.runtime import resolve_device
+
+from . import memory
+from .models import ARCHITECTURES, ConvDenoisingAutoencoder, build_model
+from .options import SCDAOptions
+
+#: Use at most this share of the memory the device reports as available.
+MEMORY_HEADROOM = 0.9
+
+
+def padded_length(n_variants: int, multiple: int) -> int:
+    """``n_variants`` rounded up to a multiple of ``multiple`` (at least one multiple)."""
+    return max(1, math.ceil(n_variants / multiple)) * multiple
+
+
+class SCDAImputer(SegmentImputer):
+    """Sparse convolutional denoising autoencoder (Chen & Shi 2019; six-level variant of the
+    BiU-Net paper), reference-free."""
+
+    name: ClassVar[str] = "scda"
+    description: ClassVar[str] = "SCDA convolutional denoising autoencoder (presets cpu, paper6, original)"
+    Options: ClassVar[type] = SCDAOptions
+
+    def __init__(self, options: Any = None):
+        super().__init__(options)
+        self.memory_estimate: dict[str, Any] | None = None
+
+    @property
+    def length_multiple(self) -> int:  # type: ignore[override]
+        """Sequence (or segment) lengths must survive the network's poolings."""
+        return 2 ** len(ARCHITECTURES[self.options.architecture][1])
+
+    # ------------------------------------------------------------------ model and loss
+    def build_model(self, in_channels: int) -> ConvDenoisingAutoencoder:
+        """The preset's network; ``in_channels`` is 6 (the one-hot codes), 7 with the shared
+        trainer's ``frequency_channel``."""
+        opts = self.options
+        return build_model(opts.architecture, width=opts.width, dropout=opts.dropout, in_channels=in_channels)
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy over the six codes at every position whose true code is a call (1-4),
+        plus ``l1`` times the sum of the absolute hidden convolution kernels.
+
+        logits : float32 (B, 6, L); target : int64 codes (B, L).
+        """
+        loss = losses.cross_entropy(logits, target)
+        if self.options.l1 > 0:
+            penalty = sum(w.abs().sum() for w in self.model.hidden_weights())  # type: ignore[union-attr]
+            loss = loss + self.options.l1 * penalty
+        return loss
+
+    # ------------------------------------------------------------------ full length or segments
+    def segment_layout(self, n_variants: int, ctx: RunContext) -> tuple[int, int]:
+        """Segmented: the shared layout. Full length: (the panel padded to the pooling
+        multiple, no overlap), so every sample is one segment."""
+        if self.options.segmented:
+            return super().segment_layout(n_variants, ctx)
+        return padded_length(n_variants, self.length_multiple), 0
+
+    def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
+        if not self.options.segmented and panel.n_variants > 0:
+            self.check_full_length_memory(panel.n_variants, ctx)
+        super().fit(panel, val, ctx)
+
+    def check_full_length_memory(self, n_variants: int, ctx: RunContext) -> None:
+        """Raise ``ImpbenchError`` before training when full-length training or prediction of
+        ``n_variants`` SNPs would need more memory than the device has.
+
+        On CPU, ``ctx.nproc`` training processes share the RAM, so the estimate is multiplied
+        by it; on CUDA each process has its own GPU.
+        """
+        opts = self.options
+        device = resolve_device(ctx.device)
+        length = padded_length(n_variants, self.length_multiple)
+        in_channels = input_channels(opts.use_position, int(bool(opts.frequency_channel)))
+        model = self.build_model(in_channels)
+        train_bytes, predict_bytes = memory.full_length_bytes(
+            model, in_channels, self.length_multiple, length, opts.batch_size, opts.predict_batch_size
+        )
+        processes = max(1, int(ctx.nproc)) if device.type == "cpu" else 1
+        needed = max(train_bytes, predict_bytes) * processes
+        available, source = memory.available_memory(device)
+        self.memory_estimate = {
+            "padded_length": length,
+            "train_bytes": train_bytes,
+            "predict_bytes": predict_bytes,
+            "processes": processes,
+            "available_bytes": available,
+            "available_source": source,
+        }
+        if available >= 0 and needed > MEMORY_HEADROOM * available:
+            what = "training" if train_bytes >= predict_bytes else "prediction"
+            batch = opts.batch_size if what == "training" else opts.predict_batch_size
+            raise ImpbenchError(
+                f"scda: full-length {what} of {n_variants:,} SNPs (padded to {length:,}, batch {batch}"
+                f"{f', {processes} processes' if processes > 1 else ''}) needs about "
+                f"{memory.format_bytes(needed)}, more than the {memory.format_bytes(available)} "
+                f"({source}) on {device}; train on segments with --opt scda.segmented=true "
+                f"(or lower scda.{'batch_size' if what == 'training' else 'predict_batch_size'})"
+            )
+
+    # ------------------------------------------------------------------ manifest
+    def manifest_info(self) -> dict:
+        info = super().manifest_info()
+        opts = self.options
+        info.update(
+            architecture=opts.architecture,
+            width=opts.width,
+            l1=opts.l1,
+            training="segmented" if opts.segmented else "full-length",
+        )
+        if not opts.segmented and self.layout is not None:
+            info["padded_length"] = self.layout[0]
+        if self.memory_estimate is not None:
+            info["memory_estimate"] = dict(self.memory_estimate)
+        return info
