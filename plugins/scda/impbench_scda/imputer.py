@@ -85,8 +85,8 @@ class SCDAImputer(SegmentImputer):
         """Raise ``ImpbenchError`` before training when full-length training or prediction of
         ``n_variants`` SNPs would need more memory than the device has.
 
-        On CPU, ``ctx.nproc`` training processes share the RAM, so the estimate is multiplied
-        by it; on CUDA each process has its own GPU.
+        On CPU, ``ctx.nproc`` training processes share the RAM, so the training estimate is
+        multiplied by it; on CUDA each process has its own GPU. Prediction runs in one process.
         """
         opts = self.options
         device = resolve_device(ctx.device)
@@ -97,7 +97,8 @@ class SCDAImputer(SegmentImputer):
             model, in_channels, self.length_multiple, length, opts.batch_size, opts.predict_batch_size
         )
         processes = max(1, int(ctx.nproc)) if device.type == "cpu" else 1
-        needed = max(train_bytes, predict_bytes) * processes
+        train_needed = train_bytes * processes
+        needed = max(train_needed, predict_bytes)
         available, source = memory.available_memory(device)
         self.memory_estimate = {
             "padded_length": length,
@@ -108,14 +109,15 @@ class SCDAImputer(SegmentImputer):
             "available_source": source,
         }
         if available >= 0 and needed > MEMORY_HEADROOM * available:
-            what = "training" if train_bytes >= predict_bytes else "prediction"
+            what = "training" if train_needed >= predict_bytes else "prediction"
             batch = opts.batch_size if what == "training" else opts.predict_batch_size
             raise ImpbenchError(
                 f"scda: full-length {what} of {n_variants:,} SNPs (padded to {length:,}, batch {batch}"
                 f"{f', {processes} processes' if processes > 1 else ''}) needs about "
-                f"{memory.format_bytes(needed)}, more than the {memory.format_bytes(available)} "
-                f"({source}) on {device}; train on segments with --opt scda.segmented=true "
-                f"(or lower scda.{'batch_size' if what == 'training' else 'predict_batch_size'})"
+                f"{memory.format_bytes(needed)}, more than {MEMORY_HEADROOM:.0%} of the "
+                f"{memory.format_bytes(available)} available on {device} ({source}); train on segments "
+                f"with --opt scda.segmented=true (batch_size then counts segments: raise it, e.g. "
+                f"--opt scda.batch_size=256), or lower scda.{'batch_size' if what == 'training' else 'predict_batch_size'}"
             )
 
     # ------------------------------------------------------------------ manifest

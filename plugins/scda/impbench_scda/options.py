@@ -29,7 +29,10 @@ ask for ``paper6`` on a GPU)
 
 ``segmented=true`` trains and predicts on the dataset card's segments (length 128, overlap 16
 unless set) like BiU-Net instead of full-length sequences: for chromosomes whose full-length
-training does not fit in memory. The manifest records which mode ran.
+training does not fit in memory (``fit`` checks a memory estimate against the device before it
+trains, and says so). ``batch_size`` and ``predict_batch_size`` count segments: one whole
+sequence each in full-length mode, one 128-SNP segment each in segmented mode, so raise them
+with ``segmented=true`` (e.g. ``batch_size=256``). The manifest records which mode ran.
 """
 
 from __future__ import annotations

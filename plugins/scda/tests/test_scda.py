@@ -177,8 +177,9 @@ def test_segmented_run_skips_the_full_length_check(tmp_path, monkeypatch):
 
 
 def test_processes_share_host_memory(tmp_path, monkeypatch):
-    imputer = make(TINY)
-    need, _ = memory.full_length_bytes(imputer.build_model(7), 7, 4, padded_length(300, 4), 8, 32)
+    imputer = make({**TINY, "predict_batch_size": 1})
+    need, predict = memory.full_length_bytes(imputer.build_model(7), 7, 4, padded_length(300, 4), 8, 1)
+    assert predict < need
     monkeypatch.setattr(memory, "available_memory", lambda device: (int(1.5 * need / 0.9), "test"))
     imputer.check_full_length_memory(300, context(tmp_path))  # one process fits
     with pytest.raises(ImpbenchError, match="2 processes"):
