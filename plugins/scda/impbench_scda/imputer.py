@@ -78,13 +78,14 @@ class SCDAImputer(SegmentImputer):
 
     def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
         if not self.options.segmented and panel.n_variants > 0:
-            self.check_full_length_memory(panel.n_variants, ctx)
+            self.check_full_length_memory(panel.n_variants, ctx, n_samples=panel.n_samples)
         super().fit(panel, val, ctx)
 
-    def check_full_length_memory(self, n_variants: int, ctx: RunContext) -> None:
+    def check_full_length_memory(self, n_variants: int, ctx: RunContext, n_samples: int | None = None) -> None:
         """Raise ``ImpbenchError`` before training when full-length training or prediction of
         ``n_variants`` SNPs would need more memory than the device has.
 
+        n_samples : the panel's samples, when known: no training batch is larger.
         On CPU, ``ctx.nproc`` training processes share the RAM, so the training estimate is
         multiplied by it; on CUDA each process has its own GPU. Prediction runs in one process.
         """
@@ -93,8 +94,9 @@ class SCDAImputer(SegmentImputer):
         length = padded_length(n_variants, self.length_multiple)
         in_channels = input_channels(opts.use_position, int(bool(opts.frequency_channel)))
         model = self.build_model(in_channels)
+        batch_size = opts.batch_size if n_samples is None else max(1, min(opts.batch_size, int(n_samples)))
         train_bytes, predict_bytes = memory.full_length_bytes(
-            model, in_channels, self.length_multiple, length, opts.batch_size, opts.predict_batch_size
+            model, in_channels, self.length_multiple, length, batch_size, opts.predict_batch_size
         )
         processes = max(1, int(ctx.nproc)) if device.type == "cpu" else 1
         train_needed = train_bytes * processes
@@ -110,7 +112,7 @@ class SCDAImputer(SegmentImputer):
         }
         if available >= 0 and needed > MEMORY_HEADROOM * available:
             what = "training" if train_needed >= predict_bytes else "prediction"
-            batch = opts.batch_size if what == "training" else opts.predict_batch_size
+            batch = batch_size if what == "training" else opts.predict_batch_size
             raise ImpbenchError(
                 f"scda: full-length {what} of {n_variants:,} SNPs (padded to {length:,}, batch {batch}"
                 f"{f', {processes} processes' if processes > 1 else ''}) needs about "

@@ -206,3 +206,15 @@ def test_short_training_beats_major(tmp_path):
     scda.fit(panel, None, context(tmp_path / "scda", threads=2))
     scda_r2 = dosage_r2(scda.impute(target, context(tmp_path / "scda", threads=2)))
     assert scda_r2 > major_r2 + 0.05, (scda_r2, major_r2)
+
+
+def test_training_batch_is_bounded_by_the_panel(tmp_path, monkeypatch):
+    imputer = make({**TINY, "batch_size": 64, "predict_batch_size": 1})
+    model = imputer.build_model(7)
+    ten, _ = memory.full_length_bytes(model, 7, 4, 300, 10, 1)
+    sixty_four, _ = memory.full_length_bytes(model, 7, 4, 300, 64, 1)
+    monkeypatch.setattr(memory, "available_memory", lambda device: (int((ten + sixty_four) / 2 / 0.9), "test"))
+    imputer.check_full_length_memory(300, context(tmp_path), n_samples=10)  # 10 samples: batches of 10
+    assert imputer.memory_estimate["train_bytes"] == ten
+    with pytest.raises(ImpbenchError, match="batch 64"):
+        imputer.check_full_length_memory(300, context(tmp_path))
