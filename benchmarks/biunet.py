@@ -26,42 +26,17 @@ genotype concordance (mean +- SD over replicates) per level, and fit/impute time
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
-import resource
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+
+import neural_common
+from neural_common import peak_rss_mb, random_matrix, rss_mb
 
 PRESETS = ("cpu", "paper")
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * resource.getpagesize() / 2**20
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-
-
-def _random_matrix(n_samples: int, n_variants: int, seed: int):
-    from impbench.genotypes import GenotypeMatrix
-
-    rng = np.random.default_rng(seed)
-    codes = rng.choice(np.arange(1, 5, dtype=np.uint8), p=[0.7, 0.1, 0.1, 0.1], size=(n_samples, n_variants))
-    positions = np.cumsum(rng.integers(1, 400, size=n_variants)).astype(np.int64)
-    ids = np.array([f"v{i}" for i in range(n_variants)], dtype=object)
-    return GenotypeMatrix(
-        codes=codes, positions=positions, contig="22", ref=np.full(n_variants, "A", dtype=object),
-        alt=np.full(n_variants, "G", dtype=object), variant_ids=ids,
-        sample_ids=np.array([f"s{i}" for i in range(n_samples)], dtype=object),
-    )
 
 
 def measure(preset: str, mode: str, device_name: str, seconds: float, threads: int, batch: int | None) -> dict:
@@ -83,7 +58,7 @@ def measure(preset: str, mode: str, device_name: str, seconds: float, threads: i
     imputer = BiUNetImputer(options)
     length, overlap = 128, 16
     n_features = 1 if options.frequency_channel else 0
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     torch.manual_seed(0)
     model = imputer.build_model(input_channels(options.use_position, n_features)).to(device)
     precision = precision_for(options.amp, device)
@@ -123,7 +98,7 @@ def measure(preset: str, mode: str, device_name: str, seconds: float, threads: i
     n_seg_per_sample = 64
     n_samples = max(1, -(-n_segments // n_seg_per_sample))
     n_variants = n_seg_per_sample * (length - overlap) + overlap
-    matrix = _random_matrix(n_samples, n_variants, seed=1)
+    matrix = random_matrix(n_samples, n_variants, seed=1)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -152,7 +127,7 @@ def measure(preset: str, mode: str, device_name: str, seconds: float, threads: i
         peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
         memory_kind = "GPU allocated"
     else:
-        peak_mb = _peak_rss_mb() - rss_before
+        peak_mb = peak_rss_mb() - rss_before
         memory_kind = "RSS above start"
     return {
         "preset": preset, "mode": mode, "device": str(device), "threads": threads, "precision": precision.name,
@@ -202,54 +177,12 @@ def print_speed(rows: list[dict]) -> None:
 
 
 def accuracy_table(args) -> None:
-    import pandas as pd
-
-    from impbench.plugins import get_imputers
-    from impbench.runner import RunSettings, run_benchmark
-
-    registered = get_imputers()
-    names = ["biunet", "major", "knn"]
-    if "beagle" in registered and shutil.which("beagle"):
-        names.append("beagle")
-    else:
-        print("\n(beagle not installed: left out of the accuracy table)")
-    names = [n for n in names if n in registered]
     options = {"biunet": {"preset": args.preset}} if args.preset else {}
-    settings = RunSettings(
-        dataset=args.dataset, imputers=names, levels=(0.05, 0.15, 0.25), replicates=3, out=Path(args.out),
-        run_name=args.run_name, device=args.device, threads=args.threads, seed=0, options=options,
-        command="benchmarks/biunet.py",
+    neural_common.accuracy_table(
+        dataset=args.dataset, names=["biunet", "major", "knn"], with_beagle=True, options=options, out=args.out,
+        run_name=args.run_name, device=args.device, threads=args.threads, command="benchmarks/biunet.py",
+        info_for=["biunet"],
     )
-    started = time.perf_counter()
-    outcome = run_benchmark(settings, show_progress=sys.stderr.isatty())
-    wall = time.perf_counter() - started
-    run_dir = Path(outcome.run_dir)
-    metrics = pd.read_csv(run_dir / "metrics.csv")
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    overall = metrics[(metrics.protocol == "standard") & (metrics.bin == "overall") & metrics.metric.isin(["r2", "concordance"])]
-    summary = overall.groupby(["imputer", "metric", "level"]).value.agg(["mean", "std"]).reset_index()
-    levels = sorted(summary.level.unique())
-    print(f"\n## Accuracy on {args.dataset} (standard protocol: masked cells, 3 replicates; run {run_dir}, {wall:.0f} s)\n")
-    header = " | ".join(f"R2 @{lv:g}" for lv in levels) + " | " + " | ".join(f"concordance @{lv:g}" for lv in levels)
-    print(f"| imputer | {header} | fit s | impute s (mean) |")
-    print("|---|" + "---:|" * (2 * len(levels) + 2))
-    for name in names:
-        cells = []
-        for metric in ("r2", "concordance"):
-            for lv in levels:
-                row = summary[(summary.imputer == name) & (summary.metric == metric) & (summary.level == lv)]
-                cells.append(f"{row['mean'].iloc[0]:.4f} ± {row['std'].iloc[0]:.4f}" if len(row) else "-")
-        entry = manifest.get("imputers", {}).get(name, {})
-        unit_seconds = [u.get("seconds") for u in entry.get("impute", []) if isinstance(u, dict)]
-        unit_seconds = [s for s in unit_seconds if isinstance(s, (int, float))]
-        impute_s = f"{np.mean(unit_seconds):.2f}" if unit_seconds else "-"
-        fit_s = f"{entry['fit_seconds']:.1f}" if isinstance(entry.get("fit_seconds"), (int, float)) else "-"
-        print(f"| {name} | " + " | ".join(cells) + f" | {fit_s} | {impute_s} |")
-    info = manifest.get("imputers", {}).get("biunet", {}).get("info")
-    if info:
-        print(f"\nbiunet: {json.dumps(info)}")
-    if outcome.failures:
-        print(f"\nfailures: {outcome.failures}")
 
 
 def main(argv: list[str] | None = None) -> int:

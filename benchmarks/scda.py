@@ -31,17 +31,16 @@ dosage R2 and genotype concordance (mean +- SD over replicates) per level, fit a
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
-import resource
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+
+import neural_common
+from neural_common import peak_rss_mb, random_matrix, rss_mb
 
 #: (imputer, preset, segmented) rows of the speed table; BiU-Net's ``paper`` (on CPU) and
 #: segmented ``paper6`` run with ``--paper-batch`` segments; full-length ``paper6`` keeps its
@@ -55,30 +54,6 @@ CONFIGS = (
     ("biunet", "paper", True),
 )
 SEGMENT_LENGTH, SEGMENT_OVERLAP = 128, 16
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * resource.getpagesize() / 2**20
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-
-
-def _random_matrix(n_samples: int, n_variants: int, seed: int):
-    from impbench.genotypes import GenotypeMatrix
-
-    rng = np.random.default_rng(seed)
-    codes = rng.choice(np.arange(1, 5, dtype=np.uint8), p=[0.7, 0.1, 0.1, 0.1], size=(n_samples, n_variants))
-    positions = np.cumsum(rng.integers(1, 400, size=n_variants)).astype(np.int64)
-    ids = np.array([f"v{i}" for i in range(n_variants)], dtype=object)
-    return GenotypeMatrix(
-        codes=codes, positions=positions, contig="22", ref=np.full(n_variants, "A", dtype=object),
-        alt=np.full(n_variants, "G", dtype=object), variant_ids=ids,
-        sample_ids=np.array([f"s{i}" for i in range(n_samples)], dtype=object),
-    )
 
 
 def _imputer(name: str, preset: str, segmented: bool, batch: int | None):
@@ -127,7 +102,7 @@ def measure(name: str, preset: str, segmented: bool, mode: str, device_name: str
             imputer.build_model(in_channels), in_channels, imputer.length_multiple, length,
             options.batch_size, options.predict_batch_size)
         estimate_mb = (train_bytes if mode == "train" else predict_bytes) / 2**20
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     torch.manual_seed(0)
     model = imputer.build_model(in_channels).to(device)
     imputer.model = model  # the SCDA loss reads its kernels (L1)
@@ -168,7 +143,7 @@ def measure(name: str, preset: str, segmented: bool, mode: str, device_name: str
         torch.cuda.synchronize()
     segments_per_s = 2 * step_batch / (time.perf_counter() - start)
     n_samples = max(step_batch * 3 // n_seg + 1, int(segments_per_s * seconds / n_seg) + 1)
-    matrix = _random_matrix(n_samples, n_variants, seed=1)
+    matrix = random_matrix(n_samples, n_variants, seed=1)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -195,7 +170,7 @@ def measure(name: str, preset: str, segmented: bool, mode: str, device_name: str
         peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
         memory_kind = "GPU allocated"
     else:
-        peak_mb = _peak_rss_mb() - rss_before
+        peak_mb = peak_rss_mb() - rss_before
         memory_kind = "RSS above start"
     return {
         "imputer": name, "preset": preset, "layout": "full-length" if (name == "scda" and not options.segmented) else "segments",
@@ -256,60 +231,16 @@ def print_speed(rows: list[dict], n_variants: int) -> None:
 
 
 def accuracy_table(args) -> None:
-    import pandas as pd
-
-    from impbench.plugins import get_imputers
-    from impbench.runner import RunSettings, run_benchmark
-
-    registered = get_imputers()
-    names = ["scda", "biunet", "major", "knn"]
-    if args.beagle:
-        if "beagle" in registered and shutil.which("beagle"):
-            names.append("beagle")
-        else:
-            print("\n(beagle not installed: left out of the accuracy table)")
-    names = [n for n in names if n in registered]
     options = {}
     if args.scda_preset:
         options["scda"] = {"preset": args.scda_preset}
     if args.biunet_preset:
         options["biunet"] = {"preset": args.biunet_preset}
-    settings = RunSettings(
-        dataset=args.dataset, imputers=names, levels=(0.05, 0.15, 0.25), replicates=3, out=Path(args.out),
-        run_name=args.run_name, device=args.device, threads=args.threads, seed=0, options=options,
-        command="benchmarks/scda.py",
+    neural_common.accuracy_table(
+        dataset=args.dataset, names=["scda", "biunet", "major", "knn"], with_beagle=args.beagle, options=options,
+        out=args.out, run_name=args.run_name, device=args.device, threads=args.threads,
+        command="benchmarks/scda.py", info_for=["scda", "biunet"],
     )
-    started = time.perf_counter()
-    outcome = run_benchmark(settings, show_progress=sys.stderr.isatty())
-    wall = time.perf_counter() - started
-    run_dir = Path(outcome.run_dir)
-    metrics = pd.read_csv(run_dir / "metrics.csv")
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    overall = metrics[(metrics.protocol == "standard") & (metrics.bin == "overall") & metrics.metric.isin(["r2", "concordance"])]
-    summary = overall.groupby(["imputer", "metric", "level"]).value.agg(["mean", "std"]).reset_index()
-    levels = sorted(summary.level.unique())
-    print(f"\n## Accuracy on {args.dataset} (standard protocol: masked cells, 3 replicates; run {run_dir}, {wall:.0f} s)\n")
-    header = " | ".join(f"R2 @{lv:g}" for lv in levels) + " | " + " | ".join(f"concordance @{lv:g}" for lv in levels)
-    print(f"| imputer | {header} | fit s | impute s (mean) |")
-    print("|---|" + "---:|" * (2 * len(levels) + 2))
-    for name in names:
-        cells = []
-        for metric in ("r2", "concordance"):
-            for lv in levels:
-                row = summary[(summary.imputer == name) & (summary.metric == metric) & (summary.level == lv)]
-                cells.append(f"{row['mean'].iloc[0]:.4f} ± {row['std'].iloc[0]:.4f}" if len(row) else "-")
-        entry = manifest.get("imputers", {}).get(name, {})
-        units = entry.get("impute") or []
-        unit_seconds = [u.get("seconds") for u in units if isinstance(u, dict) and isinstance(u.get("seconds"), (int, float))]
-        impute_s = f"{np.mean(unit_seconds):.2f}" if unit_seconds else "-"
-        fit_s = entry.get("fit_seconds", "-")
-        print(f"| {name} | " + " | ".join(cells) + f" | {fit_s} | {impute_s} |")
-    for name in ("scda", "biunet"):
-        info = manifest.get("imputers", {}).get(name, {}).get("info")
-        if info:
-            print(f"\n{name}: {json.dumps(info)}")
-    if outcome.failures:
-        print(f"\nfailures: {outcome.failures}")
 
 
 def _parse_configs(text: str) -> list[tuple[str, str, bool]]:
