@@ -34,7 +34,7 @@ from pathlib import Path
 
 
 import neural_common
-from neural_common import peak_rss_mb, random_matrix, rss_mb
+from neural_common import peak_rss_mb, random_matrix, rss_mb, seconds_per_step
 
 PRESETS = ("cpu", "paper")
 
@@ -85,15 +85,7 @@ def measure(preset: str, mode: str, device_name: str, seconds: float, threads: i
             with torch.inference_mode(), precision.autocast():
                 model(x).float().cpu()
 
-    one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(2):
-        one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    rate = 2 * step_batch / (time.perf_counter() - start)
+    rate = step_batch / seconds_per_step(one_step, device)
     n_segments = int(max(3 * step_batch, rate * seconds))
     n_seg_per_sample = 64
     n_samples = max(1, -(-n_segments // n_seg_per_sample))

@@ -30,6 +30,22 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
+def seconds_per_step(one_step, device, repeats: int = 2) -> float:
+    """Seconds one call of ``one_step()`` takes: one warm-up call, then the mean of ``repeats``
+    timed calls (CUDA synchronised before and after)."""
+    import torch
+
+    one_step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        one_step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeats
+
+
 def random_matrix(n_samples: int, n_variants: int, seed: int):
     """A ``GenotypeMatrix`` of random codes (70% 0|0), codes uint8 (n_samples, n_variants)."""
     from impbench.genotypes import GenotypeMatrix

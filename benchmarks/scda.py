@@ -40,7 +40,7 @@ from pathlib import Path
 
 
 import neural_common
-from neural_common import peak_rss_mb, random_matrix, rss_mb
+from neural_common import peak_rss_mb, random_matrix, rss_mb, seconds_per_step
 
 #: (imputer, preset, segmented) rows of the speed table; BiU-Net's ``paper`` (on CPU) and
 #: segmented ``paper6`` run with ``--paper-batch`` segments; full-length ``paper6`` keeps its
@@ -133,15 +133,7 @@ def measure(name: str, preset: str, segmented: bool, mode: str, device_name: str
             with torch.inference_mode(), precision.autocast():
                 model(x).float().cpu()
 
-    one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(2):
-        one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    segments_per_s = 2 * step_batch / (time.perf_counter() - start)
+    segments_per_s = step_batch / seconds_per_step(one_step, device)
     n_samples = max(step_batch * 3 // n_seg + 1, int(segments_per_s * seconds / n_seg) + 1)
     matrix = random_matrix(n_samples, n_variants, seed=1)
     if device.type == "cuda":
