@@ -64,7 +64,7 @@ def masked_r2(truth_codes: np.ndarray, dosage: np.ndarray, mask: np.ndarray) -> 
 
 def with_mask(name: str, panel, val, truth, rate: float, seed: int) -> Data:
     from impbench.genotypes import MISSING
-    from impbench.masking import make_mask
+    from impbench.bench.masking import make_mask
 
     mask = make_mask(truth.codes, rate, seed)
     codes = truth.codes.copy()
@@ -73,7 +73,7 @@ def with_mask(name: str, panel, val, truth, rate: float, seed: int) -> Data:
 
 
 def embedded(name: str, rate: float, seed: int) -> Data:
-    from impbench.datasets import prepare
+    from impbench.data.cards import prepare
 
     store = prepare(name)
     return with_mask(name, store.read_split("train"), store.read_split("val"), store.read_split("test"), rate, seed)
@@ -81,7 +81,7 @@ def embedded(name: str, rate: float, seed: int) -> Data:
 
 def chr22_sized(scale: float, n_panel: int, n_test: int, rate: float, seed: int) -> Data:
     """``n_panel + n_test`` simulated samples, about ``scale`` x 1M markers over ``scale`` x 35 Mb."""
-    from impbench.simulate import simulate_matrix
+    from impbench.data.simulate import simulate_matrix
 
     population_size = 10_000
     n_samples = n_panel + n_test
@@ -99,7 +99,7 @@ def chr22_sized(scale: float, n_panel: int, n_test: int, rate: float, seed: int)
 
 
 def time_imputer(imputer, data: Data, work_dir: Path, threads: int, seed: int) -> dict:
-    from impbench.imputer import RunContext, check_imputation
+    from impbench.imputers.base import RunContext, check_imputation
 
     ctx = RunContext(work_dir=work_dir, threads=threads, seed=seed, dataset=data.name)
     t0 = time.perf_counter()
@@ -119,8 +119,8 @@ def time_imputer(imputer, data: Data, work_dir: Path, threads: int, seed: int) -
 
 
 def make_imputer(name: str, option_pairs: list[str]):
-    from impbench.imputer import make_options
-    from impbench.plugins import get_imputer
+    from impbench.imputers.base import make_options
+    from impbench.imputers.registry import get_imputer
 
     cls = get_imputer(name)
     values = dict(pair.split("=", 1) for pair in option_pairs)
@@ -130,7 +130,7 @@ def make_imputer(name: str, option_pairs: list[str]):
 def run_one(data: Data, args, work_root: Path, compare: str | None) -> dict:
     from impbench_beagle import BeagleImputer, BeagleOptions
 
-    from impbench.baselines import MajorImputer
+    from impbench.imputers.baselines import MajorImputer
 
     row = {"dataset": data.name, "panel": data.panel.n_samples,
            "test": data.truth.n_samples, "markers": data.truth.n_variants, "masked": int(data.mask.sum())}  # fmt: skip

@@ -41,7 +41,7 @@ def simulate_vcf(path: Path, n_samples: int, n_variants: int, seed: int = 1) -> 
     import msprime
 
     from impbench.genotypes import ALLELES_CODE
-    from impbench.vcf import GenotypeVcfWriter
+    from impbench.io.vcf import GenotypeVcfWriter
 
     population_size = 10_000
     sequence_length = 35e6 * n_variants / N_VARIANTS_CHR22
@@ -105,9 +105,9 @@ def time_bcftools(vcf: Path) -> dict:
 
 PREPARE_CHILD = r"""
 import json, resource, sys, time
-from impbench.prepare import prepare_store
-from impbench.qc import QCSettings
-from impbench.split import SplitSettings
+from impbench.data.ingest import prepare_store
+from impbench.data.qc import QCSettings
+from impbench.data.split import SplitSettings
 vcf, sheet, out, region = sys.argv[1:5]
 stages = {}  # stage -> time of its last progress call
 def progress(stage, done, total):

@@ -1,4 +1,4 @@
-"""Time ``impbench.metrics.score`` on a large synthetic replicate and print a table.
+"""Time ``impbench.bench.metrics.score`` on a large synthetic replicate and print a table.
 
 Default: 300 samples x 250,000 variants, 25% of cells masked (uniform), both protocols; the
 imputation is the truth with 10% of masked cells replaced by random codes and a noisy dosage
@@ -21,8 +21,8 @@ import numpy as np
 
 def _inputs(n_samples: int, n_variants: int, rate: float, seed: int = 0):
     from impbench.genotypes import CALL_DOSAGE, variant_maf
-    from impbench.imputer import Imputation
-    from impbench.masking import make_mask
+    from impbench.imputers.base import Imputation
+    from impbench.bench.masking import make_mask
 
     rng = np.random.default_rng(seed)
     freq = rng.beta(0.3, 2.0, size=n_variants).astype(np.float32)
@@ -42,7 +42,7 @@ def _inputs(n_samples: int, n_variants: int, rate: float, seed: int = 0):
 
 
 def _measure(inputs, protocol: str, repeat: int):
-    from impbench.metrics import score
+    from impbench.bench.metrics import score
 
     truth, imputation, mask, maf = inputs
     best = float("inf")
@@ -72,7 +72,7 @@ def main() -> None:
     inputs = _inputs(args.samples, args.variants, args.rate)
     input_mb = sum(a.nbytes for a in (inputs[0], inputs[1].calls, inputs[1].dosage, inputs[2])) / 2**20
     rows = [_measure(inputs, protocol, args.repeat) for protocol in ("standard", "paper")]
-    table = Table(title=f"impbench.metrics.score: {args.samples} samples x {args.variants:,} variants, {args.rate:.0%} masked")
+    table = Table(title=f"impbench.bench.metrics.score: {args.samples} samples x {args.variants:,} variants, {args.rate:.0%} masked")
     for column in ("protocol", "seconds", "peak MB", "scored cells", "metric rows"):
         table.add_column(column, justify="right")
     for protocol, seconds, peak, n_scored, n_rows in rows:

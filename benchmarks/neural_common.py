@@ -71,8 +71,8 @@ def accuracy_table(
     ``info_for``."""
     import pandas as pd
 
-    from impbench.plugins import get_imputers
-    from impbench.runner import RunSettings, run_benchmark
+    from impbench.imputers.registry import get_imputers
+    from impbench.bench.runner import RunSettings, run_benchmark
 
     registered = get_imputers()
     names = list(names)

@@ -77,11 +77,11 @@ def measure(name: str, preset: str, segmented: bool, mode: str, device_name: str
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from impbench.imputer import RunContext
+    from impbench.imputers.base import RunContext
     from impbench.nn import SegmentData, Trainer, count_parameters, encode, input_channels, predict_probs
     from impbench.nn import checkpoint as ckpt
     from impbench.nn.runtime import DistEnv, precision_for, resolve_device
-    from impbench.segments import n_segments
+    from impbench.imputers.segments import n_segments
 
     torch.set_num_threads(threads)
     device = resolve_device(device_name)

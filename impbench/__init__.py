@@ -14,6 +14,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from .hookspecs import hookimpl  # noqa: E402  (plugins write `from impbench import hookimpl`)
+from impbench.imputers.hookspecs import hookimpl  # noqa: E402  (plugins write `from impbench import hookimpl`)
 
 __all__ = ["__version__", "hookimpl"]

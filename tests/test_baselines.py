@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from impbench.baselines import KnnImputer, KnnOptions, MajorImputer, knn_vote_probs
+from impbench.imputers.baselines import KnnImputer, KnnOptions, MajorImputer, knn_vote_probs
 from impbench.errors import ImpbenchError
 from impbench.genotypes import GenotypeMatrix
-from impbench.imputer import RunContext, check_imputation
-from impbench.simulate import simulate_matrix
+from impbench.imputers.base import RunContext, check_imputation
+from impbench.data.simulate import simulate_matrix
 
 
 def _matrix(codes: np.ndarray) -> GenotypeMatrix:

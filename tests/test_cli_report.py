@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from impbench.cli import main
-from impbench.report.synthetic import write_synthetic_run
+from impbench.testing.synthetic import write_synthetic_run
 
 SMALL = dict(levels=(0.05,), replicates=2, bin_edges=(0, 0.05, 0.5), n_samples=4)
 

@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from impbench import hookimpl, plugins
+from impbench import hookimpl
+from impbench.imputers import registry as plugins
 from impbench.cli import main
 from impbench.genotypes import MISSING
-from impbench.imputer import Imputation, Imputer
-from impbench.simulate import simulate_matrix
-from impbench.vcf import write_vcf
+from impbench.imputers.base import Imputation, Imputer
+from impbench.data.simulate import simulate_matrix
+from impbench.io.vcf import write_vcf
 
 REPO = Path(__file__).resolve().parents[1]
 

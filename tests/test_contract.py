@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from impbench.baselines import KnnImputer, MajorImputer
+from impbench.imputers.baselines import KnnImputer, MajorImputer
 from impbench.genotypes import MISSING
-from impbench.imputer import Imputation, Imputer, check_imputation, require_same_variants
+from impbench.imputers.base import Imputation, Imputer, check_imputation, require_same_variants
 from impbench.testing import ImputerContract, contract_data
 
 

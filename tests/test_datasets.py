@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from impbench import datasets
-from impbench.datasets import (
+from impbench.data import cards
+from impbench.data import cards as cards_module
+from impbench.data.cards import (
     DatasetCard,
     builtin_card_dir,
     cache_dir,
@@ -26,8 +27,8 @@ from impbench.datasets import (
     store_path,
 )
 from impbench.errors import ImpbenchError
-from impbench.qc import QCSettings
-from impbench.split import SplitSettings
+from impbench.data.qc import QCSettings
+from impbench.data.split import SplitSettings
 
 BUILTIN = {"sim-1kgp", "sim-los", "sim-sgdp", "1kgp", "sgdp", "sgdp-hla", "los"}
 REAL_VARS = ["IMPBENCH_1KGP_VCF", "IMPBENCH_1KGP_SAMPLES", "IMPBENCH_SGDP_VCF", "IMPBENCH_SGDP_HLA_VCF",
@@ -70,7 +71,7 @@ SMALL_SIM = """\
 def test_builtin_cards_load_and_validate():
     cards = load_cards()
     assert set(cards) == BUILTIN
-    assert builtin_card_dir() == (Path(datasets.__file__).resolve().parent.parent / "datasets")
+    assert builtin_card_dir() == (Path(cards_module.__file__).resolve().parents[2] / "datasets")
     for card in cards.values():
         assert isinstance(card.qc, QCSettings) and isinstance(card.split, SplitSettings)
         assert card.path.parent == builtin_card_dir() and card.description
@@ -284,7 +285,7 @@ def test_simulated_source_is_cached(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("simulated again")
 
-    monkeypatch.setattr("impbench.simulate.simulate_genotypes", boom)
+    monkeypatch.setattr("impbench.data.simulate.simulate_genotypes", boom)
     assert resolve_source(card) == (vcf, sheet)
     other = dataclasses.replace(card, simulation={**card.simulation, "seed": 5})
     assert simulation_dir(other) != simulation_dir(card)
@@ -303,8 +304,8 @@ def test_card_is_frozen():
 def test_prepare_simulated_card_end_to_end(tmp_path, monkeypatch):
     import numpy as np
 
-    from impbench.datasets import prepare
-    from impbench.simulate import simulate_genotypes
+    from impbench.data.cards import prepare
+    from impbench.data.simulate import simulate_genotypes
 
     write_card(tmp_path / "cards", "mine", SMALL_SIM)
     card = get_card("mine", [tmp_path / "cards"])
@@ -330,7 +331,7 @@ def test_prepare_simulated_card_end_to_end(tmp_path, monkeypatch):
         calls.append(kwargs.get("force"))
         return real_prepare_store(*args, **kwargs)
 
-    import impbench.prepare as prepare_module
+    import impbench.data.ingest as prepare_module
 
     real_prepare_store = prepare_module.prepare_store
     monkeypatch.setattr(prepare_module, "prepare_store", counting_prepare_store)
@@ -341,7 +342,7 @@ def test_prepare_simulated_card_end_to_end(tmp_path, monkeypatch):
 
 
 def test_prepare_missing_file_fails_before_writing_anything(tmp_path):
-    from impbench.datasets import prepare
+    from impbench.data.cards import prepare
 
     with pytest.raises(ImpbenchError, match="IMPBENCH_LOS_VCF"):
         prepare("los")

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import impbench.masking as masking
+import impbench.bench.masking as masking
 from impbench.errors import ImpbenchError
-from impbench.masking import (
+from impbench.bench.masking import (
     DEFAULT_LEVELS,
     DEFAULT_REPLICATES,
     SCHEMES,

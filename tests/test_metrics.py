@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import impbench.metrics as metrics_module
+import impbench.bench.metrics as metrics_module
 from impbench.errors import ImpbenchError
-from impbench.imputer import Imputation
-from impbench.metrics import (
+from impbench.imputers.base import Imputation
+from impbench.bench.metrics import (
     DEFAULT_BIN_EDGES,
     PAPER_METRICS,
     PROTOCOLS,

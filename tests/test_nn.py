@@ -13,10 +13,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from impbench import segments as seg  # noqa: E402
+from impbench.imputers import segments as seg  # noqa: E402
 from impbench.errors import ImpbenchError  # noqa: E402
 from impbench.genotypes import CODE_DOSAGE, MISSING, PAD  # noqa: E402
-from impbench.imputer import RunContext  # noqa: E402
+from impbench.imputers.base import RunContext  # noqa: E402
 from impbench.nn import (  # noqa: E402
     BEST,
     LATEST,
@@ -36,7 +36,7 @@ from impbench.nn import (  # noqa: E402
 from impbench.nn import checkpoint as ckpt  # noqa: E402
 from impbench.nn import losses  # noqa: E402
 from impbench.nn.runtime import DistEnv  # noqa: E402
-from impbench.simulate import simulate_matrix  # noqa: E402
+from impbench.data.simulate import simulate_matrix  # noqa: E402
 from impbench.testing import ImputerContract  # noqa: E402
 
 

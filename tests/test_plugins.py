@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from impbench import hookimpl, plugins
-from impbench.baselines import KnnImputer, MajorImputer
+from impbench import hookimpl
+from impbench.imputers import registry as plugins
+from impbench.imputers.baselines import KnnImputer, MajorImputer
 from impbench.errors import ImpbenchError
-from impbench.imputer import Imputation, Imputer
+from impbench.imputers.base import Imputation, Imputer
 
 
 @pytest.fixture(autouse=True)

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from impbench.errors import ImpbenchError
-from impbench.prepare import prepare_store
-from impbench.qc import QCSettings, allele_counts_maf, genotype_counts, hwe_exact_pvalues
-from impbench.simulate import simulate_matrix
-from impbench.split import SPLITS, SplitSettings
-from impbench.store import DatasetStore
-from impbench.vcf import write_vcf
+from impbench.data.ingest import prepare_store
+from impbench.data.qc import QCSettings, allele_counts_maf, genotype_counts, hwe_exact_pvalues
+from impbench.data.simulate import simulate_matrix
+from impbench.data.split import SPLITS, SplitSettings
+from impbench.data.store import DatasetStore
+from impbench.io.vcf import write_vcf
 
 
 @pytest.fixture(scope="module")

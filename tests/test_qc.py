@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from impbench.qc import HWE_TIE_TOLERANCE, QCReport, allele_counts_maf, genotype_counts, hwe_exact_pvalues
+from impbench.data.qc import HWE_TIE_TOLERANCE, QCReport, allele_counts_maf, genotype_counts, hwe_exact_pvalues
 
 
 def hwe_reference(hom_ref: int, het: int, hom_alt: int) -> float:

@@ -17,7 +17,7 @@ from impbench.report import load_run, parse_formats, summarise, write_compare, w
 from impbench.report.content import build_report
 from impbench.report.html import report_html
 from impbench.report.markdown import report_markdown
-from impbench.report.synthetic import write_synthetic_run
+from impbench.testing.synthetic import write_synthetic_run
 
 SMALL = dict(levels=(0.05, 0.15), replicates=2, bin_edges=(0, 0.01, 0.05, 0.5), n_samples=6)
 FIGURE_KEYS = ("fig-by-maf-standard", "fig-by-maf-paper", "fig-per-sample", "fig-confusion-L0.05",

@@ -14,16 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from impbench import hookimpl, plugins
+from impbench import hookimpl
+from impbench.imputers import registry as plugins
 from impbench.errors import ImpbenchError
 from impbench.genotypes import MISSING
-from impbench.imputer import Imputation, Imputer
-from impbench.masking import make_mask, mask_sha256, replicate_seed
-from impbench.runner import (
+from impbench.imputers.base import Imputation, Imputer
+from impbench.bench.masking import make_mask, mask_sha256, replicate_seed
+from impbench.bench.runner import (
     CONFUSION_COLUMNS, METRICS_COLUMNS, PER_SAMPLE_COLUMNS, Runner, RunSettings, StageMeter, merge_options,
     parse_levels, parse_opt, read_options_file, resolve_device,
 )
-from impbench.simulate import simulate_matrix
+from impbench.data.simulate import simulate_matrix
 from impbench.testing import InMemoryStore
 
 
@@ -177,7 +178,7 @@ def test_results_folder_as_specified(store, tmp_path):
 
 def test_scores_are_those_of_metrics_score(store, tmp_path):
     """The CSV holds what metrics.score gives for the recorded imputation (fill=1 everywhere)."""
-    from impbench import metrics
+    from impbench.bench import metrics
     from impbench.genotypes import variant_maf
 
     outcome = run(store, tmp_path, imputers=["rec-a"], levels=(0.3,), replicates=1)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from impbench.errors import ImpbenchError
-from impbench.samplesheet import normalise_sex, read_sample_sheet
+from impbench.io.samplesheet import normalise_sex, read_sample_sheet
 
 PANEL = "sample\tpop\tsuper_pop\tgender\t\t\nHG00096\tGBR\tEUR\tmale\nHG00097\tGBR\tEUR\tfemale\nNA19017\tLWK\tAFR\tfemale\n"
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from impbench.errors import ImpbenchError
 from impbench.genotypes import PAD
-from impbench.segments import (
+from impbench.imputers.segments import (
     keep_observed,
     keep_observed_probs,
     n_segments,

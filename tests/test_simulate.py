@@ -13,10 +13,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from impbench.datasets import get_card
+from impbench.data.cards import get_card
 from impbench.errors import ImpbenchError
 from impbench.genotypes import ALLELES_CODE
-from impbench.simulate import (
+from impbench.data.simulate import (
     REGION_TREE,
     _haplotypes_to_codes,
     parse_simulation,

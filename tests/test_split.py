@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from impbench.errors import ImpbenchError
-from impbench.split import SPLITS, SplitSettings, assign_splits, cohort_subset, split_sizes
+from impbench.data.split import SPLITS, SplitSettings, assign_splits, cohort_subset, split_sizes
 
 
 def population(n_per_stratum: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from impbench.errors import ImpbenchError
-from impbench.simulate import simulate_matrix
-from impbench.split import SPLITS, SplitSettings, assign_splits
-from impbench.store import CHUNK_VARIANTS, DatasetStore, StoreWriter
+from impbench.data.simulate import simulate_matrix
+from impbench.data.split import SPLITS, SplitSettings, assign_splits
+from impbench.data.store import CHUNK_VARIANTS, DatasetStore, StoreWriter
 
 
 def write_store(path, matrix, split, batch=1000, name="toy"):

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from ..errors import ImpbenchError
+from impbench.errors import ImpbenchError
 
 #: command name -> (module in this package, attribute, one-line help)
 COMMANDS = {

@@ -87,7 +87,7 @@ def datasets_cmd(cards_dirs: tuple[Path, ...]) -> None:
     """
     from rich.table import Table
 
-    from ..datasets import card_dirs, card_status, load_cards
+    from impbench.data.cards import card_dirs, card_status, load_cards
 
     cards = load_cards(list(cards_dirs) or None)
     table = Table(title="impbench datasets", title_justify="left")
@@ -127,8 +127,8 @@ def prepare_cmd(dataset: str, cards_dirs: tuple[Path, ...], force: bool) -> None
       IMPBENCH_LOS_VCF=los.vcf.gz IMPBENCH_LOS_SAMPLES=los.tsv impbench prepare -d los
       impbench prepare --dataset mydata --cards ~/impbench-cards
     """
-    from ..datasets import get_card, prepare, store_path
-    from ..qc import QCReport
+    from impbench.data.cards import get_card, prepare, store_path
+    from impbench.data.qc import QCReport
 
     console = _console()
     card = get_card(dataset, list(cards_dirs) or None)
@@ -174,9 +174,9 @@ def simulate_cmd(dataset: str, out_dir: Path, cards_dirs: tuple[Path, ...]) -> N
     """
     import json
 
-    from ..datasets import get_card
-    from ..errors import ImpbenchError
-    from ..simulate import simulate_dataset
+    from impbench.data.cards import get_card
+    from impbench.errors import ImpbenchError
+    from impbench.data.simulate import simulate_dataset
 
     card = get_card(dataset, list(cards_dirs) or None)
     if card.kind != "simulated":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ImpbenchError
+from impbench.errors import ImpbenchError
 
 
 @click.command("report")
@@ -39,7 +39,7 @@ def report_cmd(run_dirs: tuple[Path, ...], out_dir: Path | None, formats: str, c
     """
     from rich.console import Console
 
-    from ..report import parse_formats, write_compare, write_report
+    from impbench.report import parse_formats, write_compare, write_report
 
     parse_formats(formats)
     console = Console(stderr=True)

@@ -6,8 +6,8 @@ import dataclasses
 
 import click
 
-from ..errors import ImpbenchError
-from . import invocation
+from impbench.errors import ImpbenchError
+from impbench.cli import invocation
 
 
 def _options_summary(options_cls: type) -> str:
@@ -36,7 +36,7 @@ def plugins_cmd(as_json: bool) -> None:
     names) restricts which plugins load. Options are shown with their defaults; set them with
     ``impbench run --opt NAME.KEY=VALUE`` or ``--options FILE.toml``.
     """
-    from ..plugins import get_imputers, load_errors
+    from impbench.imputers.registry import get_imputers, load_errors
 
     imputers = get_imputers()
     errors = load_errors()
@@ -130,7 +130,7 @@ def run_cmd(dataset, imputers, levels, replicates, scheme, protocol, out, run_na
 
     from rich.console import Console
 
-    from ..runner import RunSettings, merge_options, parse_levels, parse_opt, read_options_file, run_benchmark
+    from impbench.bench.runner import RunSettings, merge_options, parse_levels, parse_opt, read_options_file, run_benchmark
 
     cli_options: dict[str, dict[str, str]] = {}
     for text in opts:

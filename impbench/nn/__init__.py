@@ -30,7 +30,7 @@ A new model plugin is a model, a loss and an options class::
         register(MyImputer)
 
 ``SegmentImputer`` does the rest: segments of length/overlap from the options or the dataset
-card (``impbench.segments``), a validation hold-out when the harness gives none, training by
+card (``impbench.imputers.segments``), a validation hold-out when the harness gives none, training by
 ``Trainer`` (AdamW, warm-up + cosine per epoch, clipping, a fresh mask per batch with a linear
 curriculum, early stopping, ``best.pt``/``latest.pt`` with resume, a metrics CSV, progress),
 ``torchrun`` DDP when ``ctx.nproc > 1`` (``impbench.nn.launch``), mixed precision, and batched
@@ -42,13 +42,13 @@ Modules: ``options`` (``NNOptions``), ``data`` (``SegmentData``, ``encode``, ``m
 ``predict``, ``imputer`` (``SegmentImputer``), ``launch`` (the ``torchrun`` worker).
 """
 
-from .checkpoint import BEST, LATEST
-from .data import SegmentData, curriculum_rate, encode, input_channels, mask_batch
-from .imputer import SegmentImputer, count_parameters
-from .options import NNOptions
-from .predict import call_probabilities, imputation_from_probs, predict_probs
-from .runtime import DistEnv, precision_for, resolve_device
-from .trainer import METRICS_CSV, SUMMARY_JSON, Trainer, TrainResult, warmup_cosine
+from impbench.nn.checkpoint import BEST, LATEST
+from impbench.nn.data import SegmentData, curriculum_rate, encode, input_channels, mask_batch
+from impbench.nn.imputer import SegmentImputer, count_parameters
+from impbench.nn.options import NNOptions
+from impbench.nn.predict import call_probabilities, imputation_from_probs, predict_probs
+from impbench.nn.runtime import DistEnv, precision_for, resolve_device
+from impbench.nn.trainer import METRICS_CSV, SUMMARY_JSON, Trainer, TrainResult, warmup_cosine
 
 __all__ = [
     "BEST",

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ImpbenchError
+from impbench.errors import ImpbenchError
 
 LATEST = "latest.pt"
 BEST = "best.pt"

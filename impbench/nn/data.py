@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import segments as seg
-from ..genotypes import HOM_ALT, HOM_REF, MISSING, N_CODES
+from impbench.imputers import segments as seg
+from impbench.genotypes import HOM_ALT, HOM_REF, MISSING, N_CODES
 
 
 class SegmentData:

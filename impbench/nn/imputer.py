@@ -21,15 +21,15 @@ from typing import Any, ClassVar, Iterator
 import numpy as np
 import torch
 
-from ..errors import ImpbenchError
-from ..genotypes import PAD, GenotypeMatrix, alt_allele_frequency
-from ..imputer import Imputation, Imputer, RunContext, require_same_variants
-from . import checkpoint as ckpt
-from .data import SegmentData, input_channels
-from .options import NNOptions
-from .predict import imputation_from_probs, predict_probs
-from .runtime import DistEnv, precision_for, resolve_device, seed_everything, setup, teardown, in_torchrun
-from .trainer import SUMMARY_JSON, TrainResult, Trainer
+from impbench.errors import ImpbenchError
+from impbench.genotypes import PAD, GenotypeMatrix, alt_allele_frequency
+from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
+from impbench.nn import checkpoint as ckpt
+from impbench.nn.data import SegmentData, input_channels
+from impbench.nn.options import NNOptions
+from impbench.nn.predict import imputation_from_probs, predict_probs
+from impbench.nn.runtime import DistEnv, precision_for, resolve_device, seed_everything, setup, teardown, in_torchrun
+from impbench.nn.trainer import SUMMARY_JSON, TrainResult, Trainer
 
 #: Default segment length and overlap when neither the options nor the dataset card set them.
 DEFAULT_LENGTH = 128

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..imputer import RunContext
+from impbench.imputers.base import RunContext
 
 
 def load_class(path: str) -> type:
@@ -35,8 +35,8 @@ def load_class(path: str) -> type:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .imputer import file_progress, torch_threads
-    from .runtime import setup, teardown
+    from impbench.nn.imputer import file_progress, torch_threads
+    from impbench.nn.runtime import setup, teardown
 
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:

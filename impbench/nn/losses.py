@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..genotypes import CODE_DOSAGE, CODE_DOSAGE_CLASS, HOM_ALT, HOM_REF
+from impbench.genotypes import CODE_DOSAGE, CODE_DOSAGE_CLASS, HOM_ALT, HOM_REF
 
 
 def call_positions(target: torch.Tensor) -> torch.Tensor:

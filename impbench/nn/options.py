@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
-from ..errors import ImpbenchError
+from impbench.errors import ImpbenchError
 
 #: Fields that change how a run executes but not what it learns: a checkpoint written under
 #: other values of these is still accepted.

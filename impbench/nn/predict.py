@@ -1,4 +1,4 @@
-"""Batched prediction over segments, reassembly through ``impbench.segments``, and the
+"""Batched prediction over segments, reassembly through ``impbench.imputers.segments``, and the
 ``Imputation`` built from the probabilities (observed cells kept)."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import segments as seg
-from ..genotypes import HOM_ALT, HOM_REF, probs_calls, probs_dosage
-from ..imputer import Imputation
-from .data import SegmentData, encode
-from .runtime import Precision
+from impbench.imputers import segments as seg
+from impbench.genotypes import HOM_ALT, HOM_REF, probs_calls, probs_dosage
+from impbench.imputers.base import Imputation
+from impbench.nn.data import SegmentData, encode
+from impbench.nn.runtime import Precision
 
 #: Upper bound on the per-segment probabilities held at once (bytes); samples are processed in
 #: chunks below it.

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..errors import ImpbenchError
+from impbench.errors import ImpbenchError
 
 
 def resolve_device(name: str) -> torch.device:

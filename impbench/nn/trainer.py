@@ -29,11 +29,11 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
-from . import checkpoint as ckpt
-from ..genotypes import PAD
-from .data import SegmentData, curriculum_rate, derived_seed, encode, mask_batch
-from .options import NNOptions
-from .runtime import DistEnv, Precision, precision_for
+from impbench.nn import checkpoint as ckpt
+from impbench.genotypes import PAD
+from impbench.nn.data import SegmentData, curriculum_rate, derived_seed, encode, mask_batch
+from impbench.nn.options import NNOptions
+from impbench.nn.runtime import DistEnv, Precision, precision_for
 
 #: ``loss_fn(logits, target)``: logits float32 (B, 6, L), target int64 codes (B, L); returns a
 #: scalar tensor averaged over the positions whose true code is a call (1-4).

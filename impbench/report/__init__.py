@@ -28,15 +28,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import __version__
-from ..errors import ImpbenchError
-from . import figures, overview
-from .content import FigureOut, Report, Section, _display_width, build_report
-from .html import report_html
-from .load import RunResults, load_run
-from .markdown import report_markdown
-from .style import fmt_value, level_label
-from .tables import Cell, Table, summarise
+from impbench import __version__
+from impbench.errors import ImpbenchError
+from impbench.report import figures, overview
+from impbench.report.content import FigureOut, Report, Section, _display_width, build_report
+from impbench.report.html import report_html
+from impbench.report.load import RunResults, load_run
+from impbench.report.markdown import report_markdown
+from impbench.report.style import fmt_value, level_label
+from impbench.report.tables import Cell, Table, summarise
 
 __all__ = ["FORMATS", "load_run", "parse_formats", "summarise", "write_compare", "write_report", "RunResults"]
 

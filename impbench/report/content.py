@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import figures, overview
-from .load import RunResults
-from .style import PROTOCOL_NAMES, level_label, protocol_order
-from .tables import Table, failures, level_tables, runtime_frame, runtime_table, summarise
+from impbench.report import figures, overview
+from impbench.report.load import RunResults
+from impbench.report.style import PROTOCOL_NAMES, level_label, protocol_order
+from impbench.report.tables import Table, failures, level_tables, runtime_frame, runtime_table, summarise
 
 
 @dataclass

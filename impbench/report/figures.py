@@ -21,9 +21,9 @@ from matplotlib.offsetbox import AnchoredOffsetbox, HPacker, TextArea, VPacker
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
-from ..genotypes import CALL_CODES, CODE_GT
-from .load import RunResults
-from .style import FIGURE_METRICS, OKABE_ITO, imputer_colours, level_label, metric_name
+from impbench.genotypes import CALL_CODES, CODE_GT
+from impbench.report.load import RunResults
+from impbench.report.style import FIGURE_METRICS, OKABE_ITO, imputer_colours, level_label, metric_name
 
 DPI = 150
 BAR_COLOUR = "#D9D9D9"

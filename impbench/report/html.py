@@ -7,8 +7,8 @@ import base64
 import re
 from html import escape
 
-from .content import FigureOut, Report, Section
-from .tables import Table, is_numeric_text
+from impbench.report.content import FigureOut, Report, Section
+from impbench.report.tables import Table, is_numeric_text
 
 
 CSS = """

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import ImpbenchError
+from impbench.errors import ImpbenchError
 
 METRICS_COLUMNS = (
     "imputer", "level", "replicate", "protocol", "bin", "bin_lo", "bin_hi",

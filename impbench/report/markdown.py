@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .content import Report
-from .tables import Table, is_numeric_text
+from impbench.report.content import Report
+from impbench.report.tables import Table, is_numeric_text
 
 
 def _escape(text: str) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from .load import RunResults
-from .style import level_label
-from .tables import Cell, Table
+from impbench.report.load import RunResults
+from impbench.report.style import level_label
+from impbench.report.tables import Cell, Table
 
 MAX_VALUE_CHARS = 300
 

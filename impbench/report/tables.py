@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .load import RunResults
-from .style import (LOWER_IS_BETTER, PROTOCOL_NAMES, fmt_count, fmt_mb, fmt_mean_sd, fmt_seconds,
+from impbench.report.load import RunResults
+from impbench.report.style import (LOWER_IS_BETTER, PROTOCOL_NAMES, fmt_count, fmt_mb, fmt_mean_sd, fmt_seconds,
                     fmt_value, level_label, metric_name, metric_order, protocol_order)
 
 SUMMARY_COLUMNS = (

@@ -19,7 +19,7 @@ import numpy as np
 
 from impbench.errors import ImpbenchError
 from impbench.genotypes import CALL_CODES, MISSING, GenotypeMatrix, alt_allele_frequency, probs_dosage
-from impbench.imputer import Imputation, Imputer, RunContext, require_same_variants
+from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
 
 
 @dataclass

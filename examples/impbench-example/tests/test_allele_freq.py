@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from impbench.imputer import RunContext
-from impbench.simulate import simulate_matrix
+from impbench.imputers.base import RunContext
+from impbench.data.simulate import simulate_matrix
 from impbench.testing import ImputerContract
 from impbench_example.imputer import AlleleFrequencyImputer, AlleleFrequencyOptions
 

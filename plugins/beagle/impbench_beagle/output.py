@@ -23,7 +23,7 @@ import numpy as np
 
 from impbench.errors import ImpbenchError
 from impbench.genotypes import HOM_REF, GenotypeMatrix, code_dosage, codes_from_alleles, is_call
-from impbench.imputer import Imputation
+from impbench.imputers.base import Imputation
 
 
 @dataclass

@@ -14,7 +14,7 @@ import numpy as np
 
 from impbench.errors import ImpbenchError
 from impbench.genotypes import GenotypeMatrix, is_call
-from impbench.imputer import require_same_variants
+from impbench.imputers.base import require_same_variants
 
 _CONTIG_LINE = re.compile(r"^##contig=<ID=([^,>]+)", re.MULTILINE)
 

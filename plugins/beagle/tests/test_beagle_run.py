@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from impbench.baselines import MajorImputer
+from impbench.imputers.baselines import MajorImputer
 from impbench.errors import ImpbenchError
 from impbench.genotypes import ALLELES_CODE, MISSING, code_dosage
-from impbench.imputer import RunContext, check_imputation
-from impbench.simulate import simulate_matrix
-from impbench.vcf import write_vcf
+from impbench.imputers.base import RunContext, check_imputation
+from impbench.data.simulate import simulate_matrix
+from impbench.io.vcf import write_vcf
 from impbench_beagle import BeagleImputer, BeagleOptions
 
 pytestmark = pytest.mark.beagle

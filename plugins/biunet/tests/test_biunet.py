@@ -12,9 +12,9 @@ import torch
 
 from impbench.errors import ImpbenchError
 from impbench.genotypes import CODE_DOSAGE, MISSING, PAD
-from impbench.imputer import RunContext, make_options
+from impbench.imputers.base import RunContext, make_options
 from impbench.nn import BEST, LATEST, METRICS_CSV, SUMMARY_JSON, count_parameters
-from impbench.simulate import simulate_matrix
+from impbench.data.simulate import simulate_matrix
 from impbench.testing import ImputerContract
 from impbench_biunet import BiUNet, BiUNetImputer, Options
 

@@ -15,7 +15,7 @@ import torch
 
 from impbench.errors import ImpbenchError
 from impbench.genotypes import GenotypeMatrix
-from impbench.imputer import RunContext
+from impbench.imputers.base import RunContext
 from impbench.nn import SegmentImputer, input_channels, losses
 from impbench.nn.runtime import resolve_device
 

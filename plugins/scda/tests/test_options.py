@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from impbench.errors import ImpbenchError
-from impbench.imputer import make_options
+from impbench.imputers.base import make_options
 from impbench_scda import SCDAImputer, SCDAOptions
 from impbench_scda.models import count_parameters
 from impbench_scda.options import DEFAULT_PRESET, PRESETS

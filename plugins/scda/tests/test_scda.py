@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from impbench.baselines import MajorImputer
+from impbench.imputers.baselines import MajorImputer
 from impbench.errors import ImpbenchError
 from impbench.genotypes import code_dosage
-from impbench.imputer import RunContext, make_options
-from impbench.simulate import simulate_matrix
+from impbench.imputers.base import RunContext, make_options
+from impbench.data.simulate import simulate_matrix
 from impbench.testing import ImputerContract, contract_data
 from impbench_scda import SCDAImputer, SCDAOptions
 from impbench_scda import memory

@@ -36,9 +36,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from .errors import ImpbenchError
-from .genotypes import MISSING, GenotypeMatrix, is_call
-from .imputer import Imputation, Imputer, RunContext, check_imputation, make_options
+from impbench.errors import ImpbenchError
+from impbench.genotypes import MISSING, GenotypeMatrix, is_call
+from impbench.imputers.base import Imputation, Imputer, RunContext, check_imputation, make_options
 
 #: Sizes of the contract's data.
 CONTRACT_SAMPLES = (40, 10, 10)  # panel, validation, target
@@ -56,7 +56,7 @@ def contract_data(sim_seed: int = 11) -> tuple[GenotypeMatrix, GenotypeMatrix, G
     mask : bool, shape (10, 300); True where the target cell is hidden (code 0).
     Cached: callers must not modify the arrays (the contract checks copies).
     """
-    from .simulate import simulate_matrix
+    from impbench.data.simulate import simulate_matrix
 
     n_panel, n_val, n_target = CONTRACT_SAMPLES
     full = simulate_matrix(n_samples=n_panel + n_val + n_target, sequence_length=100_000, seed=sim_seed)
@@ -154,7 +154,7 @@ class ImputerContract:
     def test_contract_registered_through_hook(self):
         if not self.check_registered:
             pytest.skip("check_registered = False")
-        from .plugins import get_imputers
+        from impbench.imputers.registry import get_imputers
 
         imputers = get_imputers()
         assert self.imputer_cls.name in imputers, (

@@ -26,12 +26,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .errors import ImpbenchError
-from .qc import HweExactTest, QCReport, QCSettings, allele_counts_maf, genotype_counts
-from .samplesheet import read_sample_sheet
-from .split import SPLITS, SplitSettings, assign_splits
-from .store import STORE_FORMAT, DatasetStore, StoreWriter
-from .vcf import Region, VcfReader
+from impbench.errors import ImpbenchError
+from impbench.data.qc import HweExactTest, QCReport, QCSettings, allele_counts_maf, genotype_counts
+from impbench.io.samplesheet import read_sample_sheet
+from impbench.data.split import SPLITS, SplitSettings, assign_splits
+from impbench.data.store import STORE_FORMAT, DatasetStore, StoreWriter
+from impbench.io.vcf import Region, VcfReader
 
 ProgressFn = Callable[[str, float, "float | None"], None]
 

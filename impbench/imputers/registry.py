@@ -4,7 +4,7 @@ Nothing is imported until the first call that needs the registry (``get_imputers
 ``get_imputer``, ``get_plugin_manager``); then every entry point of the group ``impbench`` is
 loaded once per process. ``IMPBENCH_LOAD_PLUGINS`` (a comma list of entry-point or
 distribution names) restricts which entry points load; set to the empty string it loads none.
-The built-in baselines (``impbench.baselines``) are registered through the same hook as
+The built-in baselines (``impbench.imputers.baselines``) are registered through the same hook as
 external plugins and are always present.
 
 An entry point that fails to import does not stop the harness: it is skipped, and the error is
@@ -19,14 +19,14 @@ from dataclasses import dataclass
 
 import pluggy
 
-from . import hookspecs
-from .errors import ImpbenchError
-from .imputer import Imputer
+from impbench.imputers import hookspecs
+from impbench.errors import ImpbenchError
+from impbench.imputers.base import Imputer
 
 #: Environment variable restricting which entry points load.
 LOAD_PLUGINS_ENV = "IMPBENCH_LOAD_PLUGINS"
 #: Plugin name of the built-in baselines module.
-BUILTIN = "impbench.baselines"
+BUILTIN = "impbench.imputers.baselines"
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager, built (and its entry points loaded) on first use."""
     global _pm
     if _pm is None:
-        from . import __version__, baselines
+        from impbench import __version__
+        from impbench.imputers import baselines
 
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ImpbenchError
-from .genotypes import GenotypeMatrix
-from .split import SPLITS
+from impbench.errors import ImpbenchError
+from impbench.genotypes import GenotypeMatrix
+from impbench.data.split import SPLITS
 
 STORE_FORMAT = 1
 CHUNK_SAMPLES = 64

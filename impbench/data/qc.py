@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import gammaln
 
-from .genotypes import HOM_ALT, HOM_REF, MISSING
+from impbench.genotypes import HOM_ALT, HOM_REF, MISSING
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ImpbenchError
-from .genotypes import GenotypeMatrix, codes_from_alleles
+from impbench.errors import ImpbenchError
+from impbench.genotypes import GenotypeMatrix, codes_from_alleles
 
 
 def simulate_matrix(
@@ -355,7 +355,7 @@ def _haplotypes_to_codes(ts, progress=None, chunk: int = 4096):
     Returns (codes uint8 (n_samples, n_kept), positions int64 (0-based), ref, alt, n_sites,
     n_multiallelic). Individuals are the consecutive haplotype pairs of ``ts.samples()``.
     """
-    from .genotypes import ALLELES_CODE
+    from impbench.genotypes import ALLELES_CODE
 
     n_sites = ts.num_sites
     n_haps = ts.num_samples
@@ -515,19 +515,19 @@ def simulate_dataset(card, out_dir=None, progress=None):
     when ``tabix`` is installed), ``<name>.samples.tsv`` and ``<name>.simulation.json``.
 
     card : a ``DatasetCard`` of kind "simulated". out_dir : the folder to write into; default
-    the card's cache folder ``cache_dir()/sim/<name>-<hash>/`` (see ``impbench.datasets``),
+    the card's cache folder ``cache_dir()/sim/<name>-<hash>/`` (see ``impbench.data.cards``),
     where a finished simulation is reused. Files appear complete or not at all (written under
     temporary names, then renamed). Returns ``(vcf_path, sheet_path)``.
     """
     import json
     from pathlib import Path
 
-    from .vcf import write_vcf
+    from impbench.io.vcf import write_vcf
 
     if card.kind != "simulated":
         raise ImpbenchError(f"dataset {card.name!r} ({card.path}) is not a simulated dataset")
     if out_dir is None:
-        from .datasets import simulation_dir
+        from impbench.data.cards import simulation_dir
 
         out_dir = simulation_dir(card)
     out_dir = Path(out_dir)

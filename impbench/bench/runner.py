@@ -10,11 +10,11 @@ The unit of work is (imputer, level, replicate). For each imputer the runner
    has to do is already done;
 3. for each level x replicate imputes the masked test split. The mask of a (level, replicate)
    is built once per run and shared by every imputer (seeded from the dataset hash, level and
-   replicate, see ``impbench.masking``); its SHA-256 goes into the manifest;
+   replicate, see ``impbench.bench.masking``); its SHA-256 goes into the manifest;
 4. validates the answer (``check_imputation``: shapes, dtypes, codes 1-4). **An imputer that
    changes an observed cell is an error**, not silently repaired: the contract says observed
    codes are kept, and a harness that restored them would hide a broken plugin;
-5. scores it with ``impbench.metrics.score`` (MAF: folded MAF of the training split's truth,
+5. scores it with ``impbench.bench.metrics.score`` (MAF: folded MAF of the training split's truth,
    of the training cohort when ``--train-cohort`` is given), and writes the unit's rows into
    its done marker ``done/<imputer>.L<level>.r<replicate>.json``; the CSVs and the manifest
    are then rewritten (atomically) from all done markers, so an interrupted run loses at most
@@ -58,9 +58,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ImpbenchError, ImputerError
-from .genotypes import MISSING, GenotypeMatrix, variant_maf
-from .imputer import Imputation, Imputer, RunContext, check_imputation, make_options
+from impbench.errors import ImpbenchError, ImputerError
+from impbench.genotypes import MISSING, GenotypeMatrix, variant_maf
+from impbench.imputers.base import Imputation, Imputer, RunContext, check_imputation, make_options
 
 DEFAULT_LEVELS = (0.05, 0.15, 0.25)
 DEFAULT_REPLICATES = 3
@@ -163,7 +163,7 @@ def merge_options(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[st
 
 def validate_settings(settings: RunSettings) -> None:
     """``ImpbenchError`` for a setting that can never work (checked before any work starts)."""
-    from .masking import SCHEMES
+    from impbench.bench.masking import SCHEMES
 
     for level in settings.levels:
         if not (0.0 < level < 1.0):
@@ -472,7 +472,7 @@ class Runner:
 
     # ------------------------------------------------------------------ public
     def run(self) -> RunOutcome:
-        from . import metrics
+        from impbench.bench import metrics
 
         settings = self.settings
         self.bin_edges = tuple(settings.bin_edges) if settings.bin_edges is not None else tuple(metrics.DEFAULT_BIN_EDGES)
@@ -529,7 +529,7 @@ class Runner:
     # ------------------------------------------------------------------ masks
     def mask(self, level: float, replicate: int) -> tuple[np.ndarray, str, int]:
         """(mask bool (n_test, n_variants), SHA-256, n_masked) of a unit, built once per run."""
-        from .masking import make_mask, mask_sha256, replicate_seed
+        from impbench.bench.masking import make_mask, mask_sha256, replicate_seed
 
         key = (float(level), int(replicate))
         if key not in self._masks:
@@ -654,7 +654,7 @@ class Runner:
 
     def _run_unit(self, plan: ImputerPlan, imputer: Imputer, ctx: RunContext, entry: dict, level: float,
                   replicate: int) -> None:
-        from . import metrics
+        from impbench.bench import metrics
 
         truth = self.data.truth
         mask, sha, n_masked = self.mask(level, replicate)
@@ -693,7 +693,7 @@ class Runner:
             self._scored += 1
             self.progress.update(score_task, self._scored, self._to_score)
         if self.settings.write_vcf:
-            from .vcf import write_vcf
+            from impbench.io.vcf import write_vcf
 
             write_vcf(target, self._vcf_path(plan.name, level, replicate), imputation=imputation, masked=mask)
         unit = {
@@ -720,7 +720,7 @@ class Runner:
 
     # ------------------------------------------------------------------ outputs
     def _base_manifest(self, previous: dict | None) -> dict[str, Any]:
-        from . import __version__
+        from impbench import __version__
 
         s = self.settings
         store = self.store
@@ -845,7 +845,7 @@ def prepare_run_dir(run_dir: Path) -> None:
 
 def plan_imputers(settings: RunSettings, card: Any = None) -> list[ImputerPlan]:
     """Resolve imputer names and build their options (card defaults < options file < --opt)."""
-    from .plugins import get_imputer, get_imputers
+    from impbench.imputers.registry import get_imputer, get_imputers
 
     registered = get_imputers()
     names = list(settings.imputers) if settings.imputers else list(registered)
@@ -894,7 +894,7 @@ def run_benchmark(settings: RunSettings, *, store: Any = None, card: Any = None,
     prepare_run_dir(probe_dir) if not probe_dir.exists() else _check_writable(probe_dir)
     with Progress(console=console, enabled=show_progress) as progress:
         if store is None:
-            from .datasets import get_card, prepare
+            from impbench.data.cards import get_card, prepare
 
             card = get_card(settings.dataset, extra_dirs=list(settings.cards) or None)
             store = prepare(card, extra_dirs=list(settings.cards) or None,

@@ -45,8 +45,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .errors import ImpbenchError
-from .genotypes import HOM_REF, MISSING, is_call
+from impbench.errors import ImpbenchError
+from impbench.genotypes import HOM_REF, MISSING, is_call
 
 __all__ = [
     "DEFAULT_LEVELS",

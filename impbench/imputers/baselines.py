@@ -19,9 +19,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from .genotypes import CALL_CODES, MISSING, N_CALL_CODES, GenotypeMatrix, is_call, probs_dosage
-from .hookspecs import hookimpl
-from .imputer import Imputation, Imputer, RunContext, require_same_variants
+from impbench.genotypes import CALL_CODES, MISSING, N_CALL_CODES, GenotypeMatrix, is_call, probs_dosage
+from impbench.imputers.hookspecs import hookimpl
+from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
 
 #: Elements (target rows x panel rows x variants) held at once by ``knn``'s match counts.
 KNN_CHUNK_ELEMENTS = 1 << 24
@@ -44,7 +44,7 @@ def _finish(target: GenotypeMatrix, probs: np.ndarray) -> Imputation:
 
 
 def _check_panel(name: str, panel: GenotypeMatrix) -> None:
-    from .errors import ImputerError
+    from impbench.errors import ImputerError
 
     if panel.n_samples == 0:
         raise ImputerError(name, "the panel has no samples")
@@ -149,7 +149,7 @@ class KnnImputer(Imputer):
     description: ClassVar[str] = "k nearest panel samples by windowed Hamming distance vote (baseline)"
 
     def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
-        from .errors import ImpbenchError
+        from impbench.errors import ImpbenchError
 
         if self.options.k < 1:
             raise ImpbenchError(f"option knn.k must be at least 1, got {self.options.k}")

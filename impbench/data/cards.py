@@ -24,9 +24,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import ImpbenchError
-from .qc import QCSettings
-from .split import SplitSettings
+from impbench.errors import ImpbenchError
+from impbench.data.qc import QCSettings
+from impbench.data.split import SplitSettings
 
 try:  # Python >= 3.11
     import tomllib
@@ -34,7 +34,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .store import DatasetStore
+    from impbench.data.store import DatasetStore
 
 Progress = Callable[[str, float, "float | None"], None]
 
@@ -73,7 +73,7 @@ class DatasetCard:
 
     name : the file's stem; description : one line for ``impbench datasets``.
     path : the TOML file. kind : "simulated" (``simulation`` set) or "file" (``vcf`` set).
-    simulation : the ``[simulation]`` table as written (see ``impbench.simulate``).
+    simulation : the ``[simulation]`` table as written (see ``impbench.data.simulate``).
     vcf, samples : path templates of the VCF and the sample sheet (``${VAR}``,
         ``${VAR:-default}``, ``~``; relative to the card's folder); None when not given.
     sample_columns : {"id", "cohort", "sex"} column names of the sample sheet; empty for the
@@ -121,7 +121,7 @@ def builtin_card_dir() -> Path:
     """The built-in cards: ``impbench/cards``, which in a source checkout (or an editable
     install) is a link to the repository's ``datasets/`` and in a wheel holds copies of its
     files. Returned resolved, so a card's path names ``datasets/<name>.toml`` in a checkout."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent
     cards = package / "cards"
     if cards.is_dir():
         return cards.resolve()
@@ -216,7 +216,7 @@ def _settings(cls: type, table: Any, section: str, path: Path):
 def parse_card(path: str | os.PathLike) -> DatasetCard:
     """Read and validate one card file. Bad TOML, an unknown key or a wrong value raises
     ``ImpbenchError`` naming the file."""
-    from .simulate import parse_simulation
+    from impbench.data.simulate import parse_simulation
 
     path = Path(path)
     try:
@@ -270,7 +270,7 @@ def parse_card(path: str | os.PathLike) -> DatasetCard:
             )
         _expect(value, str, f"sample_columns.{key}", path)
     if kind == "simulated" and not columns:
-        from .simulate import SHEET_COLUMNS
+        from impbench.data.simulate import SHEET_COLUMNS
 
         columns = dict(SHEET_COLUMNS)
     if columns and "id" not in columns:
@@ -452,7 +452,7 @@ def _package_version(name: str) -> str:
 
 def simulation_key(card: DatasetCard) -> dict:
     """What identifies a simulated card's data: its normalised spec and the simulator versions."""
-    from .simulate import SIMULATION_VERSION, parse_simulation
+    from impbench.data.simulate import SIMULATION_VERSION, parse_simulation
 
     return {
         "spec": parse_simulation(card.simulation, str(card.path)),
@@ -485,7 +485,7 @@ def store_key(card: DatasetCard) -> dict:
     else:
         _, _, (vcf, sheet) = _file_problems(card)
         source = {"vcf": _file_identity(vcf), "samples": _file_identity(sheet)}
-    from .store import STORE_FORMAT
+    from impbench.data.store import STORE_FORMAT
 
     return {
         "version": STORE_KEY_VERSION,
@@ -508,7 +508,7 @@ def resolve_source(card: DatasetCard, progress: Progress | None = None) -> tuple
     folder (once). A file card whose file is absent raises one ``ImpbenchError`` naming what
     to set and which simulated card mirrors it."""
     if card.kind == "simulated":
-        from .simulate import simulate_dataset
+        from impbench.data.simulate import simulate_dataset
 
         return simulate_dataset(card, progress=progress)
     long_msgs, _, (vcf, sheet) = _file_problems(card)
@@ -538,8 +538,8 @@ def prepare(
     if card.kind == "file":
         resolve_source(card)  # a missing file fails here, before anything is imported or built
     out_path = store_path(card)
-    from .prepare import prepare_store
-    from .store import DatasetStore
+    from impbench.data.ingest import prepare_store
+    from impbench.data.store import DatasetStore
 
     if out_path.exists() and not force:
         return DatasetStore.open(out_path)

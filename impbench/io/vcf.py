@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, BinaryIO, Iterable
 
 import numpy as np
 
-from .errors import ImpbenchError
-from .genotypes import ALLELES_CODE, CODE_ALLELE0, CODE_ALLELE1, CODE_GT, MISSING, N_CODES, GenotypeMatrix
+from impbench.errors import ImpbenchError
+from impbench.genotypes import ALLELES_CODE, CODE_ALLELE0, CODE_ALLELE1, CODE_GT, MISSING, N_CODES, GenotypeMatrix
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .imputer import Imputation
+    from impbench.imputers.base import Imputation
 
 __all__ = ["write_vcf", "GenotypeVcfWriter", "dosage_r2", "BgzfWriter", "read_vcf", "VcfReader", "VariantBatch", "SiteCounts", "Region"]
 

@@ -32,9 +32,9 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import ImpbenchError
-from .genotypes import CODE_DOSAGE_CLASS, N_CALL_CODES
-from .imputer import Imputation
+from impbench.errors import ImpbenchError
+from impbench.genotypes import CODE_DOSAGE_CLASS, N_CALL_CODES
+from impbench.imputers.base import Imputation
 
 __all__ = [
     "DEFAULT_BIN_EDGES",

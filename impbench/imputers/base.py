@@ -17,8 +17,8 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-from .errors import ImpbenchError
-from .genotypes import GenotypeMatrix
+from impbench.errors import ImpbenchError
+from impbench.genotypes import GenotypeMatrix
 
 #: ``progress(stage, completed, total)``: report that ``completed`` of ``total`` units of the
 #: named stage are done (``total`` may be None when unknown).
@@ -86,7 +86,7 @@ class Imputation:
 
 def check_imputation(name: str, result: object, target: GenotypeMatrix) -> Imputation:
     """Validate a plugin's result against its target; raise ``ImputerError`` naming the plugin."""
-    from .errors import ImputerError
+    from impbench.errors import ImputerError
 
     if not isinstance(result, Imputation):
         raise ImputerError(name, f"impute() returned {type(result).__name__}, not an Imputation")
@@ -207,7 +207,7 @@ def require_same_variants(name: str, reference: GenotypeMatrix, target: Genotype
 
     An imputer that learned (or stored) a panel calls this at the top of ``impute``.
     """
-    from .errors import ImputerError
+    from impbench.errors import ImputerError
 
     if reference.same_variants(target):
         return

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ImpbenchError
-from .genotypes import PAD, is_call
+from impbench.errors import ImpbenchError
+from impbench.genotypes import PAD, is_call
 
 __all__ = [
     "n_segments",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ImpbenchError
+from impbench.errors import ImpbenchError
 
 SPLITS = ("train", "val", "test")
 

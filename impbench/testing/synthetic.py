@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..metrics import bin_labels
+from impbench.bench.metrics import bin_labels
 
 DEFAULT_EDGES = (0, 0.005, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 STANDARD_METRICS = ("r2", "concordance", "precision", "recall", "f1", "iqs", "nrd", "phased_accuracy",
@@ -88,7 +88,7 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
         }
     manifest = {
         "impbench_version": "0.1.0", "created": "2026-01-01T00:00:00Z",
-        "command": "synthetic results folder (impbench.report.synthetic)",
+        "command": "synthetic results folder (impbench.testing.synthetic)",
         "versions": {"python": "3.11", "numpy": np.__version__},
         "dataset": {"name": "synthetic", "hash": "0" * 64, "store": "(none)", "contig": "22",
                     "n_variants": int(n_variants_bin.sum()),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImpbenchError
+from impbench.errors import ImpbenchError
 
 #: Column names tried, in order, when the card does not name the column.
 DEFAULT_ID_COLUMNS = ("sample", "sample_id", "id", "iid", "sample_name")
