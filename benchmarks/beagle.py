@@ -73,7 +73,7 @@ def with_mask(name: str, panel, val, truth, rate: float, seed: int) -> Data:
 
 
 def embedded(name: str, rate: float, seed: int) -> Data:
-    from impbench.data.cards import prepare
+    from impbench.data.prepare import prepare
 
     store = prepare(name)
     return with_mask(name, store.read_split("train"), store.read_split("val"), store.read_split("test"), rate, seed)

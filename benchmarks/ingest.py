@@ -1,10 +1,10 @@
-"""Ingest benchmark: prepare_store (VCF -> QC -> split -> HDF5) against `bcftools view`.
+"""Ingest benchmark: ingest (VCF -> QC -> split -> HDF5) against `bcftools view`.
 
 Simulates (msprime, fixed seed) a 1000 Genomes chr22-sized phased VCF — 2,548 samples and
 about 1M variants at ``--scale 1`` — or takes ``--vcf PATH``, then measures in the same run:
 
 * ``bcftools view -Ou -o /dev/null FILE`` (before and after, to see the machine's noise),
-* ``prepare_store`` in a fresh Python process (so its peak RSS is its own),
+* ``ingest`` in a fresh Python process (so its peak RSS is its own),
 
 and prints wall time, CPU time, peak memory and the ratio of the two wall times. Targets:
 prepare within 3x bcftools' wall time, under 6 GiB peak memory.
@@ -41,7 +41,7 @@ def simulate_vcf(path: Path, n_samples: int, n_variants: int, seed: int = 1) -> 
     import msprime
 
     from impbench.genotypes import ALLELES_CODE
-    from impbench.io.vcf import GenotypeVcfWriter
+    from impbench.io.vcf_write import GenotypeVcfWriter
 
     population_size = 10_000
     sequence_length = 35e6 * n_variants / N_VARIANTS_CHR22
@@ -105,7 +105,8 @@ def time_bcftools(vcf: Path) -> dict:
 
 PREPARE_CHILD = r"""
 import json, resource, sys, time
-from impbench.data.ingest import prepare_store
+from pathlib import Path
+from impbench.data.ingest import IngestSettings, Source, ingest
 from impbench.data.qc import QCSettings
 from impbench.data.split import SplitSettings
 vcf, sheet, out, region = sys.argv[1:5]
@@ -113,8 +114,9 @@ stages = {}  # stage -> time of its last progress call
 def progress(stage, done, total):
     stages[stage] = time.perf_counter()
 t0 = time.perf_counter()
-store = prepare_store(vcf, sheet if sheet != "-" else None, None, region if region != "-" else None,
-                      QCSettings(), SplitSettings(seed=1), out, "bench", progress=progress, force=True)
+source = Source(Path(vcf), Path(sheet) if sheet != "-" else None)
+settings = IngestSettings(QCSettings(), SplitSettings(seed=1), region if region != "-" else None)
+store = ingest(source, settings, out, "bench", progress=progress)
 wall = time.perf_counter() - t0
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_gib": usage.ru_maxrss / 2**20,
@@ -173,7 +175,7 @@ def main(argv=None) -> int:
     table.add_row("bcftools view -Ou (before)", f"{bcf_before['wall']:.1f}", f"{bcf_before['cpu']:.1f}", "", "", "")
     table.add_row("bcftools view -Ou (after)", f"{bcf_after['wall']:.1f}", f"{bcf_after['cpu']:.1f}", "", "", "")
     table.add_row(
-        "prepare_store (read, QC, split, HDF5)", f"{prep['wall']:.1f}", f"{prep['cpu']:.1f}", f"{prep['peak_gib']:.2f}",
+        "ingest (read, QC, split, HDF5)", f"{prep['wall']:.1f}", f"{prep['cpu']:.1f}", f"{prep['peak_gib']:.2f}",
         f"{prep['wall'] / bcf_wall:.2f}x", f"{prep['cpu'] / bcf_cpu:.2f}x",
     )  # fmt: skip
     for stage, seconds in prep["stages"].items():

@@ -72,7 +72,8 @@ def accuracy_table(
     import pandas as pd
 
     from impbench.imputers.registry import get_imputers
-    from impbench.bench.runner import RunSettings, run_benchmark
+    from impbench.bench.runner import run_benchmark
+    from impbench.bench.settings import RunSettings
 
     registered = get_imputers()
     names = list(names)

@@ -21,7 +21,7 @@ from impbench.cli import main
 from impbench.genotypes import MISSING
 from impbench.imputers.base import Imputation, Imputer
 from impbench.data.simulate import simulate_matrix
-from impbench.io.vcf import write_vcf
+from impbench.io.vcf_write import write_vcf
 
 REPO = Path(__file__).resolve().parents[1]
 

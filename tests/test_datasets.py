@@ -17,15 +17,12 @@ from impbench.data.cards import (
     builtin_card_dir,
     cache_dir,
     card_dirs,
-    card_status,
     expand_template,
     get_card,
     load_cards,
     parse_card,
-    resolve_source,
-    simulation_dir,
-    store_path,
 )
+from impbench.data.prepare import card_status, resolve_source, simulation_dir, store_path
 from impbench.errors import ImpbenchError
 from impbench.data.qc import QCSettings
 from impbench.data.split import SplitSettings
@@ -227,7 +224,8 @@ def test_file_card_with_its_files_is_ready(tmp_path, monkeypatch):
     monkeypatch.setenv("IMPBENCH_LOS_SAMPLES", str(sheet))
     card = get_card("los")
     assert card_status(card) == "ready"
-    assert resolve_source(card) == (vcf, sheet)
+    again = resolve_source(card)
+    assert (again.vcf, again.sheet) == (vcf, sheet)
     # Only the sheet missing: the message names the sheet's variable, not the VCF's.
     sheet.unlink()
     with pytest.raises(ImpbenchError, match="IMPBENCH_LOS_SAMPLES") as info:
@@ -241,7 +239,8 @@ def test_relative_paths_are_relative_to_the_card(tmp_path):
     (folder / "data").mkdir()
     (folder / "data" / "mine.vcf.gz").write_bytes(b"x")
     card = get_card("mine", [folder])
-    assert resolve_source(card) == (folder / "data" / "mine.vcf.gz", None)
+    source = resolve_source(card)
+    assert (source.vcf, source.sheet) == (folder / "data" / "mine.vcf.gz", None)
 
 
 # --- cache and store paths ----------------------------------------------------------------
@@ -277,7 +276,8 @@ def test_store_path_depends_on_settings_and_source(tmp_path, monkeypatch):
 def test_simulated_source_is_cached(tmp_path, monkeypatch):
     write_card(tmp_path / "cards", "mine", SMALL_SIM)
     card = get_card("mine", [tmp_path / "cards"])
-    vcf, sheet = resolve_source(card)
+    source = resolve_source(card)
+    vcf, sheet = source.vcf, source.sheet
     assert vcf.parent == simulation_dir(card) and vcf.parent.parent == tmp_path / "cache" / "sim"
     assert vcf.is_file() and sheet.is_file()
     assert card_status(card) == "ready"
@@ -286,7 +286,8 @@ def test_simulated_source_is_cached(tmp_path, monkeypatch):
         raise AssertionError("simulated again")
 
     monkeypatch.setattr("impbench.data.simulate.simulate_genotypes", boom)
-    assert resolve_source(card) == (vcf, sheet)
+    again = resolve_source(card)
+    assert (again.vcf, again.sheet) == (vcf, sheet)
     other = dataclasses.replace(card, simulation={**card.simulation, "seed": 5})
     assert simulation_dir(other) != simulation_dir(card)
 
@@ -304,7 +305,7 @@ def test_card_is_frozen():
 def test_prepare_simulated_card_end_to_end(tmp_path, monkeypatch):
     import numpy as np
 
-    from impbench.data.cards import prepare
+    from impbench.data.prepare import prepare
     from impbench.data.simulate import simulate_genotypes
 
     write_card(tmp_path / "cards", "mine", SMALL_SIM)
@@ -327,22 +328,22 @@ def test_prepare_simulated_card_end_to_end(tmp_path, monkeypatch):
     # A second call reuses the store without ingesting; force rebuilds it.
     calls = []
 
-    def counting_prepare_store(*args, **kwargs):
-        calls.append(kwargs.get("force"))
-        return real_prepare_store(*args, **kwargs)
+    def counting_ingest(*args, **kwargs):
+        calls.append(args[2])
+        return real_ingest(*args, **kwargs)
 
-    import impbench.data.ingest as prepare_module
+    import impbench.data.prepare as prepare_module
 
-    real_prepare_store = prepare_module.prepare_store
-    monkeypatch.setattr(prepare_module, "prepare_store", counting_prepare_store)
+    real_ingest = prepare_module.ingest
+    monkeypatch.setattr(prepare_module, "ingest", counting_ingest)
     again = prepare(card)
     assert again.path == store.path and again.dataset_hash == store.dataset_hash and calls == []
     rebuilt = prepare(card, force=True)
-    assert calls == [True] and rebuilt.dataset_hash == store.dataset_hash
+    assert calls == [store.path] and rebuilt.dataset_hash == store.dataset_hash
 
 
 def test_prepare_missing_file_fails_before_writing_anything(tmp_path):
-    from impbench.data.cards import prepare
+    from impbench.data.prepare import prepare
 
     with pytest.raises(ImpbenchError, match="IMPBENCH_LOS_VCF"):
         prepare("los")

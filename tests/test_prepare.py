@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from impbench.errors import ImpbenchError
-from impbench.data.ingest import prepare_store
+from impbench.data.ingest import IngestSettings, Source, ingest
 from impbench.data.qc import QCSettings, allele_counts_maf, genotype_counts, hwe_exact_pvalues
 from impbench.data.simulate import simulate_matrix
 from impbench.data.split import SPLITS, SplitSettings
 from impbench.data.store import DatasetStore
-from impbench.io.vcf import write_vcf
+from impbench.io.vcf_write import write_vcf
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,8 @@ def source(tmp_path_factory):
 
 
 def run(vcf, sheet, out, *, qc=QCSettings(), split=SplitSettings(seed=1), region=None, columns=None, **kw):
-    return prepare_store(vcf, sheet, columns, region, qc, split, out, "toy", **kw)
+    source = Source(vcf, sheet)
+    return ingest(source, IngestSettings(qc, split, region, columns or {}), out, "toy", **kw)
 
 
 def listing(folder):
@@ -75,15 +76,14 @@ def test_pipeline_matches_plain_qc(source, tmp_path):
     assert listing(tmp_path) == ["toy.h5"]
 
 
-def test_reuse_force_and_changed_settings(source, tmp_path):
+def test_rebuild_replaces_and_changed_settings(source, tmp_path):
+    # Reusing a store is prepare()'s decision (one store key); ingest always builds.
     _, vcf, sheet = source
     out = tmp_path / "toy.h5"
     first = run(vcf, sheet, out)
     mtime = out.stat().st_mtime_ns
-    again = run(vcf, sheet, out, progress=lambda *a: pytest.fail("a reused store must not be rebuilt"))
-    assert again.dataset_hash == first.dataset_hash and out.stat().st_mtime_ns == mtime
-    forced = run(vcf, sheet, out, force=True)
-    assert forced.dataset_hash == first.dataset_hash and out.stat().st_mtime_ns != mtime
+    again = run(vcf, sheet, out)
+    assert again.dataset_hash == first.dataset_hash and out.stat().st_mtime_ns != mtime
     other = run(vcf, sheet, out, split=SplitSettings(seed=2))
     assert other.dataset_hash != first.dataset_hash
     assert listing(tmp_path) == ["toy.h5"]

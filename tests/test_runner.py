@@ -20,10 +20,10 @@ from impbench.errors import ImpbenchError
 from impbench.genotypes import MISSING
 from impbench.imputers.base import Imputation, Imputer
 from impbench.bench.masking import make_mask, mask_sha256, replicate_seed
-from impbench.bench.runner import (
-    CONFUSION_COLUMNS, METRICS_COLUMNS, PER_SAMPLE_COLUMNS, Runner, RunSettings, StageMeter, merge_options,
-    parse_levels, parse_opt, read_options_file, resolve_device,
-)
+from impbench.bench.measure import StageMeter
+from impbench.bench.results import COLUMNS
+from impbench.bench.runner import Runner
+from impbench.bench.settings import RunSettings, check_device, merge_options, parse_levels, parse_opt, read_options_file
 from impbench.data.simulate import simulate_matrix
 from impbench.testing import InMemoryStore
 
@@ -47,6 +47,7 @@ class Recording(Imputer):
         type(self).calls.append((self.name, "fit", {"panel_cohorts": set(panel.cohort), "n_panel": panel.n_samples,
                                                     "n_val": None if val is None else val.n_samples,
                                                     "card_options": dict(ctx.card_options), "device": ctx.device,
+                                                    "segment_layout": (ctx.segment_layout.length, ctx.segment_layout.overlap) if ctx.segment_layout else None,
                                                     "seed": ctx.seed, "nproc": ctx.nproc, "work_dir": ctx.work_dir}))
         if self.options.flaw == "fit":
             raise RuntimeError("out of coffee\nsecond line")
@@ -160,14 +161,14 @@ def test_results_folder_as_specified(store, tmp_path):
     assert [(u["level"], u["replicate"]) for u in entry["impute"]] == [(0.1, 0), (0.1, 1), (0.3, 0), (0.3, 1)]
     assert all(u["seconds"] >= 0 and u["peak_mb"] >= 0 and u["n_covered"] == store.n_variants for u in entry["impute"])
     metrics = pd.read_csv(run_dir / "metrics.csv")
-    assert tuple(metrics.columns) == METRICS_COLUMNS
+    assert tuple(metrics.columns) == COLUMNS["metrics"]
     assert set(metrics.protocol) == {"standard", "paper"} and set(metrics.imputer) == {"rec-a", "rec-b"}
     assert set(metrics.level) == {0.1, 0.3} and set(metrics.replicate) == {0, 1}
     per_sample = pd.read_csv(run_dir / "per_sample.csv")
-    assert tuple(per_sample.columns) == PER_SAMPLE_COLUMNS
+    assert tuple(per_sample.columns) == COLUMNS["per_sample"]
     assert set(per_sample.sample_id) == set(store.read_split("test").sample_ids)
     confusion = pd.read_csv(run_dir / "confusion.csv")
-    assert tuple(confusion.columns) == CONFUSION_COLUMNS
+    assert tuple(confusion.columns) == COLUMNS["confusion"]
     assert sorted((run_dir / "done").iterdir())[0].name == "rec-a.L0.1.r0.json"
     assert len(list((run_dir / "done").iterdir())) == 8
     fit = [d for who, what, d in Recording.calls if what == "fit"][0]
@@ -282,8 +283,8 @@ def test_options_merge_card_file_and_cli(store, tmp_path):
     entry = manifest(outcome)["imputers"]["rec-a"]
     assert entry["options"] == {"fill": 2, "flaw": "", "note": "file"}
     fit = [d for who, what, d in Recording.calls if what == "fit"][0]
-    assert fit["card_options"] == {"segment_length": 64, "segment_overlap": 8, "fill": 3, "note": "card",
-                                   "panel": "/x.vcf.gz"}
+    assert fit["card_options"] == {"fill": 3, "note": "card", "panel": "/x.vcf.gz"}
+    assert fit["segment_layout"] == (64, 8)  # a typed field, not a neural option name
 
 
 def test_card_default_applies_without_cli_option(store, tmp_path):
@@ -356,16 +357,16 @@ def test_options_file_errors(tmp_path):
         read_options_file(bad)
 
 
-def test_device_resolution():
-    assert resolve_device("cpu") == "cpu"
-    torch = pytest.importorskip("torch")
-    if torch.cuda.is_available():
-        assert resolve_device("auto") == "cuda"
-        assert resolve_device("cuda:0") == "cuda:0"
-    else:
-        assert resolve_device("auto") == "cpu"
-        with pytest.raises(ImpbenchError, match="no CUDA GPU is available"):
-            resolve_device("cuda")
+def test_device_check_imports_no_torch():
+    import sys
+
+    assert check_device("cpu") == "cpu" and check_device("auto") == "auto"
+    with pytest.raises(ImpbenchError, match="--device 'tpu' is unknown"):
+        check_device("tpu")
+    code = "import sys; from impbench.bench import runner; runner.plan_run; assert 'torch' not in sys.modules"
+    import subprocess
+
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_stage_meter_sees_an_allocation_every_time():

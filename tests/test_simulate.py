@@ -24,6 +24,10 @@ from impbench.data.simulate import (
     simulate_genotypes,
 )
 
+def simulate_card(card, out_dir):
+    return simulate_dataset(parse_simulation(card.simulation, str(card.path)), card.name, out_dir)
+
+
 #: Small versions of the built-in simulated cards (same models, fewer samples, short window).
 SMALL = {
     "sim-1kgp": {"samples": {"YRI": 10, "CEU": 10, "CHB": 10}, "length": 100_000},
@@ -129,12 +133,12 @@ def test_codes_match_a_slow_reference(chunk):
 @pytest.mark.parametrize("name", list(SMALL))
 def test_same_seed_same_vcf_different_seed_different_vcf(name, tmp_path):
     card = small_card(name)
-    vcf_a, sheet_a = simulate_dataset(card, out_dir=tmp_path / "a")
-    vcf_b, sheet_b = simulate_dataset(card, out_dir=tmp_path / "b")
+    vcf_a, sheet_a = simulate_card(card, tmp_path / "a")
+    vcf_b, sheet_b = simulate_card(card, tmp_path / "b")
     assert vcf_text_hash(vcf_a) == vcf_text_hash(vcf_b)
     assert sheet_a.read_bytes() == sheet_b.read_bytes()
     other = small_card(name, seed=card.simulation["seed"] + 100)
-    vcf_c, _ = simulate_dataset(other, out_dir=tmp_path / "c")
+    vcf_c, _ = simulate_card(other, tmp_path / "c")
     assert vcf_text_hash(vcf_c) != vcf_text_hash(vcf_a)
 
 
@@ -149,7 +153,7 @@ def _strata(rows):
 
 
 def test_sim_1kgp_cohorts_and_sexes(tmp_path):
-    _, sheet = simulate_dataset(small_card("sim-1kgp"), out_dir=tmp_path)
+    _, sheet = simulate_card(small_card("sim-1kgp"), tmp_path)
     rows = _sheet(sheet)
     assert list(rows[0]) == ["sample", "cohort", "sex", "population"]
     assert _strata(rows) == {(c, s): 5 for c in ("YRI", "CEU", "CHB") for s in ("female", "male")}
@@ -157,7 +161,7 @@ def test_sim_1kgp_cohorts_and_sexes(tmp_path):
 
 
 def test_sim_los_cohorts_and_sexes(tmp_path):
-    _, sheet = simulate_dataset(small_card("sim-los"), out_dir=tmp_path)
+    _, sheet = simulate_card(small_card("sim-los"), tmp_path)
     rows = _sheet(sheet)
     assert Counter(row["cohort"] for row in rows) == {"AA": 20, "CA": 10}
     assert _strata(rows) == {("AA", "female"): 10, ("AA", "male"): 10,
@@ -166,7 +170,7 @@ def test_sim_los_cohorts_and_sexes(tmp_path):
 
 
 def test_sim_sgdp_many_populations_few_samples(tmp_path):
-    _, sheet = simulate_dataset(small_card("sim-sgdp"), out_dir=tmp_path)
+    _, sheet = simulate_card(small_card("sim-sgdp"), tmp_path)
     rows = _sheet(sheet)
     per_population = Counter(row["population"] for row in rows)
     assert len(per_population) == 12 and set(per_population.values()) == {3}
@@ -209,7 +213,7 @@ def test_written_vcf_holds_the_simulated_genotypes(tmp_path):
     from cyvcf2 import VCF
 
     card = small_card("sim-los")
-    vcf, sheet = simulate_dataset(card, out_dir=tmp_path)
+    vcf, sheet = simulate_card(card, tmp_path)
     data = simulate_genotypes(card.simulation)
     reader = VCF(str(vcf))
     assert list(reader.samples) == list(data.matrix.sample_ids)

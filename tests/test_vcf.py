@@ -11,7 +11,7 @@ import pytest
 
 from impbench.genotypes import CODE_GT, GenotypeMatrix, probs_calls, probs_dosage
 from impbench.imputers.base import Imputation
-from impbench.io.vcf import dosage_r2, write_vcf
+from impbench.io.vcf_write import dosage_r2, write_vcf
 
 needs_bcftools = pytest.mark.skipif(shutil.which("bcftools") is None, reason="bcftools not installed")
 
@@ -143,7 +143,7 @@ def test_written_vcf_reads_in_bcftools(tmp_path):
 
 # ------------------------------------------------------------------------------------- reading
 from impbench.errors import ImpbenchError  # noqa: E402
-from impbench.io.vcf import Region, VcfReader, read_vcf  # noqa: E402
+from impbench.io.vcf_read import Region, VcfReader, read_vcf  # noqa: E402
 
 
 @pytest.mark.parametrize("batch_size", [3, 8192])
@@ -287,7 +287,7 @@ def test_unsorted_and_haploid(text_vcf):
 
 
 def test_streaming_writer_matches_write_vcf(tmp_path):
-    from impbench.io.vcf import GenotypeVcfWriter
+    from impbench.io.vcf_write import GenotypeVcfWriter
 
     matrix = random_matrix(n_samples=6, n_variants=5000, seed=9)
     with GenotypeVcfWriter(tmp_path / "s.vcf.gz", matrix.contig, matrix.sample_ids) as writer:

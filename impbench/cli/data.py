@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from impbench.progress import RichProgress
+
 CARDS_HELP = (
     "Extra folder of dataset cards (*.toml); repeatable. Also read: the folders in "
     "$IMPBENCH_DATASETS (separated by ':'). A card there replaces a built-in one of the same name."
@@ -36,41 +38,6 @@ def _console():
     return Console(stderr=True)
 
 
-class _ProgressBars:
-    """A ``progress(stage, done, total)`` callback drawing one rich bar per stage."""
-
-    def __init__(self, progress) -> None:
-        self._progress = progress
-        self._tasks: dict[str, int] = {}
-
-    def __call__(self, stage: str, done: float, total: float | None) -> None:
-        total = None if total is None else max(total, 1)  # None: unknown (e.g. VCF records)
-        task = self._tasks.get(stage)
-        if task is None:
-            task = self._progress.add_task(stage, total=total)
-            self._tasks[stage] = task
-        self._progress.update(task, completed=done, total=total)
-
-
-def _progress_display(console):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description:<16}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-
-
 @click.command("datasets")
 @cards_option
 def datasets_cmd(cards_dirs: tuple[Path, ...]) -> None:
@@ -87,7 +54,8 @@ def datasets_cmd(cards_dirs: tuple[Path, ...]) -> None:
     """
     from rich.table import Table
 
-    from impbench.data.cards import card_dirs, card_status, load_cards
+    from impbench.data.cards import card_dirs, load_cards
+    from impbench.data.prepare import card_status
 
     cards = load_cards(list(cards_dirs) or None)
     table = Table(title="impbench datasets", title_justify="left")
@@ -127,14 +95,15 @@ def prepare_cmd(dataset: str, cards_dirs: tuple[Path, ...], force: bool) -> None
       IMPBENCH_LOS_VCF=los.vcf.gz IMPBENCH_LOS_SAMPLES=los.tsv impbench prepare -d los
       impbench prepare --dataset mydata --cards ~/impbench-cards
     """
-    from impbench.data.cards import get_card, prepare, store_path
+    from impbench.data.cards import get_card
+    from impbench.data.prepare import prepare, store_path
     from impbench.data.qc import QCReport
 
     console = _console()
     card = get_card(dataset, list(cards_dirs) or None)
     existed = store_path(card).exists() and not force
-    with _progress_display(console) as display:
-        store = prepare(card, force=force, progress=_ProgressBars(display))
+    with RichProgress(console=console) as display:
+        store = prepare(card, force=force, progress=display)
     if existed:
         console.print(f"{card.name}: reusing the prepared store", highlight=False)
     console.print(QCReport.from_dict(store.qc_report).table(title=f"QC report: {card.name}"))
@@ -176,7 +145,7 @@ def simulate_cmd(dataset: str, out_dir: Path, cards_dirs: tuple[Path, ...]) -> N
 
     from impbench.data.cards import get_card
     from impbench.errors import ImpbenchError
-    from impbench.data.simulate import simulate_dataset
+    from impbench.data.simulate import parse_simulation, simulate_dataset
 
     card = get_card(dataset, list(cards_dirs) or None)
     if card.kind != "simulated":
@@ -185,8 +154,10 @@ def simulate_cmd(dataset: str, out_dir: Path, cards_dirs: tuple[Path, ...]) -> N
     if out_dir.exists() and not out_dir.is_dir():
         raise ImpbenchError(f"--out {out_dir} exists and is not a folder")
     console = _console()
-    with _progress_display(console) as display:
-        vcf, sheet = simulate_dataset(card, out_dir=out_dir, progress=_ProgressBars(display))
+    with RichProgress(console=console) as display:
+        vcf, sheet = simulate_dataset(
+            parse_simulation(card.simulation, str(card.path)), card.name, out_dir, progress=display
+        )
     info = json.loads((out_dir / f"{card.name}.simulation.json").read_text())
     console.print(
         f"{card.name}: {info['n_samples']:,} samples, {info['n_variants']:,} biallelic SNPs "

@@ -130,7 +130,8 @@ def run_cmd(dataset, imputers, levels, replicates, scheme, protocol, out, run_na
 
     from rich.console import Console
 
-    from impbench.bench.runner import RunSettings, merge_options, parse_levels, parse_opt, read_options_file, run_benchmark
+    from impbench.bench.runner import run_benchmark
+    from impbench.bench.settings import RunSettings, merge_options, parse_levels, parse_opt, read_options_file
 
     cli_options: dict[str, dict[str, str]] = {}
     for text in opts:

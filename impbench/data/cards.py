@@ -15,17 +15,15 @@ by a hash of the settings and the source's identity, so a second call reuses it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
-from dataclasses import asdict, dataclass, field, fields
-from importlib import metadata
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 
 from impbench.errors import ImpbenchError
 from impbench.data.qc import QCSettings
+from impbench.data.simulate import SHEET_COLUMNS, parse_simulation
 from impbench.data.split import SplitSettings
 
 try:  # Python >= 3.11
@@ -33,18 +31,11 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-if TYPE_CHECKING:  # pragma: no cover
-    from impbench.data.store import DatasetStore
-
-Progress = Callable[[str, float, "float | None"], None]
-
 KINDS = ("simulated", "file")
 #: Environment variable: the cache folder (simulations and prepared stores).
 CACHE_ENV = "IMPBENCH_CACHE"
 #: Environment variable: extra card folders, separated by os.pathsep.
 CARDS_ENV = "IMPBENCH_DATASETS"
-#: Bump when the store's name must change for unchanged settings (e.g. a new store layout).
-STORE_KEY_VERSION = 1
 
 _TOP_KEYS = {
     "name",
@@ -216,7 +207,6 @@ def _settings(cls: type, table: Any, section: str, path: Path):
 def parse_card(path: str | os.PathLike) -> DatasetCard:
     """Read and validate one card file. Bad TOML, an unknown key or a wrong value raises
     ``ImpbenchError`` naming the file."""
-    from impbench.data.simulate import parse_simulation
 
     path = Path(path)
     try:
@@ -270,8 +260,6 @@ def parse_card(path: str | os.PathLike) -> DatasetCard:
             )
         _expect(value, str, f"sample_columns.{key}", path)
     if kind == "simulated" and not columns:
-        from impbench.data.simulate import SHEET_COLUMNS
-
         columns = dict(SHEET_COLUMNS)
     if columns and "id" not in columns:
         raise ImpbenchError(f"{path}: sample_columns needs at least 'id'")
@@ -424,146 +412,3 @@ def _file_problems(card: DatasetCard) -> tuple[list[str], list[str], tuple[Path,
 
 def _mirror_hint(card: DatasetCard) -> str:
     return f" — simulated mirror: {card.mirrors}" if card.mirrors else ""
-
-
-def card_status(card: DatasetCard) -> str:
-    """"prepared" (its store exists), "ready" (its source is present, or it is simulated), or
-    "needs file X (set $VAR) — simulated mirror: sim-x" (the first missing file; "and 1 more
-    file" when the sample sheet is missing too)."""
-    if card.kind == "file":
-        _, short, _ = _file_problems(card)
-        if short:
-            more = f" and {len(short) - 1} more file" if len(short) > 1 else ""
-            return f"needs {short[0]}{more}{_mirror_hint(card)}"
-    return "prepared" if store_path(card).exists() else "ready"
-
-
-def _digest(value: Any, n: int = 12) -> str:
-    text = json.dumps(value, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:n]
-
-
-def _package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:  # pragma: no cover
-        return "unknown"
-
-
-def simulation_key(card: DatasetCard) -> dict:
-    """What identifies a simulated card's data: its normalised spec and the simulator versions."""
-    from impbench.data.simulate import SIMULATION_VERSION, parse_simulation
-
-    return {
-        "spec": parse_simulation(card.simulation, str(card.path)),
-        "simulation_version": SIMULATION_VERSION,
-        "msprime": _package_version("msprime"),
-        "stdpopsim": _package_version("stdpopsim"),
-    }
-
-
-def simulation_dir(card: DatasetCard) -> Path:
-    """``cache_dir()/sim/<name>-<hash>/``: where a simulated card's VCF and sheet are cached."""
-    return cache_dir() / "sim" / f"{card.name}-{_digest(simulation_key(card))}"
-
-
-def _file_identity(path: Path | None) -> dict | None:
-    if path is None:
-        return None
-    try:
-        stat = path.stat()
-    except OSError:
-        return {"path": str(path.resolve()), "missing": True}
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def store_key(card: DatasetCard) -> dict:
-    """What a prepared store depends on: the ingest settings and the source's identity (the
-    simulation spec, or each file's resolved path, size and modification time)."""
-    if card.kind == "simulated":
-        source: Any = simulation_key(card)
-    else:
-        _, _, (vcf, sheet) = _file_problems(card)
-        source = {"vcf": _file_identity(vcf), "samples": _file_identity(sheet)}
-    from impbench.data.store import STORE_FORMAT
-
-    return {
-        "version": STORE_KEY_VERSION,
-        "store_format": STORE_FORMAT,
-        "source": source,
-        "sample_columns": card.sample_columns,
-        "region": card.region,
-        "qc": asdict(card.qc),
-        "split": asdict(card.split),
-    }
-
-
-def store_path(card: DatasetCard) -> Path:
-    """``cache_dir()/stores/<name>-<hash>.h5``, the hash over ``store_key(card)``."""
-    return cache_dir() / "stores" / f"{card.name}-{_digest(store_key(card))}.h5"
-
-
-def resolve_source(card: DatasetCard, progress: Progress | None = None) -> tuple[Path, Path | None]:
-    """The card's (VCF, sample sheet) paths. A simulated card is simulated into its cache
-    folder (once). A file card whose file is absent raises one ``ImpbenchError`` naming what
-    to set and which simulated card mirrors it."""
-    if card.kind == "simulated":
-        from impbench.data.simulate import simulate_dataset
-
-        return simulate_dataset(card, progress=progress)
-    long_msgs, _, (vcf, sheet) = _file_problems(card)
-    if long_msgs:
-        mirror = (
-            f"; or use its simulated mirror: impbench prepare --dataset {card.mirrors}"
-            if card.mirrors
-            else ""
-        )
-        raise ImpbenchError(
-            f"dataset {card.name!r} ({card.path}) needs " + " and ".join(long_msgs) + mirror
-        )
-    assert vcf is not None
-    return vcf, sheet
-
-
-def prepare(
-    card_or_name: DatasetCard | str,
-    *,
-    extra_dirs=None,
-    force: bool = False,
-    progress: Progress | None = None,
-) -> "DatasetStore":
-    """Ingest, QC, split and store a dataset; reuse its store when one exists (unless
-    ``force``). ``progress(stage, done, total)`` reports long work."""
-    card = get_card(card_or_name, extra_dirs) if isinstance(card_or_name, str) else card_or_name
-    if card.kind == "file":
-        resolve_source(card)  # a missing file fails here, before anything is imported or built
-    out_path = store_path(card)
-    from impbench.data.ingest import prepare_store
-    from impbench.data.store import DatasetStore
-
-    if out_path.exists() and not force:
-        return DatasetStore.open(out_path)
-    vcf, sheet = resolve_source(card, progress=progress)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    return prepare_store(
-        vcf,
-        sheet,
-        dict(card.sample_columns) or None,
-        card.region,
-        card.qc,
-        card.split,
-        out_path,
-        card.name,
-        progress=progress,
-        force=force,
-        card=_card_record(card),
-    )
-
-
-def _card_record(card: DatasetCard) -> dict:
-    """What the store records about the card (only what its name's hash covers, so a reused
-    store never holds stale card settings)."""
-    record: dict[str, Any] = {"kind": card.kind}
-    if card.kind == "simulated":
-        record["simulation"] = simulation_key(card)
-    return record

@@ -1,6 +1,6 @@
 """The ingest pipeline: VCF (+ sample sheet) -> QC -> split -> HDF5 store.
 
-``prepare_store`` streams the VCF in batches of records (``VcfReader``) and filters and
+``ingest`` streams the VCF in batches of records (``VcfReader``) and filters and
 writes each batch as it comes, so memory stays at a few batches whatever the file's size (no
 Python object per genotype). Steps, in order, each counted in the QC report:
 
@@ -18,110 +18,101 @@ phased reference panels) and, when one does, reads the VCF a second time without
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
-from impbench.errors import ImpbenchError
 from impbench.data.qc import HweExactTest, QCReport, QCSettings, allele_counts_maf, genotype_counts
-from impbench.io.samplesheet import read_sample_sheet
 from impbench.data.split import SPLITS, SplitSettings, assign_splits
 from impbench.data.store import STORE_FORMAT, DatasetStore, StoreWriter
-from impbench.io.vcf import Region, VcfReader
-
-ProgressFn = Callable[[str, float, "float | None"], None]
-
-
-def _no_progress(stage: str, done: float, total: float | None) -> None:
-    return None
+from impbench.errors import ImpbenchError
+from impbench.files import file_fingerprint, to_jsonable
+from impbench.io.samplesheet import read_sample_sheet
+from impbench.io.vcf_read import Region, VcfReader
+from impbench.progress import ProgressFn, no_progress
 
 
-def _file_fingerprint(path: Path) -> dict:
-    stat = path.stat()
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+@dataclass(frozen=True)
+class Source:
+    """A dataset's data on disk, resolved once (``impbench.data.prepare.resolve_source``).
+
+    vcf : the phased VCF/BCF. sheet : the sample sheet, or None (every sample is cohort "all",
+    sex "unknown"). identity : what the data is (file fingerprints or a simulation key), as
+    recorded in the store.
+    """
+
+    vcf: Path
+    sheet: Path | None = None
+    identity: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
+@dataclass(frozen=True)
+class IngestSettings:
+    """How a source becomes a store: QC and split settings, an optional region
+    (``chr:start-end``), and the sample sheet's column names (``{"id", "cohort", "sex"}``; any
+    missing one takes ``read_sample_sheet``'s defaults)."""
+
+    qc: QCSettings = field(default_factory=QCSettings)
+    split: SplitSettings = field(default_factory=SplitSettings)
+    region: str | None = None
+    columns: Mapping[str, str | None] = field(default_factory=dict)
+
+    def record(self) -> dict:
+        """The JSON-able settings a store records (and its key hashes)."""
+        return to_jsonable(
+            {
+                "qc": asdict(self.qc),
+                "split": asdict(self.split),
+                "region": None if self.region is None else str(Region.parse(self.region)),
+                "columns": dict(self.columns) or None,
+            }
+        )
 
 
-def prepare_settings(
-    qc: QCSettings, split: SplitSettings, region: str | None, columns: Mapping[str, Any] | None, card: Mapping[str, Any] | None = None
-) -> dict:
-    """The JSON-able settings a store records (and that decide whether it can be reused)."""
-    return _jsonable(
-        {
-            "qc": asdict(qc),
-            "split": asdict(split),
-            "region": None if region is None else str(Region.parse(region)),
-            "columns": dict(columns) if columns else None,
-            "card": dict(card) if card else {},
-        }
-    )
-
-
-def prepare_store(
-    vcf: str | os.PathLike,
-    sample_sheet: str | os.PathLike | None,
-    columns: Mapping[str, str | None] | None,
-    region: str | None,
-    qc: QCSettings,
-    split: SplitSettings,
+def ingest(
+    source: Source,
+    settings: IngestSettings,
     out_path: str | os.PathLike,
     name: str,
-    progress: ProgressFn | None = None,
-    force: bool = False,
     *,
     card: Mapping[str, Any] | None = None,
+    progress: ProgressFn | None = None,
     batch_size: int | None = None,
 ) -> DatasetStore:
-    """Ingest ``vcf`` into the HDF5 store ``out_path`` and return it opened.
-
-    sample_sheet : path or None (then every sample is cohort "all", sex "unknown").
-    columns : ``{"id": ..., "cohort": ..., "sex": ...}`` column names of the sheet (any may be
-        missing/None: the defaults of ``read_sample_sheet`` apply) or None.
-    region : ``chr:start-end`` or None. card : extra card settings recorded in the store.
+    """Ingest ``source`` into the HDF5 store ``out_path`` (replacing one there) and return it
+    opened. card : what the store records about the card (kind, simulation key).
     progress : ``progress(stage, done, total)``: records read so far (total None) in stage
-        "read", and "read again" when samples were dropped (see the module docstring).
-    force : rebuild even when ``out_path`` was made from the same inputs and settings (same
-        VCF and sheet path, size and modification time; same settings); otherwise such a store
-        is returned as is.
+    "read", and "read again" when samples were dropped (see the module docstring).
 
     Raises ``ImpbenchError`` (one line naming the file and the problem) for a missing or
     invalid VCF or sheet, unphased genotypes, missing sheet samples or columns, a region or QC
     that leaves no variant, and a cohort x sex stratum too small to split. Nothing is left
     on disk on error (an existing store at ``out_path`` stays as it was).
     """
-    progress = progress or _no_progress
-    vcf = Path(vcf)
+    progress = progress or no_progress
+    vcf = Path(source.vcf)
+    sheet_path = Path(source.sheet) if source.sheet is not None else None
     out_path = Path(out_path)
-    columns = dict(columns) if columns else {}
-    settings = prepare_settings(qc, split, region, columns, card)
+    qc, split, region = settings.qc, settings.split, settings.region
+    columns = dict(settings.columns)
+    recorded = {**settings.record(), "card": to_jsonable(dict(card or {}))}
     if not vcf.is_file():
         raise ImpbenchError(f"{vcf}: file not found" if not vcf.exists() else f"{vcf}: is not a file")
-    sheet_path = Path(sample_sheet) if sample_sheet is not None else None
     if sheet_path is not None and not sheet_path.is_file():
         raise ImpbenchError(f"{sheet_path}: sample sheet not found")
-    inputs = _jsonable(
+    inputs = to_jsonable(
         {
             "format": STORE_FORMAT,
-            "vcf": _file_fingerprint(vcf),
-            "sample_sheet": _file_fingerprint(sheet_path) if sheet_path else None,
-            "settings": settings,
+            "vcf": file_fingerprint(vcf),
+            "sample_sheet": file_fingerprint(sheet_path) if sheet_path else None,
+            "identity": dict(source.identity),
+            "settings": recorded,
             "name": name,
         }
     )
-    if out_path.exists() and not force:
-        try:
-            existing = DatasetStore.open(out_path)
-        except ImpbenchError:
-            existing = None
-        if existing is not None and existing.inputs == inputs:
-            return existing
 
     sheet = read_sample_sheet(sheet_path, columns.get("id"), columns.get("cohort"), columns.get("sex")) if sheet_path else None
 
@@ -223,7 +214,7 @@ def prepare_store(
             "passes_over_vcf": 1 if result is first else 2,
         }
     )
-    return result.writer.finish(qc_report=report.as_dict(), settings=settings, inputs=inputs)
+    return result.writer.finish(qc_report=report.as_dict(), settings=recorded, inputs=inputs)
 
 
 class _StreamResult:

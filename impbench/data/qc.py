@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import gammaln
 
+from impbench.files import to_jsonable
 from impbench.genotypes import HOM_ALT, HOM_REF, MISSING
 
 
@@ -233,7 +234,7 @@ class QCReport:
         )  # fmt: skip
 
     def as_dict(self) -> dict:
-        return {"steps": [dict(s.__dict__) for s in self.steps], "info": _jsonable(self.info)}
+        return {"steps": [dict(s.__dict__) for s in self.steps], "info": to_jsonable(self.info)}
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), sort_keys=True)
@@ -260,13 +261,3 @@ class QCReport:
         for s in self.steps:
             table.add_row(s.step, fmt(s.variants_removed), fmt(s.samples_removed), fmt(s.variants_left), fmt(s.samples_left), s.note)
         return table
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

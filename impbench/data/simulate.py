@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from impbench.errors import ImpbenchError
+from impbench.files import atomic_write
 from impbench.genotypes import GenotypeMatrix, codes_from_alleles
 
 
@@ -491,50 +492,27 @@ def write_sample_sheet(data: SimulatedDataset, path) -> None:
         "\t".join(map(str, row))
         for row in zip(matrix.sample_ids, matrix.cohort, matrix.sex, data.population)
     ]
-    _write_text_atomic(path, "\n".join(lines) + "\n")
+    atomic_write(path, "\n".join(lines) + "\n")
 
 
-def _write_text_atomic(path, text: str) -> None:
-    """Write ``text`` to a unique temporary file beside ``path``, then rename it into place."""
-    import os
-    import tempfile
+def simulate_dataset(spec: dict, name: str, out_dir, progress=None):
+    """Simulate a dataset from a normalised spec (``parse_simulation``) and write
+    ``<name>.vcf.gz`` (bgzipped, tabix-indexed when ``tabix`` is installed),
+    ``<name>.samples.tsv`` and ``<name>.simulation.json`` into ``out_dir``.
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def simulate_dataset(card, out_dir=None, progress=None):
-    """Simulate a simulated card's dataset and write ``<name>.vcf.gz`` (bgzipped, tabix-indexed
-    when ``tabix`` is installed), ``<name>.samples.tsv`` and ``<name>.simulation.json``.
-
-    card : a ``DatasetCard`` of kind "simulated". out_dir : the folder to write into; default
-    the card's cache folder ``cache_dir()/sim/<name>-<hash>/`` (see ``impbench.data.cards``),
-    where a finished simulation is reused. Files appear complete or not at all (written under
-    temporary names, then renamed). Returns ``(vcf_path, sheet_path)``.
+    A finished simulation of the same spec there is reused. Files appear complete or not at
+    all (written under temporary names, then renamed; the JSON, written last, marks a complete
+    simulation). Returns ``(vcf_path, sheet_path)``.
     """
     import json
     from pathlib import Path
 
-    from impbench.io.vcf import write_vcf
+    from impbench.io.vcf_write import write_vcf
 
-    if card.kind != "simulated":
-        raise ImpbenchError(f"dataset {card.name!r} ({card.path}) is not a simulated dataset")
-    if out_dir is None:
-        from impbench.data.cards import simulation_dir
-
-        out_dir = simulation_dir(card)
     out_dir = Path(out_dir)
-    vcf_path = out_dir / f"{card.name}.vcf.gz"
-    sheet_path = out_dir / f"{card.name}.samples.tsv"
-    info_path = out_dir / f"{card.name}.simulation.json"
-    spec = parse_simulation(card.simulation, str(card.path))
+    vcf_path = out_dir / f"{name}.vcf.gz"
+    sheet_path = out_dir / f"{name}.samples.tsv"
+    info_path = out_dir / f"{name}.simulation.json"
     if info_path.exists() and vcf_path.exists() and sheet_path.exists():
         try:
             if json.loads(info_path.read_text()).get("spec") == spec:
@@ -551,7 +529,7 @@ def simulate_dataset(card, out_dir=None, progress=None):
         progress("write VCF", 1, 1)
     write_sample_sheet(data, sheet_path)
     info = {
-        "dataset": card.name,
+        "dataset": name,
         "spec": spec,
         "simulation_version": SIMULATION_VERSION,
         "n_samples": int(data.matrix.n_samples),
@@ -561,5 +539,5 @@ def simulate_dataset(card, out_dir=None, progress=None):
         "recombination_rate": data.recombination_rate,
         "mutation_rate": data.mutation_rate,
     }
-    _write_text_atomic(info_path, json.dumps(info, indent=2) + "\n")
+    atomic_write(info_path, json.dumps(info, indent=2) + "\n")
     return vcf_path, sheet_path

@@ -13,20 +13,15 @@ import typing
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
 from impbench.errors import ImpbenchError
 from impbench.genotypes import GenotypeMatrix
+from impbench.imputers.segments import SegmentLayout
+from impbench.progress import ProgressFn, no_progress
 
-#: ``progress(stage, completed, total)``: report that ``completed`` of ``total`` units of the
-#: named stage are done (``total`` may be None when unknown).
-ProgressFn = Callable[[str, float, "float | None"], None]
-
-
-def _no_progress(stage: str, completed: float, total: float | None) -> None:
-    return None
 
 
 @dataclass
@@ -35,7 +30,8 @@ class RunContext:
 
     work_dir : a folder the imputer may write to (checkpoints, logs, temporary files); it
         exists and persists across ``fit`` and ``impute`` of one run.
-    device : "cpu", "cuda", "cuda:1", ... (already resolved from "auto").
+    device : "auto", "cpu", "cuda", "cuda:1", ... as asked for; a torch imputer resolves
+        "auto" itself (``impbench.nn.resolve_device``), so the harness never imports torch.
     threads : CPU threads the imputer may use.
     seed : the run's seed; an imputer is deterministic given it (on CPU).
     nproc : processes to train with (``torchrun``); 1 means in-process.
@@ -43,6 +39,7 @@ class RunContext:
     logger : where to write messages.
     dataset : the dataset card's name; ``dataset_hash`` its content hash (for checkpoints).
     card_options : the card's per-imputer defaults for this imputer (e.g. a Beagle panel).
+    segment_layout : the card's segment length and overlap (``SegmentLayout``), or None.
     """
 
     work_dir: Path
@@ -50,11 +47,12 @@ class RunContext:
     threads: int = 1
     seed: int = 0
     nproc: int = 1
-    progress: ProgressFn = _no_progress
+    progress: ProgressFn = no_progress
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("impbench"))
     dataset: str = ""
     dataset_hash: str = ""
     card_options: Mapping[str, Any] = field(default_factory=dict)
+    segment_layout: SegmentLayout | None = None
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)

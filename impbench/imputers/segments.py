@@ -30,6 +30,8 @@ to ``ceil(L / (L - O))`` segments (2 for the usual ``O <= L/2``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from impbench.errors import ImpbenchError
@@ -45,6 +47,20 @@ __all__ = [
     "keep_observed",
     "keep_observed_probs",
 ]
+
+
+@dataclass(frozen=True)
+class SegmentLayout:
+    """How a dataset is cut into segments: ``length`` variants each, consecutive segments
+    sharing ``overlap`` variants (stride ``length - overlap``). A dataset card's setting,
+    handed to imputers as ``RunContext.segment_layout``."""
+
+    length: int = 128
+    overlap: int = 16
+
+    def __post_init__(self) -> None:
+        if self.length < 1 or not 0 <= self.overlap < self.length:
+            raise ImpbenchError(f"segment layout: need length >= 1 and 0 <= overlap < length (got {self.length}, {self.overlap})")
 
 
 def _check(n_variants: int, length: int, overlap: int) -> tuple[int, int, int]:

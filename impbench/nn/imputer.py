@@ -107,12 +107,12 @@ class SegmentImputer(Imputer):
     # ------------------------------------------------------------------ layout and checks
     def segment_layout(self, n_variants: int, ctx: RunContext) -> tuple[int, int]:
         """Segment length and overlap: the options, else the dataset card's
-        ``segment_length``/``segment_overlap``, else 128/16."""
-        card = ctx.card_options or {}
-        length = self.options.segment_length or int(card.get("segment_length", DEFAULT_LENGTH))
+        (``ctx.segment_layout``), else 128/16."""
+        card = ctx.segment_layout
+        length = self.options.segment_length or (card.length if card is not None else DEFAULT_LENGTH)
         overlap = self.options.segment_overlap
         if overlap is None:
-            overlap = int(card.get("segment_overlap", DEFAULT_OVERLAP))
+            overlap = card.overlap if card is not None else DEFAULT_OVERLAP
         if length % self.length_multiple:
             raise ImpbenchError(f"option {self.name}.segment_length={length}: must be a multiple of {self.length_multiple} for this model")
         if not 0 <= overlap < length:

@@ -19,8 +19,7 @@ Every file is written under a temporary name and renamed, so none is ever half-w
 
 from __future__ import annotations
 
-import os
-import tempfile
+
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +29,7 @@ import pandas as pd
 
 from impbench import __version__
 from impbench.errors import ImpbenchError
+from impbench.files import atomic_write
 from impbench.report import figures, overview
 from impbench.report.content import FigureOut, Report, Section, _display_width, build_report
 from impbench.report.html import report_html
@@ -41,8 +41,6 @@ from impbench.report.tables import Cell, Table, summarise
 __all__ = ["FORMATS", "load_run", "parse_formats", "summarise", "write_compare", "write_report", "RunResults"]
 
 FORMATS = ("md", "csv", "html", "png")
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
@@ -55,19 +53,6 @@ def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
     if not names:
         raise ImpbenchError(f"no report format given; choose from {', '.join(FORMATS)}")
     return tuple(dict.fromkeys(names))
-
-
-def _write_atomic(path: Path, data: bytes | str) -> None:
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _prepare_out(out_dir: Path) -> Path:
@@ -87,15 +72,15 @@ def _write_outputs(report: Report, out_dir: Path, formats: tuple[str, ...], stem
                    csvs: dict[str, pd.DataFrame]) -> Path:
     if "png" in formats:
         for figure in report.all_figures:
-            _write_atomic(out_dir / figure.filename, figure.png)
+            atomic_write(out_dir / figure.filename, figure.png)
     if "csv" in formats:
         for name, frame in csvs.items():
-            _write_atomic(out_dir / name, frame.to_csv(index=False, float_format="%.6g"))
+            atomic_write(out_dir / name, frame.to_csv(index=False, float_format="%.6g"))
     if "md" in formats:
-        _write_atomic(out_dir / f"{stem}.md", report_markdown(report, link_figures="png" in formats))
+        atomic_write(out_dir / f"{stem}.md", report_markdown(report, link_figures="png" in formats))
     if "html" in formats:
         html_path = out_dir / f"{stem}.html"
-        _write_atomic(html_path, report_html(report, _footer()))
+        atomic_write(html_path, report_html(report, _footer()))
         return html_path
     return out_dir
 

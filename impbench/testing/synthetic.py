@@ -6,13 +6,13 @@ For tests and for looking at a report without running imputers. The numbers are 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from impbench.bench.metrics import bin_labels
+from impbench.bench.results import COLUMNS, RunFolder
 
 DEFAULT_EDGES = (0, 0.005, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 STANDARD_METRICS = ("r2", "concordance", "precision", "recall", "f1", "iqs", "nrd", "phased_accuracy",
@@ -103,12 +103,8 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
                   for i, (level, rep) in enumerate(units)],
         "imputers": manifest_imputers,
     }
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    pd.DataFrame(metric_rows, columns=["imputer", "level", "replicate", "protocol", "bin", "bin_lo", "bin_hi",
-                                       "metric", "value", "n_variants", "n_genotypes"]).to_csv(
-        run_dir / "metrics.csv", index=False)
-    pd.DataFrame(sample_rows, columns=["imputer", "level", "replicate", "sample_id", "cohort", "r2",
-                                       "n_genotypes"]).to_csv(run_dir / "per_sample.csv", index=False)
-    pd.DataFrame(confusion_rows, columns=["imputer", "level", "replicate", "protocol", "kind", "truth", "pred",
-                                          "count"]).to_csv(run_dir / "confusion.csv", index=False)
+    folder = RunFolder(run_dir)
+    folder.write_manifest(manifest)
+    for table, rows in (("metrics", metric_rows), ("per_sample", sample_rows), ("confusion", confusion_rows)):
+        folder.write_table(table, pd.DataFrame(rows, columns=list(COLUMNS[table])))
     return run_dir

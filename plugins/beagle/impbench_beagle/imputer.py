@@ -32,7 +32,7 @@ import numpy as np
 from impbench.errors import ImpbenchError
 from impbench.genotypes import GenotypeMatrix, is_call
 from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
-from impbench.io.vcf import write_vcf
+from impbench.io.vcf_write import write_vcf
 
 from .locate import BeagleTool, beagle_version, check_heap, find_beagle
 from .output import assemble_imputation, read_beagle_output

@@ -15,7 +15,7 @@ from impbench.errors import ImpbenchError
 from impbench.genotypes import ALLELES_CODE, MISSING, code_dosage
 from impbench.imputers.base import RunContext, check_imputation
 from impbench.data.simulate import simulate_matrix
-from impbench.io.vcf import write_vcf
+from impbench.io.vcf_write import write_vcf
 from impbench_beagle import BeagleImputer, BeagleOptions
 
 pytestmark = pytest.mark.beagle

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+
+from impbench.imputers.segments import SegmentLayout
 import torch
 
 from impbench.errors import ImpbenchError
@@ -144,7 +146,7 @@ def test_segment_length_must_fit_the_poolings(tmp_path):
 def test_card_segment_layout_is_used_when_options_leave_it(tmp_path):
     panel = simulate_matrix(n_samples=10, sequence_length=20_000, seed=2)
     imputer = BiUNetImputer(tiny_options(segment_length=None, segment_overlap=None, epochs=1))
-    imputer.fit(panel, None, context(tmp_path, card_options={"segment_length": 64, "segment_overlap": 32}))
+    imputer.fit(panel, None, context(tmp_path, segment_layout=SegmentLayout(64, 32)))
     assert imputer.layout == (64, 32)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from impbench.imputers.segments import SegmentLayout
 import torch
 
 from impbench.imputers.baselines import MajorImputer
@@ -101,7 +103,7 @@ def test_one_training_step_moves_every_parameter(preset):
 # ---------------------------------------------------------------------- layout and modes
 def test_full_length_layout_is_one_padded_segment_per_sample(tmp_path):
     assert padded_length(300, 32) == 320 and padded_length(320, 32) == 320 and padded_length(1, 4) == 4
-    ctx = context(tmp_path, card_options={"segment_length": 128, "segment_overlap": 16})
+    ctx = context(tmp_path, segment_layout=SegmentLayout(128, 16))
     assert make({"preset": "paper6"}).segment_layout(1000, ctx) == (1024, 0)
     assert make({"preset": "original"}).segment_layout(1001, ctx) == (1004, 0)
     assert make({"preset": "paper6", "segmented": True}).segment_layout(1000, ctx) == (128, 16)

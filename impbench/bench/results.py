@@ -1,0 +1,204 @@
+"""The run folder: one owner of its paths, columns, done markers and manifest.
+
+``results/<dataset>/<run>/`` (format: ``docs/results.md``):
+
+- ``manifest.json``: versions, dataset, settings, masks, imputers (status, options, timings);
+- ``done/<imputer>.L<level>.r<replicate>.json``: one done marker per finished unit, holding its
+  score rows; the record of truth from which the CSVs are rebuilt;
+- ``metrics.csv``, ``per_sample.csv``, ``confusion.csv``: every done marker's rows, in long
+  format with the columns below (extra columns a newer scorer adds follow them);
+- ``models/<imputer>/``: each imputer's work folder (checkpoints, logs, ``error.txt``);
+- ``vcf/<unit>.vcf.gz``: imputed VCFs (``--write-vcf``).
+
+The runner writes through ``RunFolder``; the report reads through it; the synthetic-run test
+fixture writes through it too, so no column list exists twice.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from impbench.errors import ImpbenchError
+from impbench.files import atomic_write, write_json
+
+#: Columns of each table, in order (a scorer's extra columns follow).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "metrics": ("imputer", "level", "replicate", "protocol", "bin", "bin_lo", "bin_hi",
+                "metric", "value", "n_variants", "n_genotypes"),
+    "per_sample": ("imputer", "level", "replicate", "sample_id", "cohort", "r2", "n_genotypes"),
+    "confusion": ("imputer", "level", "replicate", "protocol", "kind", "truth", "pred", "count"),
+}
+#: Numeric columns of each table (parsed as numbers when read).
+NUMERIC: dict[str, tuple[str, ...]] = {
+    "metrics": ("level", "replicate", "bin_lo", "bin_hi", "value", "n_variants", "n_genotypes"),
+    "per_sample": ("level", "replicate", "r2", "n_genotypes"),
+    "confusion": ("level", "replicate", "truth", "pred", "count"),
+}
+TABLES = tuple(COLUMNS)
+#: Version of the done-marker format.
+MARKER_FORMAT = 1
+_TEXT_DTYPES = {"imputer": str, "protocol": str, "bin": str, "metric": str, "sample_id": str, "cohort": str, "kind": str}
+
+
+def unit_name(imputer: str, level: float, replicate: int) -> str:
+    """``knn.L0.05.r0``: the stem of a unit's done marker and VCF."""
+    return f"{imputer}.L{level:g}.r{replicate}"
+
+
+def records(frame: Any) -> list[dict]:
+    """A DataFrame's rows as JSON-able dicts (NaN -> None, numpy scalars -> Python)."""
+    rows = frame.to_dict(orient="records")
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, np.generic):
+                value = row[key] = value.item()
+            if isinstance(value, float) and value != value:
+                row[key] = None
+    return rows
+
+
+class RunFolder:
+    """Paths and files of one run folder (see the module docstring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    @property
+    def done_dir(self) -> Path:
+        return self.path / "done"
+
+    def table_path(self, table: str) -> Path:
+        return self.path / f"{table}.csv"
+
+    def marker_path(self, imputer: str, level: float, replicate: int) -> Path:
+        return self.done_dir / f"{unit_name(imputer, level, replicate)}.json"
+
+    def vcf_path(self, imputer: str, level: float, replicate: int) -> Path:
+        return self.path / "vcf" / f"{unit_name(imputer, level, replicate)}.vcf.gz"
+
+    def model_dir(self, imputer: str) -> Path:
+        return self.path / "models" / imputer
+
+    # ------------------------------------------------------------------ creating
+    def create(self) -> None:
+        """Create the folder, or ``ImpbenchError`` saying the output folder is not writable."""
+        ensure_writable(self.path)
+
+    # ------------------------------------------------------------------ manifest
+    def read_manifest(self, required: bool = True) -> dict | None:
+        """The manifest as a dict; None when absent and not ``required``; ``ImpbenchError``
+        when it cannot be read or is not a JSON object."""
+        path = self.manifest_path
+        if not path.is_file():
+            if required:
+                raise ImpbenchError(f"{self.path}: not a run folder (no manifest.json; see docs/results.md)")
+            return None
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ImpbenchError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(manifest, dict):
+            raise ImpbenchError(f"{path}: expected a JSON object at the top level")
+        return manifest
+
+    def write_manifest(self, manifest: dict) -> None:
+        write_json(self.manifest_path, manifest)
+
+    # ------------------------------------------------------------------ done markers
+    def read_marker(self, imputer: str, level: float, replicate: int) -> dict | None:
+        """A unit's done marker, or None when absent, unreadable or of another format."""
+        return _read_marker(self.marker_path(imputer, level, replicate))
+
+    def write_marker(self, imputer: str, level: float, replicate: int, marker: dict) -> None:
+        write_json(self.marker_path(imputer, level, replicate), {"format": MARKER_FORMAT, **marker})
+
+    def markers(self) -> Iterable[dict]:
+        """Every valid done marker, in file-name order."""
+        if not self.done_dir.exists():
+            return
+        for path in sorted(self.done_dir.glob("*.json")):
+            marker = _read_marker(path)
+            if marker is not None:
+                yield marker
+
+    # ------------------------------------------------------------------ tables
+    def write_tables(self, imputer_order: Iterable[str] = ()) -> None:
+        """Rewrite every CSV from the done markers (each file atomically), rows ordered by
+        imputer (``imputer_order`` first), level and replicate."""
+        import pandas as pd
+
+        tables: dict[str, list[dict]] = {table: [] for table in TABLES}
+        for marker in self.markers():
+            for table in TABLES:
+                tables[table].extend(marker.get(table, []))
+        order = {name: i for i, name in enumerate(imputer_order)}
+        for table, rows in tables.items():
+            rows.sort(key=lambda r: (order.get(r.get("imputer"), len(order)), r.get("level", 0), r.get("replicate", 0)))
+            self.write_table(table, pd.DataFrame(rows))
+
+    def write_table(self, table: str, frame: Any) -> None:
+        """Write one CSV (atomically), the table's columns first."""
+        atomic_write(self.table_path(table), table_frame(table, frame).to_csv(index=False))
+
+    def read_table(self, table: str) -> Any:
+        """A CSV as a DataFrame with its columns (numbers parsed), or None when absent."""
+        import pandas as pd
+
+        path = self.table_path(table)
+        if not path.is_file():
+            return None
+        columns = COLUMNS[table]
+        try:
+            frame = pd.read_csv(path, dtype=_TEXT_DTYPES, keep_default_na=False, na_values=["", "nan", "NaN"])
+        except pd.errors.EmptyDataError:
+            frame = pd.DataFrame(columns=list(columns))
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise ImpbenchError(f"{path}: cannot parse as CSV ({exc})") from None
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ImpbenchError(f"{path}: missing column(s) {', '.join(missing)} (see docs/results.md)")
+        for column in NUMERIC[table]:
+            try:
+                frame[column] = pd.to_numeric(frame[column])
+            except (ValueError, TypeError) as exc:
+                raise ImpbenchError(f"{path}: column {column!r} is not numeric ({exc})") from None
+        return frame
+
+
+def table_frame(table: str, frame: Any) -> Any:
+    """``frame`` with the table's columns first, in order (missing ones empty)."""
+    columns = list(COLUMNS[table])
+    return frame.reindex(columns=columns + [c for c in frame.columns if c not in columns])
+
+
+def _read_marker(path: Path) -> dict | None:
+    try:
+        marker = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return marker if isinstance(marker, dict) and marker.get("format") == MARKER_FORMAT else None
+
+
+def ensure_writable(folder: Path) -> None:
+    """Create ``folder`` (and parents) and check that it is writable, else ``ImpbenchError``."""
+    import os
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ImpbenchError(f"output folder {folder} is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ImpbenchError(f"output folder {folder} is not writable ({exc.strerror or exc})") from None

@@ -1,0 +1,228 @@
+"""What ``impbench run`` was asked to do: ``RunSettings``, their parsing and validation, and
+the plan (imputers with their options) that the runner carries out.
+
+``plan_run`` validates everything that can be checked without data (levels, scheme, device
+syntax, imputer names, options) once, before any slow work, and returns a ``RunPlan``.
+
+Option layers, lowest first: the dataset card's per-imputer table (only keys that are fields
+of the imputer's ``Options``), ``--options FILE.toml``, ``--opt NAME.KEY=VALUE``; every key of
+the card's table also reaches the imputer as ``RunContext.card_options``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from impbench.bench.masking import SCHEMES
+from impbench.errors import ImpbenchError
+from impbench.imputers.base import Imputer, make_options
+from impbench.imputers.registry import get_imputer, get_imputers
+from impbench.imputers.segments import SegmentLayout
+
+DEFAULT_LEVELS = (0.05, 0.15, 0.25)
+DEFAULT_REPLICATES = 3
+PROTOCOL_CHOICES = ("standard", "paper", "both")
+
+
+@dataclass
+class RunSettings:
+    """What ``impbench run`` was asked to do (the CLI flags, parsed).
+
+    imputers : names, or None for every registered imputer.
+    options : imputer name -> {key: value} from ``--options``/``--opt`` (values may be strings).
+    cards : extra folders of dataset cards (``--cards``).
+    """
+
+    dataset: str
+    imputers: Sequence[str] | None = None
+    levels: Sequence[float] = DEFAULT_LEVELS
+    replicates: int = DEFAULT_REPLICATES
+    scheme: str = "uniform"
+    protocol: str = "standard"
+    out: Path = Path("results")
+    run_name: str | None = None
+    device: str = "auto"
+    threads: int | None = None
+    seed: int = 0
+    nproc: int = 1
+    train_cohort: str | None = None
+    test_cohort: str | None = None
+    write_vcf: bool = False
+    cards: Sequence[Path] = ()
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    bin_edges: Sequence[float] | None = None
+    command: str = ""
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return ("standard", "paper") if self.protocol == "both" else (self.protocol,)
+
+
+def parse_levels(text: str) -> tuple[float, ...]:
+    """``"0.05,0.15"`` -> (0.05, 0.15); ``ImpbenchError`` unless every level is in (0, 1)."""
+    levels = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise ImpbenchError(f"--levels: {item!r} is not a number") from None
+        levels.append(value)
+    if not levels:
+        raise ImpbenchError("--levels: give at least one masking level, e.g. 0.05,0.15,0.25")
+    return tuple(levels)
+
+
+def parse_opt(text: str) -> tuple[str, str, str]:
+    """``"biunet.epochs=5"`` -> ("biunet", "epochs", "5")."""
+    match = re.fullmatch(r"\s*([A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)\s*=(.*)", text)
+    if not match:
+        raise ImpbenchError(f"--opt {text!r}: expected NAME.KEY=VALUE, e.g. knn.k=5")
+    return match.group(1), match.group(2), match.group(3).strip()
+
+
+def read_options_file(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """A TOML file of per-imputer tables (``[biunet]`` ``epochs = 5``) -> {imputer: {key: value}}."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ImpbenchError(f"{path}: options file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ImpbenchError(f"{path}: not valid TOML ({exc})") from None
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            raise ImpbenchError(f"{path}: {name!r} must be a table [{name}] of options, not a value")
+    return {name: dict(table) for name, table in data.items()}
+
+
+def merge_options(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Later layers override earlier ones, key by key within each imputer."""
+    merged: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for name, table in layer.items():
+            merged.setdefault(name, {}).update(table)
+    return merged
+
+
+def check_device(device: str) -> str:
+    """``ImpbenchError`` unless ``device`` is auto, cpu, cuda or cuda:N; for an explicit CUDA
+    device also when this machine plainly has no GPU driver. Torch is never imported here:
+    a torch imputer resolves "auto" and checks the GPU itself (``impbench.nn``)."""
+    device = device.strip().lower()
+    if device in ("auto", "cpu"):
+        return device
+    if not re.fullmatch(r"cuda(?::\d+)?", device):
+        raise ImpbenchError(f"--device {device!r} is unknown; use auto, cpu, cuda or cuda:N")
+    if not _gpu_driver_present():
+        raise ImpbenchError(f"--device {device}: no CUDA GPU is available (no GPU driver on this machine); use --device cpu")
+    return device
+
+
+def validate_settings(settings: RunSettings) -> None:
+    """``ImpbenchError`` for a setting that can never work (checked before any work starts)."""
+    for level in settings.levels:
+        if not (0.0 < level < 1.0):
+            raise ImpbenchError(f"--levels: masking level {level:g} is outside (0, 1)")
+    if len(set(settings.levels)) != len(settings.levels):
+        raise ImpbenchError("--levels: a level is given twice")
+    if settings.replicates < 1:
+        raise ImpbenchError(f"--replicates must be at least 1, got {settings.replicates}")
+    if settings.scheme not in SCHEMES:
+        raise ImpbenchError(f"--scheme {settings.scheme!r} is unknown; valid: {', '.join(SCHEMES)}")
+    if settings.protocol not in PROTOCOL_CHOICES:
+        raise ImpbenchError(f"--protocol {settings.protocol!r} is unknown; valid: {', '.join(PROTOCOL_CHOICES)}")
+    if settings.threads is not None and settings.threads < 1:
+        raise ImpbenchError(f"--threads must be at least 1, got {settings.threads}")
+    if settings.nproc < 1:
+        raise ImpbenchError(f"--nproc must be at least 1, got {settings.nproc}")
+    check_device(settings.device)
+    if settings.run_name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", settings.run_name):
+        raise ImpbenchError(f"--run {settings.run_name!r}: use letters, digits, '.', '_' and '-'")
+
+
+def _gpu_driver_present() -> bool:
+    """False when this Linux machine plainly has no NVIDIA or ROCm GPU driver; True otherwise."""
+    if not sys.platform.startswith("linux"):
+        return True
+    markers = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd")
+    return any(os.path.exists(path) for path in markers)
+
+
+@dataclass
+class ImputerPlan:
+    """One imputer of the run: its class, options and the units it still has to do."""
+
+    name: str
+    cls: type[Imputer]
+    options: Any
+    card_options: dict[str, Any]
+    distribution: str
+    version: str
+
+
+def plan_imputers(settings: RunSettings, card: Any = None) -> list[ImputerPlan]:
+    """Resolve imputer names and build their options (card defaults < options file < --opt)."""
+    registered = get_imputers()
+    names = list(settings.imputers) if settings.imputers else list(registered)
+    if not names:
+        raise ImpbenchError("no imputer is registered; install a plugin or check IMPBENCH_LOAD_PLUGINS")
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ImpbenchError(f"--imputers: {name!r} is given twice")
+        seen.add(name)
+        get_imputer(name)  # raises listing the valid names
+    unknown = sorted(set(settings.options) - set(registered))
+    if unknown:
+        raise ImpbenchError(
+            f"options given for unknown imputer(s) {', '.join(unknown)}; available: {', '.join(registered)}"
+        )
+    card_tables = dict(getattr(card, "imputers", None) or {})
+    plans = []
+    for name in names:
+        info = registered[name]
+        card_values = dict(card_tables.get(name, {}) or {})
+        fields = {f.name for f in dataclasses.fields(info.cls.Options)}
+        values = {k: v for k, v in card_values.items() if k in fields}
+        values.update(settings.options.get(name, {}))
+        options = make_options(info.cls.Options, values, name)
+        plans.append(ImputerPlan(name, info.cls, options, card_values, info.distribution, info.version))
+    return plans
+
+
+@dataclass
+class RunPlan:
+    """A validated run: its settings, the imputers with their options, the segment layout of
+    the card, and where the run folder is."""
+
+    settings: RunSettings
+    imputers: list[ImputerPlan]
+    segment_layout: SegmentLayout | None
+    run_dir: Path
+    threads: int
+
+
+def plan_run(settings: RunSettings, card: Any = None, dataset_name: str | None = None) -> RunPlan:
+    """Validate ``settings`` and plan the run (imputers, options, run folder) once."""
+    import datetime as _dt
+
+    validate_settings(settings)
+    plans = plan_imputers(settings, card)
+    layout = None
+    if card is not None and getattr(card, "segment_length", None) is not None:
+        layout = SegmentLayout(int(card.segment_length), int(card.segment_overlap))
+    run_name = settings.run_name or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(settings.out) / str(dataset_name or settings.dataset) / run_name
+    threads = settings.threads or os.cpu_count() or 1
+    return RunPlan(settings, plans, layout, run_dir, threads)

@@ -1,0 +1,414 @@
+"""VCF in: ``VcfReader`` streams a (b)gzipped VCF or BCF through cyvcf2 in batches of
+genotype codes; ``read_vcf`` reads one whole into a ``GenotypeMatrix``.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from impbench.errors import ImpbenchError
+from impbench.genotypes import ALLELES_CODE, MISSING, GenotypeMatrix
+
+__all__ = ["read_vcf", "VcfReader", "VariantBatch", "SiteCounts", "Region"]
+
+#: Records per decoded batch.
+DEFAULT_BATCH = 8192
+
+# cyvcf2's ``genotype.array()`` gives (allele0, allele1, phased) per sample as int16, alleles
+# -1 for missing and -2 for "vector end" (a haploid call). One table lookup turns the three
+# into a code plus flags: key = (allele0 + 4) * 16 + (allele1 + 4) * 2 + phased.
+MAX_CODE_BITS = 0x1F
+_FLAG_UNPHASED_HET = np.uint8(0x80)
+_FLAG_HAPLOID = np.uint8(0x40)
+_FLAG_INVALID = np.uint8(0x20)
+_KEY_OFFSET = np.int16(4 * 16 + 4 * 2)
+
+
+def _build_raw_gt_lut() -> np.ndarray:
+    lut = np.zeros(128, dtype=np.uint8)
+    for a0 in range(-4, 4):
+        for a1 in range(-4, 4):
+            for phased in (0, 1):
+                key = (a0 + 4) * 16 + (a1 + 4) * 2 + phased
+                if a1 == -2:
+                    lut[key] = _FLAG_HAPLOID
+                elif a0 not in (-1, 0, 1) or a1 not in (-1, 0, 1):
+                    lut[key] = _FLAG_INVALID
+                elif a0 == -1 or a1 == -1:
+                    lut[key] = MISSING
+                else:
+                    lut[key] = ALLELES_CODE[a0, a1] | (_FLAG_UNPHASED_HET if (not phased and a0 != a1) else 0)
+    return lut
+
+
+_RAW_GT_LUT = _build_raw_gt_lut()
+_SNP_BASES = frozenset("ACGTacgt")
+
+
+@dataclass(frozen=True)
+class Region:
+    """A genomic interval ``contig[:start-end]`` (1-based, inclusive; None = open)."""
+
+    contig: str
+    start: int | None = None
+    end: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "Region":
+        """Parse ``chr``, ``chr:start-end``, ``chr:start-`` or ``chr:pos`` (commas allowed)."""
+        text = str(text).strip().replace(",", "")
+        contig, _, span = text.partition(":")
+        if not contig:
+            raise ImpbenchError(f"region {text!r}: no contig name (expected e.g. 22:16000000-17000000)")
+        if not span:
+            return cls(contig)
+        lo, dash, hi = span.partition("-")
+        try:
+            start = int(lo) if lo else None
+            end = int(hi) if hi else (None if dash else start)
+        except ValueError:
+            raise ImpbenchError(f"region {text!r}: start and end must be whole numbers (e.g. 22:16000000-17000000)") from None
+        if start is not None and end is not None and end < start:
+            raise ImpbenchError(f"region {text!r}: end is before start")
+        return cls(contig, start, end)
+
+    def __str__(self) -> str:
+        if self.start is None and self.end is None:
+            return self.contig
+        return f"{self.contig}:{self.start or 1}-{'' if self.end is None else self.end}"
+
+    def contains(self, position: int) -> bool:
+        return (self.start is None or position >= self.start) and (self.end is None or position <= self.end)
+
+
+@dataclass
+class SiteCounts:
+    """What the reader saw and dropped (records in the region, before any QC on genotypes).
+
+    n_records : records read in the region.
+    n_no_alt : records without an ALT allele (ALT ``.``), dropped.
+    n_multiallelic : records with more than one ALT allele, dropped.
+    n_non_snp : biallelic indels, MNPs and symbolic alleles, dropped (when SNPs only).
+    n_duplicate_position : records sharing a position with another kept record; every record
+        at such a position is dropped (``n_duplicate_sites`` positions).
+    n_unphased_het : unphased heterozygous genotypes read as if phased (``allow_unphased``).
+    n_kept : records passed on.
+    """
+
+    n_records: int = 0
+    n_no_alt: int = 0
+    n_multiallelic: int = 0
+    n_non_snp: int = 0
+    n_duplicate_position: int = 0
+    n_duplicate_sites: int = 0
+    n_unphased_het: int = 0
+    n_kept: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class VariantBatch:
+    """Consecutive kept records, variant-major.
+
+    codes : uint8, shape (n_batch, n_samples) (note: variants are rows here).
+    positions : int64 (n_batch,); ref, alt, variant_ids : object (n_batch,).
+    """
+
+    codes: np.ndarray
+    positions: np.ndarray
+    ref: np.ndarray
+    alt: np.ndarray
+    variant_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+def _sniff_vcf(path: Path) -> None:
+    """Raise ImpbenchError unless ``path`` is a readable (b)gzipped or plain VCF, or a BCF."""
+    if not path.exists():
+        raise ImpbenchError(f"{path}: file not found")
+    if path.is_dir():
+        raise ImpbenchError(f"{path}: is a folder, not a VCF file")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+        if head == b"\x1f\x8b":
+            import gzip
+
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(16)
+        else:
+            with open(path, "rb") as handle:
+                head = handle.read(16)
+    except OSError as error:
+        raise ImpbenchError(f"{path}: cannot read ({error.strerror or error})") from None
+    except EOFError:
+        raise ImpbenchError(f"{path}: not a VCF (truncated gzip data)") from None
+    if not (head.startswith(b"##fileformat=VCF") or head.startswith(b"BCF\x02")):
+        raise ImpbenchError(f"{path}: not a VCF (it does not start with '##fileformat=VCF')")
+
+
+def _has_index(path: Path) -> bool:
+    return any(Path(str(path) + ext).exists() for ext in (".tbi", ".csi"))
+
+
+def _header_contigs(raw_header: str) -> list[str]:
+    contigs = []
+    for line in raw_header.splitlines():
+        if line.startswith("##contig=<"):
+            for item in line[len("##contig=<") : -1].split(","):
+                key, _, value = item.partition("=")
+                if key == "ID":
+                    contigs.append(value)
+    return contigs
+
+
+class VcfReader:
+    """Stream a VCF (cyvcf2) as ``VariantBatch``es of phased genotype codes.
+
+    path : VCF/BCF, plain, gzipped or bgzipped. region : ``Region``, a region string or None;
+        with a tabix/CSI index the index is used, otherwise records are filtered while
+        streaming. The contig name is matched with or without a ``chr`` prefix.
+    allow_unphased : read unphased genotypes as if phased (alleles in VCF order); otherwise an
+        unphased heterozygous genotype is an error (a homozygous one carries no phase and is
+        accepted).
+    snps_only : drop biallelic indels/MNPs/symbolic alleles (multiallelic records and records
+        without ALT are always dropped). Dropped records are counted in ``counts``.
+    batch_size : records per batch (a batch may be longer by the records at its last
+        position, so that a duplicated position never straddles two batches).
+
+    After iterating, ``counts`` holds the ``SiteCounts`` and ``contig`` the contig read.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        region: "Region | str | None" = None,
+        *,
+        allow_unphased: bool = False,
+        snps_only: bool = True,
+        batch_size: int = DEFAULT_BATCH,
+        threads: int | None = None,
+    ):
+        self.path = Path(path)
+        self.region = Region.parse(region) if isinstance(region, str) else region
+        self.allow_unphased = allow_unphased
+        self.snps_only = snps_only
+        self.batch_size = int(batch_size)
+        self.threads = threads if threads is not None else min(2, os.cpu_count() or 1)
+        self.counts = SiteCounts()
+        self.contig: str | None = None
+        _sniff_vcf(self.path)
+        self._vcf = self._open()
+        self.sample_ids = np.asarray(self._vcf.samples, dtype=object)
+        if len(set(self._vcf.samples)) != len(self._vcf.samples):
+            raise ImpbenchError(f"{self.path}: the header names a sample twice")
+        if len(self.sample_ids) == 0:
+            raise ImpbenchError(f"{self.path}: the VCF has no samples (no genotype columns)")
+
+    def _open(self):
+        from cyvcf2 import VCF
+
+        try:
+            return VCF(str(self.path), threads=self.threads, lazy=True)
+        except OSError as error:
+            raise ImpbenchError(f"{self.path}: not a readable VCF ({error})") from None
+
+    def _records(self) -> Iterable:
+        """Records of the region (all records without a region)."""
+        vcf = self._vcf
+        region = self.region
+        if region is None:
+            return iter(vcf)
+        names = _header_contigs(vcf.raw_header)
+        contig = region.contig
+        if names and contig not in names:
+            alternative = contig[3:] if contig.startswith("chr") else "chr" + contig
+            if alternative in names:
+                contig = alternative
+            else:
+                shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+                raise ImpbenchError(f"{self.path}: region {region}: contig {region.contig!r} is not in the VCF (contigs: {shown})")
+        self.region = region = Region(contig, region.start, region.end)
+        if _has_index(self.path):
+            try:
+                records = vcf(str(region))
+            except Exception as error:  # an index that does not fit the file
+                raise ImpbenchError(f"{self.path}: cannot use the index for region {region} ({error})") from None
+            # the index also returns records that start before the region and overlap it
+            return (v for v in records if region.contains(v.POS))
+        return (v for v in vcf if v.CHROM == contig and region.contains(v.POS))
+
+    def batches(self) -> Iterable[VariantBatch]:
+        """Yield ``VariantBatch``es of kept records in file order.
+
+        Records are parsed into one of two raw buffers while the other is decoded on a worker
+        thread (numpy releases the GIL), so decoding overlaps parsing.
+        """
+        n_samples = len(self.sample_ids)
+        capacity = self.batch_size + 64
+        buffers = [np.empty((capacity, n_samples, 3), dtype=np.int16) for _ in range(2)]
+        current = 0
+        raw = buffers[current]
+        positions: list[int] = []
+        refs: list[str] = []
+        alts: list[str] = []
+        ids: list[str] = []
+        counts = self.counts
+        snps_only = self.snps_only
+        batch_size = self.batch_size
+        last_pos = -1
+        contig = None
+        pending = None
+        pool = ThreadPoolExecutor(1)
+        try:
+            for record in self._records():
+                counts.n_records += 1
+                if contig is None:
+                    contig = self.contig = record.CHROM
+                elif record.CHROM != contig:
+                    raise ImpbenchError(
+                        f"{self.path}: holds more than one contig ({contig}, {record.CHROM}); choose one with a region"
+                    )
+                pos = record.POS
+                if pos < last_pos:
+                    raise ImpbenchError(
+                        f"{self.path}: records are not sorted by position ({contig}:{pos} after {last_pos}); "
+                        "sort it with bcftools sort"
+                    )
+                alt = record.ALT
+                if len(alt) != 1:
+                    if len(alt) == 0:
+                        counts.n_no_alt += 1
+                    else:
+                        counts.n_multiallelic += 1
+                    continue
+                ref = record.REF
+                alt = alt[0]
+                if snps_only and not (len(ref) == 1 and len(alt) == 1 and ref in _SNP_BASES and alt in _SNP_BASES):
+                    counts.n_non_snp += 1
+                    continue
+                n_buffered = len(positions)
+                if n_buffered >= batch_size and pos != last_pos:
+                    future = pool.submit(self._decode, raw[:n_buffered], positions, refs, alts, ids)
+                    if pending is not None:
+                        yield pending.result()
+                    pending = future
+                    current ^= 1
+                    raw = buffers[current]
+                    positions, refs, alts, ids = [], [], [], []
+                    n_buffered = 0
+                elif n_buffered == len(raw):
+                    raw = buffers[current] = np.concatenate([raw, np.empty_like(raw)])
+                genotype = record.genotype
+                if genotype is None:
+                    raise ImpbenchError(f"{self.path}: record {contig}:{pos} has no GT field")
+                array = genotype.array()
+                if array.shape[1] != 3:
+                    raise ImpbenchError(
+                        f"{self.path}: record {contig}:{pos} is not diploid (ploidy {array.shape[1] - 1}); only diploid genotypes are supported"
+                    )
+                raw[n_buffered] = array
+                positions.append(pos)
+                refs.append(ref)
+                alts.append(alt)
+                ids.append(record.ID or ".")
+                last_pos = pos
+            if pending is not None:
+                yield pending.result()
+                pending = None
+            if positions:
+                yield self._decode(raw[: len(positions)], positions, refs, alts, ids)
+        except ImpbenchError:
+            raise
+        except Exception as error:  # htslib parse errors, truncated files
+            raise ImpbenchError(f"{self.path}: cannot read record {counts.n_records} ({type(error).__name__}: {error})") from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _decode(self, raw: np.ndarray, positions: list, refs: list, alts: list, ids: list) -> VariantBatch:
+        """Codes from raw cyvcf2 genotypes (n_batch, n_samples, 3) int16; drops duplicated positions."""
+        key = raw[:, :, 0] << 4
+        key += raw[:, :, 1] << 1
+        key += raw[:, :, 2]
+        key += _KEY_OFFSET
+        np.clip(key, 0, len(_RAW_GT_LUT) - 1, out=key)  # out-of-range alleles land on flagged entries
+        coded = _RAW_GT_LUT[key]  # (n_batch, n_samples) uint8
+        del key
+        if coded.max(initial=0) > MAX_CODE_BITS:
+            flags = coded & ~np.uint8(MAX_CODE_BITS)
+            bad = (flags & (_FLAG_HAPLOID | _FLAG_INVALID)) != 0
+            if bad.any():
+                row = int(np.nonzero(bad.any(axis=1))[0][0])
+                what = "a haploid genotype" if (flags[row] & _FLAG_HAPLOID).any() else "an allele index other than 0 or 1"
+                raise ImpbenchError(
+                    f"{self.path}: record {self.contig}:{positions[row]} has {what}; only diploid biallelic genotypes are supported"
+                )
+            unphased_het = flags != 0
+            if not self.allow_unphased:
+                row, col = (int(x[0]) for x in np.nonzero(unphased_het))
+                raise ImpbenchError(
+                    f"{self.path}: unphased genotypes (first at {self.contig}:{positions[row]}, sample "
+                    f"{self.sample_ids[col]}); phase the VCF first or allow unphased genotypes in the card"
+                )
+            self.counts.n_unphased_het += int(np.count_nonzero(unphased_het))
+            coded &= np.uint8(MAX_CODE_BITS)
+        codes = coded
+        pos = np.asarray(positions, dtype=np.int64)
+        keep = np.ones(len(pos), dtype=bool)
+        same = pos[1:] == pos[:-1]
+        if same.any():
+            keep[1:][same] = False
+            keep[:-1][same] = False
+            self.counts.n_duplicate_position += int((~keep).sum())
+            self.counts.n_duplicate_sites += int(np.count_nonzero(np.diff(np.concatenate([[0], same.astype(np.int8)])) == 1))
+        self.counts.n_kept += int(keep.sum())
+        return VariantBatch(
+            codes=codes[keep],
+            positions=pos[keep],
+            ref=np.asarray(refs, dtype=object)[keep],
+            alt=np.asarray(alts, dtype=object)[keep],
+            variant_ids=np.asarray(ids, dtype=object)[keep],
+        )
+
+    def read(self) -> GenotypeMatrix:
+        """The whole (region of the) VCF as one ``GenotypeMatrix`` (for data that fits twice in memory)."""
+        batches = list(self.batches())
+        if not batches:
+            where = f" in region {self.region}" if self.region else ""
+            raise ImpbenchError(f"{self.path}: no usable variants{where} ({self.counts.n_records} records read)")
+        return GenotypeMatrix(
+            codes=np.ascontiguousarray(np.concatenate([b.codes for b in batches]).T),
+            positions=np.concatenate([b.positions for b in batches]),
+            contig=self.contig or (self.region.contig if self.region else ""),
+            ref=np.concatenate([b.ref for b in batches]),
+            alt=np.concatenate([b.alt for b in batches]),
+            variant_ids=np.concatenate([b.variant_ids for b in batches]),
+            sample_ids=self.sample_ids,
+        )
+
+
+def read_vcf(
+    path: str | os.PathLike,
+    region: "Region | str | None" = None,
+    *,
+    allow_unphased: bool = False,
+    snps_only: bool = True,
+    batch_size: int = DEFAULT_BATCH,
+) -> GenotypeMatrix:
+    """Read a phased VCF into a ``GenotypeMatrix`` (see ``VcfReader`` for the arguments).
+
+    Multiallelic records, records without ALT, non-SNPs (when ``snps_only``) and every record at
+    a duplicated position are dropped. Raises ``ImpbenchError`` naming the file when it is
+    missing, not a VCF, unphased (unless allowed), or has no usable variant in the region.
+    """
+    return VcfReader(path, region, allow_unphased=allow_unphased, snps_only=snps_only, batch_size=batch_size).read()
