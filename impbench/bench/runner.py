@@ -46,11 +46,14 @@ from impbench.bench import metrics
 from impbench.bench.masking import make_mask, mask_sha256, replicate_seed
 from impbench.bench.measure import StageMeter, package_versions
 from impbench.bench.results import RunFolder, ensure_writable, records
+from impbench.data.cards import get_card
+from impbench.data.prepare import prepare
 from impbench.bench.settings import ImputerPlan, RunPlan, RunSettings, plan_run
 from impbench.errors import ImpbenchError, ImputerError
 from impbench.files import to_jsonable
 from impbench.genotypes import MISSING, GenotypeMatrix, variant_maf
 from impbench.imputers.base import Imputation, Imputer, RunContext, check_imputation
+from impbench.io.vcf_write import write_vcf
 from impbench.progress import RichProgress
 
 
@@ -321,8 +324,6 @@ class Runner:
             self._scored += 1
             self.progress.update(score_task, self._scored, self._to_score)
         if self.settings.write_vcf:
-            from impbench.io.vcf_write import write_vcf
-
             write_vcf(target, self.folder.vcf_path(plan.name, level, replicate), imputation=imputation, masked=mask)
         unit = {
             "level": level, "replicate": replicate, "seconds": round(meter.seconds, 4),
@@ -423,15 +424,11 @@ def run_benchmark(settings: RunSettings, *, store: Any = None, card: Any = None,
     ``settings.dataset`` is looked up (in ``settings.cards`` too) and prepared.
     """
     if store is None and card is None:
-        from impbench.data.cards import get_card
-
         card = get_card(settings.dataset, extra_dirs=list(settings.cards) or None)
     dataset_name = str(store.name) if store is not None else getattr(card, "name", settings.dataset)
     plan = plan_run(settings, card, dataset_name=dataset_name)  # fails before any slow work
     ensure_writable(Path(settings.out))
     with RichProgress(console=console, enabled=show_progress) as progress:
         if store is None:
-            from impbench.data.prepare import prepare
-
             store = prepare(card, progress=progress.callback(f"prepare {settings.dataset}"))
         return Runner(plan, store, progress=progress).run()

@@ -19,7 +19,7 @@ COMMANDS = {
     "datasets": ("data", "datasets_cmd", "List dataset cards and whether each is ready."),
     "prepare": ("data", "prepare_cmd", "Ingest, QC, split and store a dataset in HDF5."),
     "simulate": ("data", "simulate_cmd", "Write an embedded dataset's simulated VCF and sample sheet."),
-    "plugins": ("run", "plugins_cmd", "List registered imputers and their options."),
+    "plugins": ("plugins", "plugins_cmd", "List registered imputers and their options."),
     "run": ("run", "run_cmd", "Mask, impute and score: every imputer on the same replicates."),
     "report": ("report", "report_cmd", "Turn a run folder into tables, figures and an HTML page."),
 }

@@ -7,6 +7,11 @@ from pathlib import Path
 
 import click
 
+from impbench.data.cards import card_dirs, get_card, load_cards
+from impbench.data.prepare import card_status, prepare, store_path
+from impbench.data.qc import QCReport
+from impbench.data.simulate import parse_simulation, simulate_dataset
+from impbench.errors import ImpbenchError
 from impbench.progress import RichProgress
 
 CARDS_HELP = (
@@ -54,8 +59,6 @@ def datasets_cmd(cards_dirs: tuple[Path, ...]) -> None:
     """
     from rich.table import Table
 
-    from impbench.data.cards import card_dirs, load_cards
-    from impbench.data.prepare import card_status
 
     cards = load_cards(list(cards_dirs) or None)
     table = Table(title="impbench datasets", title_justify="left")
@@ -95,9 +98,6 @@ def prepare_cmd(dataset: str, cards_dirs: tuple[Path, ...], force: bool) -> None
       IMPBENCH_LOS_VCF=los.vcf.gz IMPBENCH_LOS_SAMPLES=los.tsv impbench prepare -d los
       impbench prepare --dataset mydata --cards ~/impbench-cards
     """
-    from impbench.data.cards import get_card
-    from impbench.data.prepare import prepare, store_path
-    from impbench.data.qc import QCReport
 
     console = _console()
     card = get_card(dataset, list(cards_dirs) or None)
@@ -143,9 +143,6 @@ def simulate_cmd(dataset: str, out_dir: Path, cards_dirs: tuple[Path, ...]) -> N
     """
     import json
 
-    from impbench.data.cards import get_card
-    from impbench.errors import ImpbenchError
-    from impbench.data.simulate import parse_simulation, simulate_dataset
 
     card = get_card(dataset, list(cards_dirs) or None)
     if card.kind != "simulated":

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from impbench.errors import ImpbenchError
+from impbench.report import parse_formats, write_compare, write_report
 
 
 @click.command("report")
@@ -39,7 +40,6 @@ def report_cmd(run_dirs: tuple[Path, ...], out_dir: Path | None, formats: str, c
     """
     from rich.console import Console
 
-    from impbench.report import parse_formats, write_compare, write_report
 
     parse_formats(formats)
     console = Console(stderr=True)

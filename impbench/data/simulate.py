@@ -13,7 +13,9 @@ import numpy as np
 
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write
-from impbench.genotypes import GenotypeMatrix, codes_from_alleles
+from impbench.genotypes import ALLELES_CODE, GenotypeMatrix, codes_from_alleles
+from impbench.data.demography import REGION_TREE, default_rates, region_tree_demography, stdpopsim_demography
+from impbench.io.vcf_write import write_vcf
 
 
 def simulate_matrix(
@@ -74,7 +76,6 @@ def simulate_matrix(
 SIMULATION_VERSION = 1
 
 #: The built-in model that is not a stdpopsim model: populations nested in regions.
-REGION_TREE = "region-tree"
 
 _COMMON_KEYS = {
     "model": str,
@@ -215,110 +216,6 @@ def _seeds(seed: int, n: int) -> list[int]:
     return [int(s) % (2**31 - 1) + 1 for s in states]
 
 
-def _stdpopsim_demography(spec: dict):
-    """msprime demography, samples {population: n} and cohort per population for a stdpopsim
-    HomSap model, plus the optional admixture pulse of the spec."""
-    import copy
-    import warnings
-
-    import stdpopsim
-
-    species = stdpopsim.get_species("HomSap")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = species.get_demographic_model(spec["model"])
-    except ValueError as exc:
-        known = ", ".join(sorted(m.id for m in species.demographic_models))
-        raise ImpbenchError(
-            f"simulation model {spec['model']!r} is neither {REGION_TREE!r} nor a stdpopsim "
-            f"HomSap model ({known})"
-        ) from exc
-    demography = copy.deepcopy(model.model)
-    admixture = spec.get("admixture")
-    if admixture:
-        existing = {p.name for p in demography.populations}
-        unknown = [p for p in admixture["proportions"] if p not in existing]
-        if admixture["population"] in existing or unknown:
-            raise ImpbenchError(
-                f"simulation.admixture: population {admixture['population']!r} must be new and "
-                f"its sources populations of {spec['model']!r} ({', '.join(sorted(existing))})"
-            )
-        demography.add_population(
-            name=admixture["population"], initial_size=admixture["initial_size"]
-        )
-        demography.add_admixture(
-            time=admixture["time"],
-            derived=admixture["population"],
-            ancestral=list(admixture["proportions"]),
-            proportions=[float(p) for p in admixture["proportions"].values()],
-        )
-        demography.sort_events()
-    names = {p.name for p in demography.populations}
-    samples: dict[str, int] = {}
-    cohort_of: dict[str, str] = {}
-    for cohort, n in spec["samples"].items():
-        population = spec["populations"].get(cohort, cohort)
-        if population not in names:
-            raise ImpbenchError(
-                f"simulation: population {population!r} (cohort {cohort!r}) is not in model "
-                f"{spec['model']!r} (populations: {', '.join(sorted(names))})"
-            )
-        samples[population] = samples.get(population, 0) + n
-        cohort_of[population] = cohort
-    if len(cohort_of) != len(spec["samples"]):
-        raise ImpbenchError("simulation: two cohorts map to the same population")
-    return demography, samples, cohort_of
-
-
-def _region_tree_demography(spec: dict):
-    """Populations nested in regions: each region splits from one ancestral population at
-    ``region_split_time``, its populations from the region at ``population_split_time``."""
-    import msprime
-
-    demography = msprime.Demography()
-    n_regions = spec["regions"]
-    n_pops = spec["populations_per_region"]
-    region_names = [f"R{r + 1}" for r in range(n_regions)]
-    samples: dict[str, int] = {}
-    cohort_of: dict[str, str] = {}
-    for region in region_names:
-        for p in range(n_pops):
-            name = f"{region}P{p + 1}"
-            demography.add_population(name=name, initial_size=spec["population_size"])
-            samples[name] = spec["samples_per_population"]
-            cohort_of[name] = region
-    for region in region_names:
-        demography.add_population(name=region, initial_size=spec["population_size"])
-    demography.add_population(name="ANC", initial_size=spec["ancestral_size"])
-    for region in region_names:
-        demography.add_population_split(
-            time=spec["population_split_time"],
-            derived=[f"{region}P{p + 1}" for p in range(n_pops)],
-            ancestral=region,
-        )
-    demography.add_population_split(
-        time=spec["region_split_time"], derived=region_names, ancestral="ANC"
-    )
-    return demography, samples, cohort_of
-
-
-def _default_rates(contig: str) -> tuple[float, float]:
-    """Mean recombination rate and mutation rate of the stdpopsim HomSap chromosome named like
-    ``contig`` ("22" or "chr22"); works offline (no genetic map is downloaded)."""
-    import stdpopsim
-
-    name = contig if contig.startswith("chr") else f"chr{contig}"
-    try:
-        chrom = stdpopsim.get_species("HomSap").get_contig(name, genetic_map=None)
-    except ValueError as exc:
-        raise ImpbenchError(
-            f"simulation: contig {contig!r} is not a human chromosome; set "
-            "simulation.recombination_rate and simulation.mutation_rate"
-        ) from exc
-    return float(chrom.recombination_map.mean_rate), float(chrom.mutation_rate)
-
-
 @dataclass
 class SimulatedDataset:
     """What a simulation spec produces.
@@ -356,8 +253,6 @@ def _haplotypes_to_codes(ts, progress=None, chunk: int = 4096):
     Returns (codes uint8 (n_samples, n_kept), positions int64 (0-based), ref, alt, n_sites,
     n_multiallelic). Individuals are the consecutive haplotype pairs of ``ts.samples()``.
     """
-    from impbench.genotypes import ALLELES_CODE
-
     n_sites = ts.num_sites
     n_haps = ts.num_samples
     n_samples = n_haps // 2
@@ -418,13 +313,13 @@ def simulate_genotypes(spec: dict, progress=None) -> SimulatedDataset:
 
     spec = parse_simulation(spec)
     if spec["model"] == REGION_TREE:
-        demography, samples, cohort_of = _region_tree_demography(spec)
+        demography, samples, cohort_of = region_tree_demography(spec)
     else:
-        demography, samples, cohort_of = _stdpopsim_demography(spec)
+        demography, samples, cohort_of = stdpopsim_demography(spec)
     recombination_rate = spec.get("recombination_rate")
     mutation_rate = spec.get("mutation_rate")
     if recombination_rate is None or mutation_rate is None:
-        default_rec, default_mut = _default_rates(spec["contig"])
+        default_rec, default_mut = default_rates(spec["contig"])
         recombination_rate = recombination_rate or default_rec
         mutation_rate = mutation_rate or default_mut
     ancestry_seed, mutation_seed, sex_seed = _seeds(spec["seed"], 3)
@@ -506,8 +401,6 @@ def simulate_dataset(spec: dict, name: str, out_dir, progress=None):
     """
     import json
     from pathlib import Path
-
-    from impbench.io.vcf_write import write_vcf
 
     out_dir = Path(out_dir)
     vcf_path = out_dir / f"{name}.vcf.gz"

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from impbench.errors import ImpbenchError
+from impbench.errors import ImpbenchError, ImputerError
 from impbench.genotypes import GenotypeMatrix
 from impbench.imputers.segments import SegmentLayout
 from impbench.progress import ProgressFn, no_progress
@@ -84,8 +84,6 @@ class Imputation:
 
 def check_imputation(name: str, result: object, target: GenotypeMatrix) -> Imputation:
     """Validate a plugin's result against its target; raise ``ImputerError`` naming the plugin."""
-    from impbench.errors import ImputerError
-
     if not isinstance(result, Imputation):
         raise ImputerError(name, f"impute() returned {type(result).__name__}, not an Imputation")
     shape = target.codes.shape
@@ -205,8 +203,6 @@ def require_same_variants(name: str, reference: GenotypeMatrix, target: Genotype
 
     An imputer that learned (or stored) a panel calls this at the top of ``impute``.
     """
-    from impbench.errors import ImputerError
-
     if reference.same_variants(target):
         return
     if reference.contig != target.contig:

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from impbench.errors import ImpbenchError, ImputerError
 from impbench.genotypes import CALL_CODES, MISSING, N_CALL_CODES, GenotypeMatrix, is_call, probs_dosage
 from impbench.imputers.hookspecs import hookimpl
 from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
@@ -44,8 +45,6 @@ def _finish(target: GenotypeMatrix, probs: np.ndarray) -> Imputation:
 
 
 def _check_panel(name: str, panel: GenotypeMatrix) -> None:
-    from impbench.errors import ImputerError
-
     if panel.n_samples == 0:
         raise ImputerError(name, "the panel has no samples")
     if not is_call(panel.codes).all():
@@ -149,8 +148,6 @@ class KnnImputer(Imputer):
     description: ClassVar[str] = "k nearest panel samples by windowed Hamming distance vote (baseline)"
 
     def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
-        from impbench.errors import ImpbenchError
-
         if self.options.k < 1:
             raise ImpbenchError(f"option knn.k must be at least 1, got {self.options.k}")
         if self.options.window < 0:

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 
 import pluggy
 
+from impbench import __version__
 from impbench.imputers import hookspecs
 from impbench.errors import ImpbenchError
+from impbench.imputers import baselines
 from impbench.imputers.base import Imputer
 
 #: Environment variable restricting which entry points load.
@@ -77,9 +79,6 @@ def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager, built (and its entry points loaded) on first use."""
     global _pm
     if _pm is None:
-        from impbench import __version__
-        from impbench.imputers import baselines
-
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)
         pm.register(baselines, name=BUILTIN)

@@ -36,9 +36,11 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
+from impbench.data.simulate import simulate_matrix
 from impbench.errors import ImpbenchError
 from impbench.genotypes import MISSING, GenotypeMatrix, is_call
 from impbench.imputers.base import Imputation, Imputer, RunContext, check_imputation, make_options
+from impbench.imputers.registry import get_imputers
 
 #: Sizes of the contract's data.
 CONTRACT_SAMPLES = (40, 10, 10)  # panel, validation, target
@@ -56,8 +58,6 @@ def contract_data(sim_seed: int = 11) -> tuple[GenotypeMatrix, GenotypeMatrix, G
     mask : bool, shape (10, 300); True where the target cell is hidden (code 0).
     Cached: callers must not modify the arrays (the contract checks copies).
     """
-    from impbench.data.simulate import simulate_matrix
-
     n_panel, n_val, n_target = CONTRACT_SAMPLES
     full = simulate_matrix(n_samples=n_panel + n_val + n_target, sequence_length=100_000, seed=sim_seed)
     if full.n_variants < CONTRACT_VARIANTS:  # pragma: no cover - depends on msprime's output
@@ -154,8 +154,6 @@ class ImputerContract:
     def test_contract_registered_through_hook(self):
         if not self.check_registered:
             pytest.skip("check_registered = False")
-        from impbench.imputers.registry import get_imputers
-
         imputers = get_imputers()
         assert self.imputer_cls.name in imputers, (
             f"{self.imputer_cls.name!r} is not registered through the impbench entry point "

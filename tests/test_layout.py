@@ -1,0 +1,86 @@
+"""The layout's rules (docs/architecture.md): no import cycle among impbench modules, the core
+never imports a plugin or torch outside impbench/nn, no module over 500 lines."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "impbench"
+PLUGIN_MODULES = ("impbench_biunet", "impbench_scda", "impbench_beagle", "impbench_minimac4", "impbench_example")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def _imports(path: Path) -> list[tuple[str, bool]]:
+    """(imported module, inside an ``if TYPE_CHECKING`` block) for every absolute import."""
+    tree = ast.parse(path.read_text())
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only |= {id(n) for n in ast.walk(node)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # "from pkg import submodule" depends on the submodule; "from mod import name" on mod
+            for alias in node.names:
+                found.append((f"{node.module}.{alias.name}", id(node) in typing_only))
+                found.append((node.module, id(node) in typing_only))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, id(node) in typing_only) for a in node.names]
+    return found
+
+
+def test_no_import_cycle():
+    modules = _modules()
+    graph = {}
+    for m, p in modules.items():
+        targets = {t for t, typing_only in _imports(p) if not typing_only}
+        # an import of pkg.sub counts as sub only (pkg is already being initialised)
+        graph[m] = {t for t in targets if t in modules and t != m
+                    and not any(o.startswith(t + ".") and o in modules for o in targets)}
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
+            if not state.get(nxt):
+                visit(nxt, stack + [nxt])
+        state[node] = 2
+
+    for module in graph:
+        if not state.get(module):
+            visit(module, [module])
+
+
+def test_core_imports_no_plugin_and_only_nn_imports_torch():
+    for name, path in _modules().items():
+        for target, _ in _imports(path):
+            root = target.split(".")[0]
+            assert root not in PLUGIN_MODULES, f"{name} imports plugin {target}"
+            if root == "torch":
+                assert name.startswith("impbench.nn"), f"{name} imports torch"
+
+
+def test_modules_are_small():
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 500}
+    assert not long, f"modules over 500 lines: {long}"
+
+
+def test_runner_and_registry_do_not_import_torch():
+    code = ("import sys, impbench.bench.runner, impbench.cli.run, impbench.report; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
