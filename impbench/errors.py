@@ -15,3 +15,17 @@ class ImputerError(ImpbenchError):
     def __init__(self, imputer: str, message: str):
         super().__init__(f"imputer {imputer!r}: {message}")
         self.imputer = imputer
+
+
+class ImputerNotApplicable(ImpbenchError):
+    """An imputer cannot work under the run's masking scheme (e.g. Minimac4 under ``uniform``).
+
+    The runner records the (imputer, scheme) as "not applicable", not as a failure. ``scheme``
+    is the scheme it was given; the message is one line that says why.
+    """
+
+    def __init__(self, imputer: str, scheme: str, reason: str):
+        super().__init__(f"imputer {imputer!r} does not apply to masking scheme {scheme!r}: {reason}")
+        self.imputer = imputer
+        self.scheme = scheme
+        self.reason = reason

@@ -2,10 +2,15 @@
 # Installs the Debian packages impbench uses when they are missing (root only); otherwise
 # prints the command to run and carries on without them.
 set -u
-declare -A want=([beagle]=beagle [bcftools]=bcftools [tabix]=tabix [bgzip]=tabix)
+declare -A want=([beagle]=beagle [minimac4]=minimac4 [bcftools]=bcftools [tabix]=tabix [bgzip]=tabix)
+# Data packages, checked by a file they ship: the real 1000 Genomes chr20 card (1kgp-chr20).
+declare -A want_file=([/usr/share/doc/shapeit4/examples/test/reference.vcf.gz]=shapeit4-example)
 missing=()
 for cmd in "${!want[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${want[$cmd]}")
+done
+for file in "${!want_file[@]}"; do
+  [ -e "$file" ] || missing+=("${want_file[$file]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

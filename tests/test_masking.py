@@ -40,7 +40,7 @@ def random_codes(rng, n_samples, n_variants, missing=0.0, carrier_freq=None):
 def test_constants():
     assert DEFAULT_LEVELS == (0.05, 0.15, 0.25)
     assert DEFAULT_REPLICATES == 3
-    assert SCHEMES == ("uniform", "per-variant")
+    assert SCHEMES == ("uniform", "per-variant", "array")
 
 
 def test_replicate_seed_is_defined_by_hash_level_in_basis_points_and_replicate():

@@ -36,6 +36,15 @@ Schemes (``make_mask``):
   group the cells are uniform without replacement (random keys, sorted per column, in blocks of
   ``PER_VARIANT_BLOCK`` variants). As in the paper, a rare variant's carriers are seldom masked:
   at rate 0.05 with 263 samples a variant needs 11 carriers before one is masked.
+- ``array`` (untyped variants, how reference-based imputation is used): a typed subset of
+  variants stays observed in every sample; every other variant is hidden in every sample
+  (its maskable cells). The level is the fraction of variants hidden. The typed set is either
+  given (``typed``, bool per variant, e.g. from ``impbench.io.sites.match_typed_sites``; the
+  level and seed then do not change the mask) or drawn by ``array_typed_variants``:
+  ``n_typed = n_variants - round(rate * n_variants)`` (at least one typed and one hidden),
+  evenly spread by index: stratum ``i = 0..n_typed-1`` holds the indices ``lo_i..lo_{i+1}-1``
+  with ``lo_i = ceil(i * n_variants / n_typed)`` (integer arithmetic), and one index per stratum
+  is typed, ``lo_i + floor(u_i * (lo_{i+1} - lo_i))`` with seeded ``u_i`` in [0, 1).
 """
 
 from __future__ import annotations
@@ -61,11 +70,12 @@ __all__ = [
     "per_variant_targets",
     "mask_sha256",
     "apply_mask",
+    "array_typed_variants",
 ]
 
 DEFAULT_LEVELS = (0.05, 0.15, 0.25)
 DEFAULT_REPLICATES = 3
-SCHEMES = ("uniform", "per-variant")
+SCHEMES = ("uniform", "per-variant", "array")
 #: Cells per block of the ``uniform`` scheme (part of the mask definition).
 UNIFORM_BLOCK_CELLS = 1 << 22
 #: Variants per block of the ``per-variant`` scheme (part of the mask definition).
@@ -104,13 +114,15 @@ def make_mask(
     rate: float,
     seed: "np.random.SeedSequence | int",
     scheme: str = "uniform",
+    typed: "np.ndarray | None" = None,
 ) -> np.ndarray:
     """Choose the cells to hide.
 
     codes : uint8, shape (n_samples, n_variants); only cells with codes 1-4 can be chosen.
     rate : fraction to mask, 0 < rate < 1.
     seed : a ``SeedSequence`` (from ``replicate_seed``) or an int.
-    scheme : "uniform" or "per-variant" (see the module docstring).
+    scheme : "uniform", "per-variant" or "array" (see the module docstring).
+    typed : bool (n_variants,), only for "array": the typed variants (None draws them).
     Returns bool, shape (n_samples, n_variants), True at masked cells.
     """
     rate = check_level(rate)
@@ -120,9 +132,52 @@ def make_mask(
     if codes.ndim != 2:
         raise ValueError(f"codes must be 2-D (n_samples, n_variants), got shape {codes.shape}")
     rng = np.random.default_rng(seed)
+    if scheme == "array":
+        typed = array_typed_variants(codes.shape[1], rate, rng, typed)
+        return is_call(codes) & ~typed[None, :]
+    if typed is not None:
+        raise ImpbenchError(f"typed sites apply to the 'array' scheme only, not {scheme!r}")
     if scheme == "uniform":
         return _uniform_mask(is_call(codes), rate, rng)
     return _per_variant_mask(codes, rate, rng)
+
+
+def array_typed_variants(
+    n_variants: int,
+    rate: float,
+    seed: "np.random.SeedSequence | int | np.random.Generator",
+    typed: "np.ndarray | None" = None,
+) -> np.ndarray:
+    """The typed variants of the ``array`` scheme: bool (n_variants,), True where typed.
+
+    ``typed`` given: checked (bool-like, right length, at least one typed and one hidden
+    variant) and returned as a bool copy. Otherwise ``n_variants - round(rate * n_variants)``
+    variants (kept within 1..n_variants-1) evenly spread by index with a seeded offset (module
+    docstring). Raises ``ImpbenchError`` when there are fewer than two variants or the given
+    set types none or all of them.
+    """
+    if typed is not None:
+        typed = np.asarray(typed)
+        if typed.shape != (n_variants,):
+            raise ImpbenchError(f"typed sites: {typed.shape} entries for {n_variants} variants")
+        typed = typed.astype(bool)
+        n_typed = int(typed.sum())
+        if n_typed == 0 or n_typed == n_variants:
+            raise ImpbenchError(
+                f"typed sites: {n_typed} of {n_variants} variants typed; the array scheme needs some typed and some hidden"
+            )
+        return typed
+    if n_variants < 2:
+        raise ImpbenchError(f"the array scheme needs at least 2 variants, the dataset has {n_variants}")
+    rate = check_level(rate)
+    n_typed = min(max(n_variants - round(rate * n_variants), 1), n_variants - 1)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    bounds = (np.arange(n_typed + 1, dtype=np.int64) * n_variants + n_typed - 1) // n_typed
+    widths = np.diff(bounds)  # >= 1 since n_typed <= n_variants
+    index = bounds[:-1] + np.floor(rng.random(n_typed) * widths).astype(np.int64)
+    typed = np.zeros(n_variants, dtype=bool)
+    typed[np.minimum(index, bounds[1:] - 1)] = True
+    return typed
 
 
 def _uniform_mask(maskable: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
@@ -193,14 +248,17 @@ def replicate_masks(
     levels: Sequence[float] = DEFAULT_LEVELS,
     replicates: int = DEFAULT_REPLICATES,
     scheme: str = "uniform",
+    typed: "np.ndarray | None" = None,
 ) -> Iterator[tuple[float, int, np.ndarray]]:
-    """Yield ``(level, replicate, mask)`` for every level x replicate, in that order."""
+    """Yield ``(level, replicate, mask)`` for every level x replicate, in that order.
+
+    typed : bool (n_variants,), for the ``array`` scheme only (see ``make_mask``)."""
     if int(replicates) != replicates or replicates < 1:
         raise ImpbenchError(f"replicates must be a positive integer, got {replicates!r}")
     for level in levels:
         level = check_level(level)
         for replicate in range(int(replicates)):
-            yield level, replicate, make_mask(codes, level, replicate_seed(dataset_hash, level, replicate), scheme)
+            yield level, replicate, make_mask(codes, level, replicate_seed(dataset_hash, level, replicate), scheme, typed)
 
 
 def mask_sha256(mask: np.ndarray) -> str:

@@ -70,12 +70,15 @@ class Imputation:
         phased codes (1, 2, 3, 4), each row summing to 1.
     covered : bool, shape (n_variants,); False where the imputer could not place the variant
         (its calls there are then not scored under the ``standard`` protocol).
+    quality : float32, shape (n_variants,) or None; the imputer's own per-variant estimate of
+        its dosage r² (Beagle's DR2, Minimac4's R2); NaN where it gave none.
     """
 
     calls: np.ndarray
     dosage: np.ndarray
     probs: np.ndarray | None = None
     covered: np.ndarray | None = None
+    quality: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.covered is None:

@@ -23,6 +23,13 @@ Class attributes a subclass may set:
                       (for a class defined only in a test file).
 ``device``            the ``RunContext.device`` (default ``"cpu"``).
 ``seed``              the ``RunContext.seed`` (default 0).
+
+Masking schemes. An imputer class that declares ``schemes`` (a tuple of masking schemes it
+applies to) without ``"uniform"`` (e.g. Minimac4: ``("array",)``) is checked under an
+array-style mask instead: every third variant typed (observed in all target samples), every
+other variant hidden in all of them (``contract_array_mask``), with ``ctx.scheme = "array"``
+and ``ctx.typed`` set. Such a class must also refuse the sporadic mask with
+``ImputerNotApplicable`` (``test_contract_refuses_schemes_it_does_not_support``).
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ import numpy as np
 import pytest
 
 from impbench.data.simulate import simulate_matrix
-from impbench.errors import ImpbenchError
+from impbench.errors import ImpbenchError, ImputerNotApplicable
 from impbench.genotypes import MISSING, GenotypeMatrix, is_call
 from impbench.imputers.base import Imputation, Imputer, RunContext, check_imputation, make_options
 from impbench.imputers.registry import get_imputers
@@ -75,6 +82,24 @@ def contract_data(sim_seed: int = 11) -> tuple[GenotypeMatrix, GenotypeMatrix, G
     return panel, val, target, mask
 
 
+def contract_array_mask(n_samples: int = CONTRACT_SAMPLES[2], n_variants: int = CONTRACT_VARIANTS):
+    """(typed, mask) of the array-style contract mask: typed bool (n_variants,), every third
+    variant from index 0; mask bool (n_samples, n_variants), True at every untyped variant
+    (``CONTRACT_FULLY_MASKED_VARIANT`` among them)."""
+    typed = np.arange(n_variants) % 3 == 0
+    typed[CONTRACT_FULLY_MASKED_VARIANT] = False
+    mask = np.broadcast_to(~typed, (n_samples, n_variants)).copy()
+    typed.setflags(write=False)
+    mask.setflags(write=False)
+    return typed, mask
+
+
+def array_only(imputer_cls: type) -> bool:
+    """True when ``imputer_cls`` declares ``schemes`` that exclude ``"uniform"`` (sporadic masking)."""
+    schemes = getattr(imputer_cls, "schemes", None)
+    return schemes is not None and "uniform" not in tuple(schemes)
+
+
 def _masked(target: GenotypeMatrix, mask: np.ndarray) -> GenotypeMatrix:
     codes = target.codes.copy()
     codes[mask] = MISSING
@@ -103,8 +128,15 @@ class ImputerContract:
         return cls.imputer_cls(options)
 
     @classmethod
-    def make_context(cls, work_dir) -> RunContext:
-        return RunContext(work_dir=work_dir, device=cls.device, threads=1, seed=cls.seed, dataset="contract")
+    def make_context(cls, work_dir, scheme: str | None = None) -> RunContext:
+        """The contract's context; ``scheme`` (default: "array" for an array-only imputer,
+        else "uniform") goes to ``ctx.scheme``, with ``ctx.typed`` for "array"."""
+        ctx = RunContext(work_dir=work_dir, device=cls.device, threads=1, seed=cls.seed, dataset="contract")
+        scheme = scheme or ("array" if array_only(cls.imputer_cls) else "uniform")
+        ctx.scheme = scheme  # a RunContext field once the runner passes schemes; set here either way
+        if scheme == "array":
+            ctx.typed = contract_array_mask()[0]
+        return ctx
 
     @classmethod
     def fit_and_impute(cls, work_dir) -> SimpleNamespace:
@@ -115,6 +147,8 @@ class ImputerContract:
         (``before``: dict name -> array).
         """
         panel0, val0, truth, mask = contract_data()
+        if array_only(cls.imputer_cls):
+            mask = contract_array_mask()[1]
         panel, val = _fresh_copy(panel0), _fresh_copy(val0)
         masked = _masked(truth, mask)
         before = {"panel": panel.codes.copy(), "val": val.codes.copy(), "target": masked.codes.copy()}
@@ -199,6 +233,15 @@ class ImputerContract:
         second = check_imputation(self.imputer_cls.name, again.result, again.masked)
         assert np.array_equal(imputation.calls, second.calls), "two fresh instances, same seed: different calls"
         np.testing.assert_allclose(imputation.dosage, second.dosage, rtol=0, atol=1e-5)
+
+    def test_contract_refuses_schemes_it_does_not_support(self, contract_run):
+        if not array_only(self.imputer_cls):
+            pytest.skip("the imputer applies to sporadic masking")
+        _, _, truth, sporadic = contract_data()
+        ctx = self.make_context(contract_run.ctx.work_dir, scheme="uniform")
+        with pytest.raises(ImputerNotApplicable) as info:
+            contract_run.imputer.impute(_masked(truth, sporadic), ctx)
+        assert info.value.scheme == "uniform" and "\n" not in str(info.value)
 
     def test_contract_rejects_target_with_other_variants(self, contract_run):
         imputer, ctx, masked = contract_run.imputer, contract_run.ctx, contract_run.masked

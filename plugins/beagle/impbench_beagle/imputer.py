@@ -7,10 +7,16 @@ the validation split when ``include_val``, as a bgzipped, indexed, phased VCF in
 
 impute: writes the masked target (``./.`` for masked cells) to
 ``<work_dir>/impute-<digest>/target.vcf.gz`` (digest: of the masked target), runs Beagle there, reads its output by
-contig/position/alleles (``output``) and returns the calls, dosage and, when Beagle imputed
-variants from the panel, probabilities. Variants masked in every target sample are left out of
-the target VCF so that Beagle imputes them from the panel (DS, AP1/AP2) instead of filling them
-during phasing (only with ``impute=True``). Beagle's log and console output stay in the
+contig/position/alleles (``output``) and returns the calls, dosage, Beagle's DR2 per variant
+(``Imputation.quality``) and, when Beagle imputed variants from the panel, probabilities.
+Variants masked in every target sample are left out of the target VCF so that Beagle imputes
+them from the panel (DS, AP1/AP2, GP, DR2 and the ``IMP`` flag) instead of filling them during
+phasing (only with ``impute=True``). Under the ``array`` scheme that is every untyped variant:
+the target VCF holds the typed markers only.
+
+The genetic map (``map`` option, else the run's ``genetic_map`` / the card's ``map``) may be a
+PLINK map or a gmap file; it is written as a PLINK map of the dataset's contig in the work
+folder (``impbench.io.gmap``). Beagle's log and console output stay in the
 per-call folder; the large VCFs are removed after reading unless ``keep_vcfs``.
 
 Observed cells keep the target's codes; Beagle re-phases the whole target, so the phase of a
@@ -29,9 +35,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from impbench.errors import ImpbenchError
+from impbench.errors import ImpbenchError, ImputerNotApplicable
 from impbench.genotypes import GenotypeMatrix, is_call
 from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
+from impbench.io.gmap import detect_map_format, write_plink_map
 from impbench.io.vcf_write import write_vcf
 
 from .locate import BeagleTool, beagle_version, check_heap, find_beagle
@@ -60,7 +67,8 @@ class BeagleOptions:
     java_heap : Java's maximum heap, e.g. "4g"; None leaves Java's default (1/4 of the RAM).
     ne : Beagle's ``ne`` (effective population size); None keeps Beagle's default.
     impute : Beagle's ``impute`` (impute panel markers absent from the target).
-    map : PLINK map with cM positions; None lets Beagle assume 1 cM = 1 Mb.
+    map : genetic map, PLINK (chrom id cM bp) or gmap (header ``pos chr cM``); None uses the
+        run's / card's map, and without one Beagle assumes 1 cM = 1 Mb.
     seed : Beagle's ``seed``; None uses the run's seed.
     window : Beagle's ``window`` in cM; None keeps Beagle's default (40).
     timeout : seconds after which a Beagle run is stopped; None waits for ever.
@@ -138,6 +146,7 @@ class BeagleImputer(Imputer):
         self._variants: GenotypeMatrix | None = None
         self._work_dir: Path | None = None
         self._runs: list[dict] = []
+        self._map: dict | None = None
 
     # ------------------------------------------------------------------ set-up
     def _find(self) -> BeagleTool:
@@ -147,23 +156,34 @@ class BeagleImputer(Imputer):
             self._tool = tool
         return self._tool
 
-    def _map_path(self) -> Path | None:
-        if not self.options.map:
-            return None
-        path = resolve_path(self.options.map)
-        if not path.is_file():
-            raise ImpbenchError(f"beagle.map={self.options.map}: no such file")
-        return path
+    def _map_source(self, ctx: RunContext | None) -> tuple[str, Path] | None:
+        """(where it came from, path) of the genetic map to use, or None."""
+        candidates = [("beagle.map", self.options.map)]
+        if ctx is not None:
+            candidates += [("the run's genetic_map", getattr(ctx, "genetic_map", None)),
+                           ("the card's map", ctx.card_options.get("map"))]
+        for origin, value in candidates:
+            if value:
+                path = resolve_path(str(value))
+                if not path.is_file():
+                    raise ImpbenchError(f"{origin}={value}: no such file")
+                return origin, path
+        return None
 
     def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
         opts = self.options
         check_heap(opts.java_heap)
-        map_path = self._map_path()
+        map_source = self._map_source(ctx)
+        if map_source is not None:
+            detect_map_format(map_source[1])  # an unknown format fails before Beagle is looked for
         self._find()
         folder = _writable_folder(Path(ctx.work_dir))
         self._work_dir = folder
-        if map_path is not None:
-            _link(map_path, folder / self.MAP_LINK)
+        self._map = None
+        if map_source is not None:
+            write_plink_map(map_source[1], panel.contig, folder / self.MAP_LINK)
+            self._map = {"source": str(map_source[1]), "from": map_source[0],
+                         "format": detect_map_format(map_source[1])}
         self._variants = panel.take_samples(np.arange(0))
         ref = opts.ref or ctx.card_options.get("ref")
         if ref:
@@ -204,12 +224,13 @@ class BeagleImputer(Imputer):
             f"seed={int(ctx.seed if opts.seed is None else opts.seed)}",
             f"impute={'true' if opts.impute else 'false'}",
             "ap=true",
+            "gp=true",
         ]
         if opts.ne is not None:
             args.append(f"ne={opts.ne:g}")
         if opts.window is not None:
             args.append(f"window={opts.window:g}")
-        if opts.map:
+        if self._map is not None:
             args.append(f"map=../{self.MAP_LINK}")
         return args
 
@@ -220,6 +241,11 @@ class BeagleImputer(Imputer):
         check_no_leakage(self._panel, target.sample_ids)
         if target.n_samples == 0:
             raise ImpbenchError("imputer 'beagle': the target has no samples")
+        scheme = getattr(ctx, "scheme", None) or "uniform"
+        if scheme == "array" and not self.options.impute:
+            raise ImputerNotApplicable(
+                self.name, scheme, "beagle.impute=false leaves the untyped variants unimputed; use impute=true"
+            )
         observed_variant = is_call(target.codes).any(axis=0)
         if not observed_variant.any():
             raise ImpbenchError("imputer 'beagle': the target has no observed genotype; Beagle needs some")
@@ -257,6 +283,8 @@ class BeagleImputer(Imputer):
                 "n_variants": int(target.n_variants),
                 "uncovered_markers": int(target.n_variants - n_covered),
                 "imputed_from_panel": int((~observed_variant & output.covered).sum()) if self.options.impute else 0,
+                "imp_flagged": int(output.imputed.sum()),
+                "mean_dr2_imputed": _mean_or_none(output.dr2[output.imputed]),
                 "duplicated_records": output.n_duplicated,
                 "wall_s": round(run.wall_s, 3),
                 "peak_rss_mb": round(run.peak_rss_mb, 1),
@@ -277,12 +305,22 @@ class BeagleImputer(Imputer):
         except ImpbenchError as err:
             info["beagle_version"] = None
             info["beagle_error"] = str(err)
-        info["map"] = str(resolve_path(self.options.map)) if self.options.map else NO_MAP
+        if self._map is not None:
+            info["map"] = self._map["source"]
+            info["map_format"] = self._map["format"]
+            info["map_from"] = self._map["from"]
+        else:
+            info["map"] = str(resolve_path(self.options.map)) if self.options.map else NO_MAP
         info["panel"] = self._panel.describe() if self._panel is not None else None
         if self._runs:
             info["uncovered_markers"] = self._runs[-1]["uncovered_markers"]
         info["runs"] = list(self._runs)
         return info
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    values = values[np.isfinite(values)]
+    return round(float(values.mean()), 4) if values.size else None
 
 
 def beagle_available() -> bool:

@@ -8,10 +8,13 @@ are matched by id.
 What Beagle writes (5.4):
 - at markers in the target VCF (genotyped): phased GT. Sporadic missing cells (the masked ones)
   are filled during phasing as hard calls; DS there, when the FORMAT has it, is a whole number.
-- at markers imputed from the panel (absent from the target VCF): GT, DS and, with ``ap=true``,
-  AP1/AP2, the ALT probability of each haplotype. The plugin asks for ``ap=true`` rather than
-  ``gp=true``: AP1/AP2 give the probabilities of the four phased codes, GP only the three
-  unphased genotypes (it is their sum over the two heterozygous codes).
+- at markers imputed from the panel (absent from the target VCF; INFO flag ``IMP``): GT, DS,
+  with ``ap=true`` AP1/AP2 (the ALT probability of each haplotype) and with ``gp=true`` GP
+  (the three unphased genotypes). The plugin asks for both: AP1/AP2 give the probabilities of
+  the four phased codes; GP is kept as a fallback (its heterozygous mass split evenly between
+  0|1 and 1|0) for records without AP.
+- INFO ``DR2`` (Beagle's estimate of the dosage r²) on every record: read as the per-variant
+  ``quality`` of the imputation (the scorer compares it with the true r²).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ class BeagleOutput:
         elsewhere; None when no matched record has DS.
     allele_probs : {variant index: float32 (n_samples, 2)}: AP1 and AP2 of the matched records
         flagged ``IMP`` (imputed from the panel) that carry them.
+    genotype_probs : {variant index: float32 (n_samples, 3)}: GP of the matched ``IMP`` records.
+    dr2 : float32 (n_variants,); Beagle's DR2 of each covered variant, NaN elsewhere.
+    imputed : bool (n_variants,); True where the matched record carries the ``IMP`` flag.
     n_records, n_ignored : output records read, and those matching no target variant.
     n_duplicated : target variants matched by more than one record (left not covered).
     """
@@ -45,6 +51,9 @@ class BeagleOutput:
     calls: np.ndarray
     ds: np.ndarray | None
     allele_probs: dict = field(default_factory=dict)
+    genotype_probs: dict = field(default_factory=dict)
+    dr2: np.ndarray | None = None
+    imputed: np.ndarray | None = None
     n_records: int = 0
     n_ignored: int = 0
     n_duplicated: int = 0
@@ -65,6 +74,17 @@ def _format_column(record, name: str, columns: np.ndarray) -> np.ndarray | None:
     if values is None:
         return None
     return np.asarray(values, dtype=np.float32)[columns, 0]
+
+
+def _format_columns(record, name: str, columns: np.ndarray, width: int) -> np.ndarray | None:
+    """A FORMAT field of ``width`` numbers per sample: float32 (n_columns, width), or None."""
+    try:
+        values = record.format(name)
+    except KeyError:
+        return None
+    if values is None or np.shape(values)[1] != width:
+        return None
+    return np.asarray(values, dtype=np.float32)[columns]
 
 
 def read_beagle_output(path: Path, target: GenotypeMatrix) -> BeagleOutput:
@@ -93,6 +113,9 @@ def read_beagle_output(path: Path, target: GenotypeMatrix) -> BeagleOutput:
     seen = np.zeros(n_variants, dtype=np.int64)
     ds: np.ndarray | None = None
     allele_probs: dict[int, np.ndarray] = {}
+    genotype_probs: dict[int, np.ndarray] = {}
+    dr2 = np.full(n_variants, np.nan, dtype=np.float32)
+    imputed = np.zeros(n_variants, dtype=bool)
     n_records = n_ignored = 0
     for record in vcf:
         n_records += 1
@@ -106,12 +129,15 @@ def read_beagle_output(path: Path, target: GenotypeMatrix) -> BeagleOutput:
         alleles = record.genotype.array()[columns]
         codes = codes_from_alleles(alleles[:, 0], alleles[:, 1])
         record_ds = _format_column(record, "DS", columns)
-        record_ap = None
-        if record.INFO.get("IMP") is not None:
+        record_ap = record_gp = None
+        record_imputed = record.INFO.get("IMP") is not None
+        record_dr2 = record.INFO.get("DR2")
+        if record_imputed:
             ap1 = _format_column(record, "AP1", columns)
             ap2 = _format_column(record, "AP2", columns)
             if ap1 is not None and ap2 is not None:
                 record_ap = np.stack([ap1, ap2], axis=1)
+            record_gp = _format_columns(record, "GP", columns, 3)
         for j in matched:
             seen[j] += 1
             calls[:, j] = codes
@@ -121,6 +147,10 @@ def read_beagle_output(path: Path, target: GenotypeMatrix) -> BeagleOutput:
                 ds[:, j] = record_ds
             if record_ap is not None:
                 allele_probs[j] = record_ap
+            if record_gp is not None:
+                genotype_probs[j] = record_gp
+            imputed[j] = record_imputed
+            dr2[j] = np.nan if record_dr2 is None else float(record_dr2)
     vcf.close()
     duplicated = seen > 1
     covered = seen == 1
@@ -128,13 +158,19 @@ def read_beagle_output(path: Path, target: GenotypeMatrix) -> BeagleOutput:
         calls[:, duplicated] = 0
         if ds is not None:
             ds[:, duplicated] = np.nan
+        dr2[duplicated] = np.nan
+        imputed[duplicated] = False
         for j in np.flatnonzero(duplicated).tolist():
             allele_probs.pop(j, None)
+            genotype_probs.pop(j, None)
     return BeagleOutput(
         covered=covered,
         calls=calls,
         ds=ds,
         allele_probs=allele_probs,
+        genotype_probs=genotype_probs,
+        dr2=dr2,
+        imputed=imputed,
         n_records=n_records,
         n_ignored=n_ignored,
         n_duplicated=int(duplicated.sum()),
@@ -165,6 +201,19 @@ def allele_probs_to_code_probs(allele_probs: np.ndarray) -> np.ndarray:
     return probs.astype(np.float32)
 
 
+def genotype_probs_to_code_probs(genotype_probs: np.ndarray) -> np.ndarray:
+    """Probabilities over codes 1-4 from unphased GP (P(0/0), P(het), P(1/1)), float (..., 3).
+
+    The heterozygous mass is split evenly between 0|1 and 1|0 (GP says nothing about phase);
+    rows are renormalised to sum to 1. Returns float32 (..., 4).
+    """
+    gp = np.clip(np.asarray(genotype_probs, dtype=np.float64), 0.0, None)
+    probs = np.stack([gp[..., 0], gp[..., 1] / 2, gp[..., 1] / 2, gp[..., 2]], axis=-1)
+    total = probs.sum(axis=-1, keepdims=True)
+    probs = np.where(total > 0, probs / np.where(total > 0, total, 1.0), 0.25)
+    return probs.astype(np.float32)
+
+
 def assemble_imputation(target: GenotypeMatrix, output: BeagleOutput) -> Imputation:
     """The ``Imputation`` for ``target`` from Beagle's output.
 
@@ -175,9 +224,11 @@ def assemble_imputation(target: GenotypeMatrix, output: BeagleOutput) -> Imputat
     - Masked cells at variants Beagle did not output (``covered`` False: absent from the panel,
       so the panel cannot say anything there): the variant's most frequent observed code in
       the target, or 0|0 when none is observed. Those cells are not scored under ``standard``.
-    - ``probs``: only when Beagle imputed some target variants from the panel (AP1/AP2):
-      one-hot of ``calls`` everywhere except masked cells of those variants, where it is the
-      product of the haplotype probabilities. None otherwise (every cell is then a hard call).
+    - ``probs``: only when Beagle imputed some target variants from the panel (AP1/AP2, or GP
+      where a record has no AP): one-hot of ``calls`` everywhere except masked cells of those
+      variants, where it is the product of the haplotype probabilities (or GP's split).
+      None otherwise (every cell is then a hard call).
+    - ``quality``: Beagle's DR2 per variant (NaN where not covered).
     """
     codes = target.codes
     observed = is_call(codes)
@@ -194,10 +245,17 @@ def assemble_imputation(target: GenotypeMatrix, output: BeagleOutput) -> Imputat
         dosage = np.where(use_ds, np.clip(output.ds, 0.0, 2.0), dosage).astype(np.float32)
 
     probs = None
-    if output.allele_probs:
+    if output.allele_probs or output.genotype_probs:
         probs = np.zeros(codes.shape + (4,), dtype=np.float32)
         np.put_along_axis(probs, (calls.astype(np.int64) - 1)[..., None], 1.0, axis=-1)
+        for j, genotype_probs in output.genotype_probs.items():
+            if j not in output.allele_probs:
+                rows = masked[:, j]
+                probs[rows, j] = genotype_probs_to_code_probs(genotype_probs[rows])
         for j, allele_probs in output.allele_probs.items():
             rows = masked[:, j]
             probs[rows, j] = allele_probs_to_code_probs(allele_probs[rows])
-    return Imputation(calls=calls, dosage=dosage.astype(np.float32), probs=probs, covered=covered.copy())
+    quality = None if output.dr2 is None else np.where(covered, output.dr2, np.nan).astype(np.float32)
+    return Imputation(
+        calls=calls, dosage=dosage.astype(np.float32), probs=probs, covered=covered.copy(), quality=quality
+    )
