@@ -176,12 +176,13 @@ class Moments(NamedTuple):
         return Moments(*(a[index] for a in self))
 
     def r2(self) -> np.ndarray:
-        """Squared Pearson correlation; NaN where either variable has zero variance (which
-        includes groups of fewer than two cells)."""
-        defined = (self.m2_x > 0) & (self.m2_y > 0)
+        """Squared Pearson correlation of truth x and prediction y, clipped to 1. NaN where the
+        truth is constant (no variance to explain; includes groups of fewer than two cells);
+        0 where the truth varies but the prediction is constant (it explains none of it)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             value = self.c_xy * self.c_xy / (self.m2_x * self.m2_y)
-        return np.where(defined, np.minimum(value, 1.0), np.nan)
+        value = np.where(self.m2_y > 0, np.minimum(value, 1.0), 0.0)
+        return np.where(self.m2_x > 0, value, np.nan)
 
 
 # --------------------------------------------------------------------------- table metrics
@@ -250,9 +251,10 @@ def _class_errors(dosage_confusion: np.ndarray) -> np.ndarray:
         return np.where(true_k > 0, (true_k - tp) / np.maximum(true_k, 1), np.nan)
 
 
-def _table_r2(confusion: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _table_r2(confusion: np.ndarray, values: np.ndarray, constant_call_zero: bool) -> np.ndarray:
     """Squared Pearson correlation of truth and call values from a (G, K, K) table whose
-    classes take ``values``; NaN where truth or calls hold a single class."""
+    classes take ``values``; NaN where the truth holds a single class; where the calls do,
+    0 when ``constant_call_zero`` (the standard GT r²) else NaN (the paper's code r²)."""
     table = confusion.astype(np.float64)
     n = table.sum(axis=(1, 2))
     rows = table.sum(axis=2)
@@ -265,10 +267,12 @@ def _table_r2(confusion: np.ndarray, values: np.ndarray) -> np.ndarray:
     m2_x = (rows * dx * dx).sum(axis=1)
     m2_y = (cols * dy * dy).sum(axis=1)
     c_xy = np.einsum("gtc,gt,gc->g", table, dx, dy)
-    defined = ((rows > 0).sum(axis=1) > 1) & ((cols > 0).sum(axis=1) > 1)
+    truth_varies = (rows > 0).sum(axis=1) > 1
+    calls_vary = (cols > 0).sum(axis=1) > 1
     with np.errstate(invalid="ignore", divide="ignore"):
         value = np.minimum(c_xy * c_xy / (m2_x * m2_y), 1.0)
-    return np.where(defined, value, np.nan)
+    value = np.where(calls_vary, value, 0.0 if constant_call_zero else np.nan)
+    return np.where(truth_varies, value, np.nan)
 
 
 def dosage_confusion(phased: np.ndarray) -> np.ndarray:
@@ -292,7 +296,7 @@ def pooled_values(protocol: str, phased: np.ndarray, moments: Moments | None) ->
         errors = _class_errors(table)
         values = {
             "r2": moments.r2(),
-            "gt_r2": _table_r2(table, np.arange(3, dtype=np.float64)),
+            "gt_r2": _table_r2(table, np.arange(3, dtype=np.float64), constant_call_zero=True),
             "concordance": _accuracy(table),
             "precision": precision,
             "recall": recall,
@@ -311,7 +315,7 @@ def pooled_values(protocol: str, phased: np.ndarray, moments: Moments | None) ->
             "precision": precision,
             "recall": recall,
             "f1": f1,
-            "r2": _table_r2(phased, np.arange(4, dtype=np.float64)),
+            "r2": _table_r2(phased, np.arange(4, dtype=np.float64), constant_call_zero=False),
         }
     return {name: np.where(empty, np.nan, value).astype(np.float64) for name, value in values.items()}
 

@@ -19,12 +19,14 @@ DOSAGE_OF_CODE = {1: 0, 2: 1, 3: 1, 4: 2}
 FLIPPED_CODE = {1: 4, 2: 3, 3: 2, 4: 1}
 
 
-def ref_pearson_r2(xs, ys):
-    """Squared Pearson correlation, two-pass; NaN when either list is constant (or has fewer
-    than two values)."""
+def ref_pearson_r2(xs, ys, constant_y_zero=True):
+    """Squared Pearson correlation, two-pass; NaN when ``xs`` (the truth) is constant or has
+    fewer than two values; when ``ys`` is constant, 0 (``constant_y_zero``) or NaN."""
     n = len(xs)
-    if n == 0 or len(set(xs)) < 2 or len(set(ys)) < 2:
+    if n == 0 or len(set(xs)) < 2:
         return math.nan
+    if len(set(ys)) < 2:
+        return 0.0 if constant_y_zero else math.nan
     mx = sum(xs) / n
     my = sum(ys) / n
     sxx = sum((x - mx) ** 2 for x in xs)
@@ -75,7 +77,7 @@ def ref_pooled_metrics(cells, protocol):
             "precision": precision,
             "recall": recall,
             "f1": f1,
-            "r2": ref_pearson_r2([t - 1 for t, _ in pairs], [c - 1 for _, c in pairs]) if n else math.nan,
+            "r2": ref_pearson_r2([t - 1 for t, _ in pairs], [c - 1 for _, c in pairs], constant_y_zero=False),
         }
     pairs = [(DOSAGE_OF_CODE[t], DOSAGE_OF_CODE[c]) for _, t, c, _ in cells]
     precision, recall, f1 = ref_macro(pairs, [0, 1, 2])
