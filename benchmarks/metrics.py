@@ -1,10 +1,12 @@
-"""Time ``impbench.bench.metrics.score`` on a large synthetic replicate and print a table.
+"""Time ``impbench.bench.metrics.score`` and the bootstrap on a large synthetic replicate.
 
 Default: 300 samples x 250,000 variants, 25% of cells masked (uniform), both protocols; the
 imputation is the truth with 10% of masked cells replaced by random codes and a noisy dosage
-(the values do not matter for the timing, only the sizes do).
+(the values do not matter for the timing, only the sizes do). Then 1,000 bootstrap resamples
+of the standard scores (``bootstrap_metrics``) and a paired difference against a second
+imputation (``paired_differences``), timed on their own and as the extra over scoring.
 
-    .venv/bin/python benchmarks/metrics.py [--samples 300] [--variants 250000] [--rate 0.25]
+    .venv/bin/python benchmarks/metrics.py [--samples 300] [--variants 250000] [--rate 0.25] [--boot 1000]
 
 Time is the best of ``--repeat`` calls; peak memory is the peak of the arrays allocated during
 one more call (``tracemalloc``, which numpy reports its buffers to), beyond the inputs.
@@ -20,7 +22,7 @@ import numpy as np
 
 
 def _inputs(n_samples: int, n_variants: int, rate: float, seed: int = 0):
-    from impbench.genotypes import CALL_DOSAGE, variant_maf
+    from impbench.genotypes import CALL_DOSAGE, alt_allele_frequency
     from impbench.imputers.base import Imputation
     from impbench.bench.masking import make_mask
 
@@ -37,25 +39,34 @@ def _inputs(n_samples: int, n_variants: int, rate: float, seed: int = 0):
     dosage = CALL_DOSAGE[calls - 1] + rng.normal(0, 0.05, size=truth.shape).astype(np.float32)
     np.clip(dosage, 0, 2, out=dosage)
     covered = rng.random(n_variants) < 0.98
-    maf = variant_maf(truth)
-    return truth, Imputation(calls=calls, dosage=dosage, covered=covered), mask, maf
+    alt_freq = alt_allele_frequency(truth)
+    return truth, Imputation(calls=calls, dosage=dosage, covered=covered), mask, alt_freq
 
 
 def _measure(inputs, protocol: str, repeat: int):
     from impbench.bench.metrics import score
 
-    truth, imputation, mask, maf = inputs
+    truth, imputation, mask, alt_freq = inputs
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
-        scores = score(truth, imputation, mask, maf, protocol=protocol)
+        scores = score(truth, imputation, mask, train_alt_freq=alt_freq, protocol=protocol)
         best = min(best, time.perf_counter() - start)
     tracemalloc.start()
-    score(truth, imputation, mask, maf, protocol=protocol)
+    score(truth, imputation, mask, train_alt_freq=alt_freq, protocol=protocol)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     n_scored = int(scores.metrics.loc[scores.metrics["bin"] == "overall", "n_genotypes"].iloc[0])
-    return protocol, best, peak / 2**20, n_scored, len(scores.metrics)
+    return protocol, best, peak / 2**20, n_scored, len(scores.metrics), scores
+
+
+def _best(function, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def main() -> None:
@@ -64,6 +75,7 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=250_000)
     parser.add_argument("--rate", type=float, default=0.25)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
     args = parser.parse_args()
 
     from rich.console import Console
@@ -75,12 +87,26 @@ def main() -> None:
     table = Table(title=f"impbench.bench.metrics.score: {args.samples} samples x {args.variants:,} variants, {args.rate:.0%} masked")
     for column in ("protocol", "seconds", "peak MB", "scored cells", "metric rows"):
         table.add_column(column, justify="right")
-    for protocol, seconds, peak, n_scored, n_rows in rows:
+    for protocol, seconds, peak, n_scored, n_rows, _ in rows:
         table.add_row(protocol, f"{seconds:.2f}", f"{peak:.0f}", f"{n_scored:,}", str(n_rows))
     console = Console()
     console.print(table)
     console.print(f"inputs (truth, calls, dosage, mask): {input_mb:.0f} MB")
 
+    from impbench.bench.bootstrap import bootstrap_metrics, paired_differences
+
+    score_seconds, scores = rows[0][1], rows[0][5]
+    other = scores.sample_stats  # a second imputer's statistics: same shapes, same cost
+    boot = _best(lambda: bootstrap_metrics(scores.sample_stats, n_boot=args.boot, seed=0), args.repeat)
+    pairs = _best(lambda: paired_differences(scores.sample_stats, other, n_boot=args.boot, seed=0), args.repeat)
+    ci = Table(title=f"bootstrap over {args.samples} test samples, {args.boot:,} resamples (standard, all pooled metrics, 9 bins)")
+    for column in ("step", "seconds", "extra over scoring alone"):
+        ci.add_column(column, justify="right")
+    ci.add_row("score (standard) alone", f"{score_seconds:.2f}", "")
+    ci.add_row("bootstrap_metrics", f"{boot:.3f}", f"+{boot:.3f} s ({boot / score_seconds:.0%})")
+    ci.add_row("paired_differences (one pair)", f"{pairs:.3f}", f"+{pairs:.3f} s")
+    ci.add_row("score + bootstrap_metrics", f"{score_seconds + boot:.2f}", f"+{boot:.3f} s (target <= +1 s)")
+    console.print(ci)
 
 if __name__ == "__main__":
     main()

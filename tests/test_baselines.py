@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from impbench.imputers.baselines import KnnImputer, KnnOptions, MajorImputer, knn_vote_probs
 from impbench.errors import ImpbenchError
 from impbench.genotypes import GenotypeMatrix
-from impbench.imputers.base import RunContext, check_imputation
+from impbench.imputers.base import Imputation, RunContext, check_imputation
 from impbench.data.simulate import simulate_matrix
 
 
@@ -22,6 +22,51 @@ def _matrix(codes: np.ndarray) -> GenotypeMatrix:
         variant_ids=np.array([f"v{j}" for j in range(m)], dtype=object),
         sample_ids=np.array([f"s{i}" for i in range(n)], dtype=object),
     )
+
+
+def slow_call(p) -> int:
+    """``Imputation.from_probs``'s call from four probabilities, written out: the dosage class
+    with the most probability (hets summed; ties within 1e-6 to the lower class), then the
+    phase (tie: 0|1)."""
+    classes = [p[0], p[1] + p[2], p[3]]
+    best = max(classes)
+    k = next(i for i, value in enumerate(classes) if value >= best - 1e-6)
+    if k == 0:
+        return 1
+    if k == 2:
+        return 4
+    return 3 if p[2] > p[1] + 1e-6 else 2
+
+
+@pytest.mark.parametrize(
+    "probs, call",
+    [
+        ((0.4, 0.3, 0.3, 0.0), 2),  # het: 0.6 in total beats 0|0's 0.4 (argmax over codes: 0|0)
+        ((0.4, 0.0, 0.6, 0.0), 3),  # the more probable phase
+        ((0.5, 0.25, 0.25, 0.0), 1),  # tie between classes: the lower class
+        ((0.2, 0.2, 0.2, 0.4), 2),  # tie between het and hom-alt: het; phase tie: 0|1
+        ((0.0, 0.1, 0.2, 0.7), 4),
+        ((0.2, 0.2, 0.4, 0.2), 3),
+    ],
+)
+def test_from_probs_chooses_the_dosage_class_then_the_phase(probs, call):
+    target = np.zeros((1, 1), dtype=np.uint8)
+    result = Imputation.from_probs(np.array(probs, dtype=np.float32).reshape(1, 1, 4), target)
+    assert result.calls[0, 0] == call == slow_call(probs)
+    assert result.dosage[0, 0] == pytest.approx(probs[1] + probs[2] + 2 * probs[3])
+
+
+def test_from_probs_keeps_observed_cells():
+    rng = np.random.default_rng(5)
+    probs = rng.dirichlet(np.ones(4), size=(6, 9)).astype(np.float32)
+    target = rng.integers(0, 5, size=(6, 9)).astype(np.uint8)
+    result = Imputation.from_probs(probs, target)
+    seen = target != 0
+    assert np.array_equal(result.calls[seen], target[seen])
+    assert result.calls[~seen].tolist() == [slow_call(p) for p in probs[~seen].tolist()]
+    assert np.array_equal(result.probs[seen], np.eye(4, dtype=np.float32)[target[seen] - 1])
+    np.testing.assert_allclose(result.dosage[seen], np.array([0, 0, 1, 1, 2])[target[seen]])
+    assert result.calls.dtype == np.uint8 and result.dosage.dtype == np.float32
 
 
 def slow_knn_probs(panel: np.ndarray, target: np.ndarray, k: int, window: int) -> np.ndarray:
@@ -86,7 +131,8 @@ def test_knn_imputation_calls_are_most_voted_and_observed_kept(tmp_path):
     slow = slow_knn_probs(panel, target, 3, 5)
     missing = target == 0
     np.testing.assert_allclose(result.probs[missing], slow[missing], atol=1e-6)
-    assert np.array_equal(result.calls[missing], np.argmax(slow[missing], axis=1) + 1)
+    expected = [slow_call(p) for p in slow[missing].tolist()]
+    assert result.calls[missing].tolist() == expected
     assert np.array_equal(result.calls[~missing], target[~missing])
     np.testing.assert_allclose(result.dosage, result.probs @ np.array([0, 1, 1, 2], dtype=np.float32), atol=1e-6)
 

@@ -252,3 +252,24 @@ def test_pinned_mask_hashes(scheme, expected):
     codes = np.ones((8, 16), dtype=np.uint8)
     codes[::3, ::2] = 2
     assert mask_sha256(make_mask(codes, 0.25, replicate_seed("00ff", 0.25, 0), scheme)) == expected
+
+
+def test_achieved_rate_reports_per_variant_rounding():
+    # 30 samples: round(0.05 * 30) = 2 cells per SNP, 6.67% instead of 5% (the case)
+    rng = np.random.default_rng(0)
+    codes = np.where(rng.random((30, 200)) < 0.1, 2, 1).astype(np.uint8)
+    codes[0, 0] = 0  # a missing cell is not maskable
+    mask = make_mask(codes, 0.05, 1, scheme="per-variant")
+    achieved = masking.achieved_rate(codes, mask)
+    maskable = (codes >= 1) & (codes <= 4)
+    assert achieved["maskable_cells"] == int(maskable.sum()) and achieved["masked_cells"] == int(mask.sum())
+    assert achieved["rate"] == pytest.approx(mask.sum() / maskable.sum())
+    carriers = codes >= 2
+    assert achieved["carrier_rate"] == pytest.approx((mask & carriers).sum() / carriers.sum())
+    assert achieved["rate"] > 0.06
+    warning = masking.rate_warning(0.05, achieved["rate"])
+    assert warning is not None and "0.05" in warning
+    uniform = masking.achieved_rate(codes, make_mask(codes, 0.05, 1))
+    assert masking.rate_warning(0.05, uniform["rate"]) is None
+    assert masking.rate_warning(0.05, 0.0551) is not None and masking.rate_warning(0.05, 0.0549) is None
+    assert math.isnan(masking.achieved_rate(np.zeros((2, 2), np.uint8), np.zeros((2, 2), bool))["rate"])

@@ -125,3 +125,77 @@ def test_report_json_and_table():
     console = Console(record=True, width=120)
     console.print(report.table())
     assert "multiallelic" in console.export_text()
+
+
+# --------------------------------------------------------------------------- HWE scope
+
+
+def _two_cohort_vcf(tmp_path):
+    """100 + 100 samples. v0: HWE within each cohort, allele frequencies 0.05 and 0.95 (a
+    Wahlund heterozygote deficit when pooled); v1: no heterozygote in cohort A (fails within
+    A); v2: HWE within each cohort and pooled (same frequency)."""
+    from impbench.genotypes import GenotypeMatrix
+    from impbench.io.vcf_write import write_vcf
+
+    rng = np.random.default_rng(0)
+
+    def hwe_codes(n, f):
+        a0 = rng.random(n) < f
+        a1 = rng.random(n) < f
+        return (1 + a1 + 2 * a0).astype(np.uint8)
+
+    n = 100
+    columns = [
+        np.concatenate([hwe_codes(n, 0.05), hwe_codes(n, 0.95)]),
+        np.concatenate([np.repeat([1, 4], n // 2), hwe_codes(n, 0.3)]).astype(np.uint8),
+        np.concatenate([hwe_codes(n, 0.3), hwe_codes(n, 0.3)]),
+    ]
+    codes = np.stack(columns, axis=1)
+    samples = np.array([f"s{i:03d}" for i in range(2 * n)], dtype=object)
+    matrix = GenotypeMatrix(
+        codes=codes, positions=np.array([100, 200, 300]), contig="1",
+        ref=np.array(["A"] * 3, dtype=object), alt=np.array(["G"] * 3, dtype=object),
+        variant_ids=np.array(["v0", "v1", "v2"], dtype=object), sample_ids=samples,
+    )  # fmt: skip
+    vcf = write_vcf(matrix, tmp_path / "two.vcf.gz")
+    sheet = tmp_path / "sheet.tsv"
+    cohort = ["A"] * n + ["B"] * n
+    sheet.write_text("sample\tpop\tsex\n" + "".join(f"{s}\t{c}\tfemale\n" for s, c in zip(samples, cohort)))
+    return vcf, sheet
+
+
+def test_hwe_scope_cohort_keeps_a_wahlund_snp_that_pooled_drops(tmp_path):
+    from impbench.data.ingest import IngestSettings, Source, ingest
+    from impbench.data.qc import QCSettings
+    from impbench.data.split import SplitSettings
+
+    vcf, sheet = _two_cohort_vcf(tmp_path)
+    stores = {
+        scope: ingest(Source(vcf, sheet), IngestSettings(QCSettings(hwe_scope=scope), SplitSettings(seed=1)),
+                      tmp_path / f"{scope}.h5", scope)
+        for scope in ("cohort", "pooled")
+    }
+    kept = {scope: set(store.variants()["positions"].tolist()) for scope, store in stores.items()}
+    assert kept["cohort"] == {100, 300}
+    assert kept["pooled"] == {300}
+    # why, from the training split: v0 (position 100) is in HWE within each cohort, not pooled
+    train = stores["cohort"].read_split("train")
+    v0 = train.codes[:, list(train.positions).index(100)]
+    pooled_p = hwe_exact_pvalues(*[[c] for c in genotype_counts(v0[:, None])[:3]])[0]
+    cohort_p = [hwe_exact_pvalues(*[[c] for c in genotype_counts(v0[train.cohort == c][:, None])[:3]])[0] for c in "AB"]
+    assert pooled_p <= 1e-6 < min(cohort_p)
+    for scope, store in stores.items():
+        assert store.qc_report["info"]["hwe_scope"] == scope
+        hwe_steps = [s for s in store.qc_report["steps"] if s["step"].startswith("HWE")]
+        assert len(hwe_steps) == 1
+        assert ("within each cohort" in hwe_steps[0]["step"]) == (scope == "cohort")
+        assert hwe_steps[0]["variants_removed"] == 3 - len(kept[scope])
+
+
+def test_hwe_scope_is_checked():
+    from impbench.data.qc import QCSettings
+    from impbench.errors import ImpbenchError
+
+    assert QCSettings().hwe_scope == "cohort"
+    with pytest.raises(ImpbenchError, match="hwe_scope"):
+        QCSettings(hwe_scope="everywhere")

@@ -180,14 +180,15 @@ def test_results_folder_as_specified(store, tmp_path):
 def test_scores_are_those_of_metrics_score(store, tmp_path):
     """The CSV holds what metrics.score gives for the recorded imputation (fill=1 everywhere)."""
     from impbench.bench import metrics
-    from impbench.genotypes import variant_maf
+    from impbench.genotypes import alt_allele_frequency
 
     outcome = run(store, tmp_path, imputers=["rec-a"], levels=(0.3,), replicates=1)
     truth = store.read_split("test").codes
     seen = impute_calls("rec-a")[0]
     calls = np.where(seen == MISSING, 1, seen).astype(np.uint8)
     imputation = Imputation(calls=calls, dosage=np.array([0, 0, 1, 1, 2], dtype=np.float32)[calls])
-    expected = metrics.score(truth, imputation, seen == MISSING, variant_maf(store.read_split("train").codes)).metrics
+    expected = metrics.score(truth, imputation, seen == MISSING,
+                             train_alt_freq=alt_allele_frequency(store.read_split("train").codes)).metrics
     got = pd.read_csv(outcome.run_dir / "metrics.csv")
     np.testing.assert_allclose(got["value"].to_numpy(float), expected["value"].to_numpy(float), equal_nan=True)
     assert list(got["metric"]) == list(expected["metric"])

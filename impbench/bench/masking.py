@@ -6,7 +6,9 @@
 - ``mask_sha256(mask) -> str``
 - ``apply_mask(codes, mask) -> uint8`` (a copy with code 0 where masked)
 
-Also ``check_level(level)`` and ``replicate_masks(...)`` (every level x replicate of a run).
+Also ``check_level(level)`` and ``replicate_masks(...)`` (every level x replicate of a run),
+``achieved_rate(codes, mask)`` and ``rate_warning(requested, achieved)`` (scheme honesty:
+``per-variant`` rounds per SNP, so 5% of 30 samples masks 6.67%).
 
 The unit of masking is a whole diploid genotype (one cell of the codes matrix), set to code 0.
 Only cells holding a genotype call (codes 1-4) can be masked; missing (0) and padding (5)
@@ -71,6 +73,9 @@ __all__ = [
     "mask_sha256",
     "apply_mask",
     "array_typed_variants",
+    "achieved_rate",
+    "rate_warning",
+    "RATE_TOLERANCE",
 ]
 
 DEFAULT_LEVELS = (0.05, 0.15, 0.25)
@@ -282,3 +287,42 @@ def apply_mask(codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
     out = np.array(codes, dtype=np.uint8, copy=True)
     out[mask] = MISSING
     return out
+
+
+#: Relative difference between achieved and requested masking rate above which to warn.
+RATE_TOLERANCE = 0.10
+
+
+def achieved_rate(codes: np.ndarray, mask: np.ndarray) -> dict:
+    """What a mask actually hid, for the manifest and the report.
+
+    codes : uint8 (n_samples, n_variants), the unmasked codes; mask : bool, same shape.
+    Returns ``{"masked_cells", "maskable_cells", "rate", "carrier_rate"}``: ``rate`` = masked
+    / maskable cells (codes 1-4); ``carrier_rate`` the same over carrier cells (codes 2-4),
+    which ``per-variant`` masks less often at rare variants. Rates are NaN without cells.
+    """
+    codes = np.asarray(codes)
+    mask = np.asarray(mask, dtype=bool)
+    maskable = is_call(codes)
+    carrier = maskable & (codes != HOM_REF)
+    n_maskable = int(maskable.sum())
+    n_carrier = int(carrier.sum())
+    n_masked = int((mask & maskable).sum())
+    n_masked_carrier = int((mask & carrier).sum())
+    return {
+        "masked_cells": n_masked,
+        "maskable_cells": n_maskable,
+        "rate": n_masked / n_maskable if n_maskable else float("nan"),
+        "carrier_rate": n_masked_carrier / n_carrier if n_carrier else float("nan"),
+    }
+
+
+def rate_warning(requested: float, achieved: float, tolerance: float = RATE_TOLERANCE) -> str | None:
+    """A one-line warning when ``achieved`` differs from ``requested`` by more than
+    ``tolerance`` relative (|achieved - requested| > tolerance x requested), else None."""
+    if not np.isfinite(achieved):
+        return f"masking level {requested:g}: no maskable cell, nothing was masked"
+    if abs(achieved - requested) > tolerance * requested:
+        return (f"masking level {requested:g} masked {achieved:.4g} of the cells "
+                f"({(achieved - requested) / requested:+.0%} relative; per-SNP rounding of the scheme)")  # fmt: skip
+    return None

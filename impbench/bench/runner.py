@@ -51,7 +51,7 @@ from impbench.data.prepare import prepare
 from impbench.bench.settings import ImputerPlan, RunPlan, RunSettings, plan_run
 from impbench.errors import ImpbenchError, ImputerError
 from impbench.files import to_jsonable
-from impbench.genotypes import MISSING, GenotypeMatrix, variant_maf
+from impbench.genotypes import MISSING, GenotypeMatrix, alt_allele_frequency
 from impbench.imputers.base import Imputation, Imputer, RunContext, check_imputation
 from impbench.io.vcf_write import write_vcf
 from impbench.progress import RichProgress
@@ -65,7 +65,7 @@ class RunData:
     panel: GenotypeMatrix
     val: GenotypeMatrix | None
     truth: GenotypeMatrix
-    maf: np.ndarray  # float64 (n_variants,), folded MAF of the training split's truth
+    alt_freq: np.ndarray  # float64 (n_variants,), ALT frequency of the training split's truth
 
 
 def read_run_data(store: Any, train_cohort: str | None, test_cohort: str | None) -> RunData:
@@ -83,7 +83,7 @@ def read_run_data(store: Any, train_cohort: str | None, test_cohort: str | None)
                 f" of cohort {train_cohort if split == 'train' else test_cohort!r}" if (train_cohort or test_cohort) else ""))
     if val is not None and val.n_samples == 0:
         val = None
-    return RunData(panel=panel, val=val, truth=truth, maf=variant_maf(panel.codes))
+    return RunData(panel=panel, val=val, truth=truth, alt_freq=alt_allele_frequency(panel.codes))
 
 
 @dataclass
@@ -303,7 +303,7 @@ class Runner:
         keys = {"imputer": plan.name, "level": level, "replicate": replicate}
         score_task = f"{plan.name} score"
         for protocol in self.settings.protocols:
-            scores = metrics.score(truth.codes, imputation, mask, self.data.maf, protocol=protocol,
+            scores = metrics.score(truth.codes, imputation, mask, train_alt_freq=self.data.alt_freq, protocol=protocol,
                                    bin_edges=self.bin_edges)
             for part in rows:
                 frame = getattr(scores, part, None)

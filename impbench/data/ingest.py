@@ -10,7 +10,9 @@ Python object per genotype). Steps, in order, each counted in the QC report:
 3. split of the remaining samples, stratified by cohort x sex (``assign_splits``);
 4. variants with any missing genotype (among kept samples) dropped;
 5. HWE exact test p <= ``qc.hwe_p`` and 6. MAF < ``qc.min_maf``, both computed on the
-   training split (``qc.per_split``: on each split, a variant failing in any split dropped).
+   training split (``qc.per_split``: on each split, a variant failing in any split dropped);
+   HWE within each cohort of the split (``qc.hwe_scope = "cohort"``, the default; a variant
+   failing in any cohort dropped) or over the pooled samples (``"pooled"``).
 
 Step 2 needs the whole file, so the single pass assumes that no sample fails it (true of
 phased reference panels) and, when one does, reads the VCF a second time without it.
@@ -185,9 +187,10 @@ def ingest(
         samples_removed=n_samples - n_kept_samples, variants_left=left, samples_left=n_kept_samples,
     )  # fmt: skip
     source = "each split" if qc.per_split else "training split"
+    hwe_scope = "within each cohort, failing in any" if qc.hwe_scope == "cohort" else "cohorts pooled"
     for label, removed in (
         ("variants with any missing genotype" + ("" if qc.drop_variant_missing else " (kept: drop_variant_missing = false)"), result.removed_missing),
-        (f"HWE exact p <= {qc.hwe_p:g} ({source})", result.removed_hwe),
+        (f"HWE exact p <= {qc.hwe_p:g} ({source}, {hwe_scope})", result.removed_hwe),
         (f"MAF < {qc.min_maf:g} ({source})", result.removed_maf),
     ):
         left -= removed
@@ -208,6 +211,7 @@ def ingest(
             "unphased_het_genotypes": int(counts.n_unphased_het),
             "duplicated_sites": int(counts.n_duplicate_sites),
             "maf_hwe_source": source,
+            "hwe_scope": qc.hwe_scope,
             "n_samples": n_kept_samples,
             "n_variants": left,
             "split_sizes": split_sizes,
@@ -253,6 +257,13 @@ def _stream(
     result = _StreamResult(writer, np.zeros(n_samples, dtype=np.int64))
     count_splits = [s for s in SPLITS if (split_labels == s).any()] if qc.per_split else ["train"]
     split_columns = {s: np.nonzero(split_labels == s)[0] for s in count_splits}
+    # HWE: within each cohort of each counted split (qc.hwe_scope = "cohort") or pooled
+    kept_cohort = cohort[kept_index]
+    hwe_columns = [
+        columns[kept_cohort[columns] == c] if qc.hwe_scope == "cohort" else columns
+        for columns in split_columns.values()
+        for c in (np.unique(kept_cohort[columns]) if qc.hwe_scope == "cohort" else [None])
+    ]
     hwe = HweExactTest()
     try:
         for batch in reader.batches():
@@ -264,10 +275,12 @@ def _stream(
             missing_fail = np.count_nonzero(codes == 0, axis=1) > 0 if qc.drop_variant_missing else np.zeros(len(batch), bool)
             hwe_fail = np.zeros(len(batch), dtype=bool)
             maf_fail = np.zeros(len(batch), dtype=bool)
+            if qc.hwe_p > 0:
+                for columns in hwe_columns:
+                    hom_ref, het, hom_alt, _ = genotype_counts(codes[:, columns], axis=1)
+                    hwe_fail |= hwe.pvalues(hom_ref, het, hom_alt) <= qc.hwe_p
             for columns in split_columns.values():
                 hom_ref, het, hom_alt, _ = genotype_counts(codes[:, columns], axis=1)
-                if qc.hwe_p > 0:
-                    hwe_fail |= hwe.pvalues(hom_ref, het, hom_alt) <= qc.hwe_p
                 if qc.min_maf > 0:
                     maf_fail |= ~(allele_counts_maf(hom_ref, het, hom_alt) >= qc.min_maf)  # NaN fails
             keep = ~missing_fail

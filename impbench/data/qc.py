@@ -17,6 +17,10 @@ from impbench.files import to_jsonable
 from impbench.genotypes import HOM_ALT, HOM_REF, MISSING
 
 
+#: Where the HWE test runs: within each cohort, or over the pooled samples.
+HWE_SCOPES = ("cohort", "pooled")
+
+
 @dataclass(frozen=True)
 class QCSettings:
     """QC settings of a dataset card (defaults from the BiU-Net paper).
@@ -29,6 +33,10 @@ class QCSettings:
     per_split : False (default): HWE and MAF on the training split; True reproduces the
         paper: each split filtered on its own, then the intersection of kept variants.
     allow_unphased : accept unphased genotypes (read as if phased, in VCF order).
+    hwe_scope : "cohort" (default): the HWE test runs within each cohort of the (training)
+        split and a variant failing in any cohort is dropped, so that a mixture of populations
+        (Wahlund effect: a heterozygote deficit) does not remove SNPs; "pooled": one test over
+        all samples of the split, as the paper did. With a single cohort both are the same.
     """
 
     snps_only: bool = True
@@ -38,6 +46,13 @@ class QCSettings:
     min_maf: float = 0.001
     per_split: bool = False
     allow_unphased: bool = False
+    hwe_scope: str = "cohort"
+
+    def __post_init__(self) -> None:
+        if self.hwe_scope not in HWE_SCOPES:
+            from impbench.errors import ImpbenchError
+
+            raise ImpbenchError(f"qc.hwe_scope must be one of {', '.join(map(repr, HWE_SCOPES))}, not {self.hwe_scope!r}")
 
 
 # --------------------------------------------------------------------------------------------

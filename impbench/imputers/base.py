@@ -59,6 +59,10 @@ class RunContext:
         self.work_dir.mkdir(parents=True, exist_ok=True)
 
 
+#: Probabilities closer than this are tied in ``Imputation.from_probs`` (float32 rounding).
+PROBABILITY_TIE = 1e-6
+
+
 @dataclass
 class Imputation:
     """An imputer's answer for a target matrix of shape (n_samples, n_variants).
@@ -83,6 +87,42 @@ class Imputation:
     def __post_init__(self) -> None:
         if self.covered is None:
             self.covered = np.ones(np.shape(self.calls)[1], dtype=bool)
+
+    @classmethod
+    def from_probs(cls, probs: np.ndarray, target_codes: np.ndarray, covered: np.ndarray | None = None) -> "Imputation":
+        """The one conversion of probabilities into an answer (baselines, ``impbench.nn``, plugins).
+
+        probs : float (n_samples, n_variants, 4) over the phased codes 1, 2, 3, 4; read only at
+            cells where ``target_codes`` is missing (not a code 1-4).
+        target_codes : uint8 (n_samples, n_variants), the imputer's input (0 where masked).
+        covered : bool (n_variants,) or None (every variant covered).
+
+        Call: the dosage class with the highest total probability (0|0; 0|1 + 1|0 summed;
+        1|1), ties to the lower class; for a het, the more probable phase (tie: 0|1).
+        Probabilities within ``PROBABILITY_TIE`` count as tied. So
+        probabilities (0.4, 0.3, 0.3, 0) give a het, where an argmax over the four codes would
+        give 0|0. Observed cells (codes 1-4) keep their code and get one-hot probabilities.
+        The dosage is ``probs @ (0, 1, 1, 2)``, clipped to [0, 2], float32.
+        """
+        from impbench.genotypes import CALL_DOSAGE, HET_01, HET_10, HOM_ALT, HOM_REF, is_call
+
+        target_codes = np.asarray(target_codes)
+        probs = np.asarray(probs)
+        if probs.shape != target_codes.shape + (4,):
+            raise ValueError(f"probs shape {probs.shape} != target shape {target_codes.shape} + (4,)")
+        observed = is_call(target_codes)
+        one_hot = np.eye(4, dtype=np.float32)[np.clip(target_codes.astype(np.int64) - 1, 0, 3)]
+        probs = np.where(observed[..., None], one_hot, probs).astype(np.float32)
+        class_probs = np.stack([probs[..., 0], probs[..., 1] + probs[..., 2], probs[..., 3]], axis=-1)
+        # the first class within PROBABILITY_TIE of the best: ties (up to float32 rounding of
+        # sums such as 1/5 + 2/5 vs 3/5) go to the lower class
+        best = class_probs.max(axis=-1, keepdims=True)
+        dosage_class = np.argmax(class_probs >= best - PROBABILITY_TIE, axis=-1)
+        het_code = np.where(probs[..., 2] > probs[..., 1] + PROBABILITY_TIE, HET_10, HET_01)
+        calls = np.choose(dosage_class, [np.uint8(HOM_REF), het_code, np.uint8(HOM_ALT)]).astype(np.uint8)
+        calls = np.where(observed, target_codes, calls).astype(np.uint8)
+        dosage = np.clip(probs @ CALL_DOSAGE, 0.0, 2.0).astype(np.float32)
+        return cls(calls=calls, dosage=dosage, probs=probs, covered=covered)
 
 
 def check_imputation(name: str, result: object, target: GenotypeMatrix) -> Imputation:

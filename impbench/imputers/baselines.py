@@ -6,7 +6,8 @@ They are the floor every model must clear:
 ``knn``    for each missing cell (sample t, variant v), the ``k`` panel samples nearest to t
            by Hamming distance over t's observed codes in the window ``v - window .. v + window``
            vote; the probabilities are the vote fractions over the four codes and the call is
-           the most voted code (ties: the lower code). Equal distances are broken towards the
+           ``Imputation.from_probs``'s: the most voted dosage class (the two het codes summed;
+           ties: the lower class), then the more voted phase (ties: 0|1). Equal distances are broken towards the
            lower panel index, so the result is exact and deterministic.
 
 Both keep every observed code and answer with one-hot probabilities there.
@@ -20,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 
 from impbench.errors import ImpbenchError, ImputerError
-from impbench.genotypes import CALL_CODES, MISSING, N_CALL_CODES, GenotypeMatrix, is_call, probs_dosage
+from impbench.genotypes import CALL_CODES, MISSING, N_CALL_CODES, GenotypeMatrix, is_call
 from impbench.imputers.hookspecs import hookimpl
 from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
 
@@ -34,14 +35,9 @@ def _one_hot(codes: np.ndarray) -> np.ndarray:
 
 
 def _finish(target: GenotypeMatrix, probs: np.ndarray) -> Imputation:
-    """Imputation from probabilities at missing cells, observed codes kept (one-hot there).
-
-    probs : float32 (n_samples, n_variants, 4), only read where the target is missing.
-    """
-    observed = target.codes != MISSING
-    probs = np.where(observed[..., None], _one_hot(target.codes), probs).astype(np.float32)
-    calls = np.where(observed, target.codes, CALL_CODES[np.argmax(probs, axis=-1)]).astype(np.uint8)
-    return Imputation(calls=calls, dosage=probs_dosage(probs), probs=probs)
+    """``Imputation.from_probs``: calls by dosage class then phase, observed codes kept
+    (one-hot there). probs : float32 (n_samples, n_variants, 4), read where the target is missing."""
+    return Imputation.from_probs(probs, target.codes)
 
 
 def _check_panel(name: str, panel: GenotypeMatrix) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from impbench.imputers import segments as seg
-from impbench.genotypes import HOM_ALT, HOM_REF, probs_calls, probs_dosage
+from impbench.genotypes import HOM_ALT, HOM_REF
 from impbench.imputers.base import Imputation
 from impbench.nn.data import SegmentData, encode
 from impbench.nn.runtime import Precision
@@ -74,14 +74,9 @@ def predict_probs(
 
 
 def imputation_from_probs(observed: np.ndarray, probs: np.ndarray) -> Imputation:
-    """The ``Imputation`` of a target: calls, dosage and probabilities, observed cells kept.
+    """The ``Imputation`` of a target: ``Imputation.from_probs`` (calls by dosage class, then
+    phase; observed cells kept, one-hot there).
 
-    observed : uint8, shape (n, m), 0 where missing. probs : float32 (n, m, 4) over the call
-    codes. At observed cells the call is the observed code and the probabilities are one-hot
-    on it (so the dosage is its exact dosage).
+    observed : uint8, shape (n, m), 0 where missing. probs : float32 (n, m, 4) over the call codes.
     """
-    observed = np.asarray(observed, dtype=np.uint8)
-    calls = seg.keep_observed(observed, probs_calls(probs))
-    probs = seg.keep_observed_probs(observed, probs)
-    dosage = np.clip(probs_dosage(probs), 0.0, 2.0).astype(np.float32)
-    return Imputation(calls=np.ascontiguousarray(calls, dtype=np.uint8), dosage=dosage, probs=probs)
+    return Imputation.from_probs(probs, np.asarray(observed, dtype=np.uint8))

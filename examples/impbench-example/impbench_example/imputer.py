@@ -4,7 +4,8 @@ Each haplotype of a missing genotype carries the ALT allele with probability ``f
 variant's ALT frequency in the panel (with a pseudocount, so that no probability is exactly
 0 or 1). The four phased codes then have Hardy-Weinberg probabilities
 ``(1-f)^2, (1-f)f, f(1-f), f^2``; the call is drawn from them at random ("flip a coin"), seeded
-by the run's seed, or is the most probable code when ``sample = false``.
+by the run's seed, or, when ``sample = false``, the most probable genotype as
+``Imputation.from_probs`` chooses it (dosage class first: the two het codes summed).
 
 It ignores linkage entirely, so it is a weak imputer: its point is to show every part of a
 plugin in a few lines.
@@ -18,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from impbench.errors import ImpbenchError
-from impbench.genotypes import CALL_CODES, MISSING, GenotypeMatrix, alt_allele_frequency, probs_dosage
+from impbench.genotypes import CALL_CODES, MISSING, GenotypeMatrix, alt_allele_frequency
 from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
 
 
@@ -55,20 +56,17 @@ class AlleleFrequencyImputer(Imputer):
         f = self._alt_freq
         per_variant = np.stack([(1 - f) ** 2, (1 - f) * f, f * (1 - f), f**2], axis=1)  # (n_variants, 4)
         probs = np.broadcast_to(per_variant, target.codes.shape + (4,)).astype(np.float32)
+        imputation = Imputation.from_probs(probs, target.codes)  # observed cells kept, one-hot there
         if self.options.sample:
             rng = np.random.default_rng(ctx.seed)
             # inverse-CDF draw for every cell at once
             cumulative = np.cumsum(per_variant, axis=1)
             u = rng.random(target.codes.shape)
             drawn = CALL_CODES[(u[..., None] > cumulative[None, :, :3]).sum(axis=-1)]
-        else:
-            drawn = CALL_CODES[np.argmax(per_variant, axis=1)][None, :].repeat(target.n_samples, axis=0)
-        observed = target.codes != MISSING
-        calls = np.where(observed, target.codes, drawn).astype(np.uint8)
-        one_hot = (target.codes[..., None] == CALL_CODES).astype(np.float32)
-        probs = np.where(observed[..., None], one_hot, probs)
+            observed = target.codes != MISSING
+            imputation.calls = np.where(observed, target.codes, drawn).astype(np.uint8)
         ctx.progress("impute", 1, 1)
-        return Imputation(calls=calls, dosage=probs_dosage(probs), probs=probs)
+        return imputation
 
     def manifest_info(self) -> dict:
         return {"mean_alt_frequency": float(self._alt_freq.mean()) if hasattr(self, "_alt_freq") else None}
