@@ -25,6 +25,7 @@ from impbench.nn import (  # noqa: E402
     SegmentData,
     SegmentImputer,
     Trainer,
+    ValidationSet,
     curriculum_rate,
     encode,
     imputation_from_probs,
@@ -249,7 +250,7 @@ def test_options_validation():
 def small_data():
     matrix = simulate_matrix(n_samples=24, sequence_length=40_000, seed=5)
     train = SegmentData(matrix.codes[:18], matrix.positions, 32, 8, "cpu")
-    val = SegmentData(matrix.codes[18:], matrix.positions, 32, 8, "cpu")
+    val = ValidationSet.build(matrix.codes[18:], matrix.codes[:18], matrix.positions, 0.2, seed=1)
     return train, val
 
 
@@ -300,19 +301,46 @@ def test_best_checkpoint_holds_the_best_epoch_and_model_ends_with_it(tmp_path, s
     train, val = small_data
     trainer = make_trainer(tmp_path, TinyOptions(epochs=3, patience=0))
     result = trainer.fit(train, val)
-    losses_by_epoch = [r["val_loss"] for r in result.history]
-    assert result.best_epoch == 1 + int(np.argmin(losses_by_epoch))
+    scores_by_epoch = [r["val_r2"] for r in result.history]
+    assert result.best_epoch == 1 + int(np.argmax(scores_by_epoch))
+    assert result.best_val_r2 == max(scores_by_epoch)
     best = ckpt.load(tmp_path / BEST)
     assert best["epoch"] == result.best_epoch
     for key, value in trainer.model.state_dict().items():
         assert torch.equal(value, best["model"][key])
 
 
-def test_early_stopping_on_a_flat_validation_loss(tmp_path, small_data):
+def test_early_stopping_on_a_flat_validation_score(tmp_path, small_data):
     train, val = small_data
     frozen = TinyOptions(epochs=10, lr=1e-30, weight_decay=0.0, patience=2, warmup_epochs=0)
     result = make_trainer(tmp_path, frozen).fit(train, val)
-    assert result.stopped_early and result.epochs_run == 3 and result.best_epoch == 1
+    assert result.stop_reason == "converged" and result.converged
+    assert result.epochs_run == 3 and result.best_epoch == 1
+    # A converged training is not reopened by a larger epoch budget.
+    again = make_trainer(tmp_path, TinyOptions(epochs=20, lr=1e-30, weight_decay=0.0, patience=2, warmup_epochs=0)).fit(train, val)
+    assert again.epochs_run == 3 and again.converged
+
+
+def test_more_epochs_extend_a_finished_training(tmp_path, small_data):
+    """``epochs`` is a budget, not part of the fingerprint: resuming with more continues."""
+    train, val = small_data
+    first = make_trainer(tmp_path, TinyOptions(epochs=2, patience=0)).fit(train, val)
+    assert first.stop_reason == "epochs" and not first.converged
+    more = make_trainer(tmp_path, TinyOptions(epochs=4, patience=0)).fit(train, val)
+    assert more.resumed_from == 2 and more.epochs_run == 4 and [r["epoch"] for r in more.history] == [1, 2, 3, 4]
+    curve = more.validation_curve()
+    assert [c["epoch"] for c in curve] == [1, 2, 3, 4]
+    assert all(c["train_seconds"] > 0 for c in curve) and np.all(np.diff([c["train_seconds"] for c in curve]) > 0)
+
+
+def test_time_budget_stops_training_and_is_recorded(tmp_path, small_data):
+    train, val = small_data
+    result = make_trainer(tmp_path, TinyOptions(epochs=50, patience=0, train_seconds=1e-9)).fit(train, val)
+    assert result.stop_reason == "time" and result.epochs_run == 1
+    assert ckpt.load(tmp_path / LATEST)["seconds_used"] == pytest.approx(result.train_seconds_total)
+    # A larger time budget resumes it.
+    more = make_trainer(tmp_path, TinyOptions(epochs=2, patience=0, train_seconds=1e6)).fit(train, val)
+    assert more.resumed_from == 1 and more.epochs_run == 2 and more.stop_reason == "epochs"
 
 
 def test_a_finished_checkpoint_is_reused_without_training(tmp_path, small_data):

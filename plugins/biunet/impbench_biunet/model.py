@@ -8,6 +8,12 @@ of the first five, the activation is kept as a skip, then max-pooled by 2 and dr
 decoder five blocks of ``Upsample(x2, nearest) -> Conv1d -> ReLU -> + skip -> dropout`` back
 down to 32 channels, and the head ``Conv1d(32 -> 6)`` gives logits: 9,783,078 parameters. The
 logits of code 0 (missing) and code 5 (padding) are set to ``-inf``: they are never predicted.
+
+``dense_hidden > 0`` adds a position-specific branch that is not in the paper: the input
+segment is flattened, passed through ``Linear(in_channels * L -> dense_hidden) -> ReLU ->
+Linear(dense_hidden -> 6 * L)``, and the result is added to the head's logits. Shared
+convolution kernels behind five poolings cannot learn "copy the allele of that particular SNP";
+a dense layer over the whole segment can (measured on sim-1kgp; see the plugin README).
 """
 
 from __future__ import annotations
@@ -29,7 +35,16 @@ class BiUNet(nn.Module):
     ``L`` must be a multiple of ``2 ** (depth - 1)`` (the number of poolings).
     """
 
-    def __init__(self, in_channels: int = 7, base_channels: int = 32, depth: int = 6, kernel_size: int = 7, dropout: float = 0.1):
+    def __init__(
+        self,
+        in_channels: int = 7,
+        base_channels: int = 32,
+        depth: int = 6,
+        kernel_size: int = 7,
+        dropout: float = 0.1,
+        dense_hidden: int = 0,
+        length: int | None = None,
+    ):
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
@@ -50,9 +65,18 @@ class BiUNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         never = torch.zeros(N_CODES, dtype=torch.bool)
         never[[MISSING, PAD]] = True
+        self.dense: nn.Sequential | None = None
+        if dense_hidden > 0:
+            if not length:
+                raise ValueError("dense_hidden needs the segment length")
+            self.length = int(length)
+            self.dense = nn.Sequential(
+                nn.Flatten(), nn.Linear(in_channels * self.length, dense_hidden), nn.ReLU(), nn.Linear(dense_hidden, N_CODES * self.length)
+            )
         self.register_buffer("never_predicted", never.view(1, N_CODES, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inputs = x
         skips = []
         for level, conv in enumerate(self.encoder):
             x = torch.relu(conv(x))
@@ -63,4 +87,6 @@ class BiUNet(nn.Module):
             x = torch.relu(conv(self.upsample(x))) + skips.pop()
             x = self.dropout(x)
         logits = self.head(x)
+        if self.dense is not None:
+            logits = logits + self.dense(inputs).view(-1, N_CODES, self.length)
         return logits.masked_fill(self.never_predicted, float("-inf"))
