@@ -431,3 +431,120 @@ def test_validation_hold_out_when_the_harness_gives_none(tmp_path):
     assert all(tuple(r) in rows for r in np.concatenate([train, val]))
     one = matrix.take_samples(np.arange(1))
     assert imputer._split_validation(one, None, seed=0)[1] is None
+
+
+# ---------------------------------------------------------------- validation on the imputation task
+def slow_minor_r2_and_concordance(truth, dosage, calls, mask, train):
+    """Cell by cell: minor allele = the training panel's (REF where ALT frequency > 0.5)."""
+    xs, ys, same = [], [], []
+    for j in range(truth.shape[1]):
+        called = [c for c in train[:, j] if 1 <= c <= 4]
+        alt_freq = sum(float(CODE_DOSAGE[c]) for c in called) / (2 * len(called)) if called else 0.0
+        for i in range(truth.shape[0]):
+            if not mask[i, j]:
+                continue
+            t, p = float(CODE_DOSAGE[truth[i, j]]), float(dosage[i, j])
+            if alt_freq > 0.5:
+                t, p = 2 - t, 2 - p
+            xs.append(t)
+            ys.append(p)
+            same.append(round(float(CODE_DOSAGE[truth[i, j]])) == round(float(CODE_DOSAGE[calls[i, j]])))
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    vx = sum((x - mx) ** 2 for x in xs)
+    vy = sum((y - my) ** 2 for y in ys)
+    return cov * cov / (vx * vy), sum(same) / n
+
+
+def test_validation_scores_match_a_slow_reference():
+    from impbench.nn import validation
+
+    rng = np.random.default_rng(4)
+    train = rng.choice(np.arange(1, 5, dtype=np.uint8), p=[0.2, 0.2, 0.2, 0.4], size=(30, 12))
+    train[:, :4] = rng.choice(np.arange(1, 5, dtype=np.uint8), p=[0.7, 0.1, 0.1, 0.1], size=(30, 4))
+    truth = rng.integers(1, 5, size=(9, 12)).astype(np.uint8)
+    dosage = rng.random((9, 12)) * 2
+    calls = rng.integers(1, 5, size=(9, 12)).astype(np.uint8)
+    mask = rng.random((9, 12)) < 0.4
+    flip = validation.minor_is_ref(train)
+    assert flip[4:].any() and not flip[:4].all()  # both orientations occur
+    stats = validation.sufficient_statistics(truth, dosage, calls, mask, flip)
+    r2, concordance = validation.scores_from_statistics(stats)
+    want_r2, want_conc = slow_minor_r2_and_concordance(truth, dosage, calls, mask, train)
+    assert r2 == pytest.approx(want_r2, rel=1e-9) and concordance == pytest.approx(want_conc, rel=1e-12)
+    # Identities: truth scores perfectly; a constant predictor has no R2; split sums add up.
+    truth_dosage = CODE_DOSAGE[truth].astype(float)
+    assert validation.scores_from_statistics(validation.sufficient_statistics(truth, truth_dosage, truth, mask, flip)) == (1.0, 1.0)
+    const = validation.sufficient_statistics(truth, np.ones((9, 12)), calls, mask, np.zeros(12, bool))
+    assert math.isnan(validation.scores_from_statistics(const)[0])
+    halves = validation.sufficient_statistics(truth[:4], dosage[:4], calls[:4], mask[:4], flip) + validation.sufficient_statistics(
+        truth[4:], dosage[4:], calls[4:], mask[4:], flip)
+    np.testing.assert_allclose(halves, stats)
+
+
+def test_seeded_validation_mask_cells_and_variants():
+    from impbench.nn.validation import seeded_mask
+
+    codes = np.random.default_rng(0).integers(0, 5, size=(40, 300)).astype(np.uint8)
+    cells = seeded_mask(codes, 0.3, seed=1)
+    assert np.array_equal(cells, seeded_mask(codes, 0.3, seed=1)) and not np.array_equal(cells, seeded_mask(codes, 0.3, seed=2))
+    assert not cells[codes == 0].any() and abs(cells[codes > 0].mean() - 0.3) < 0.03
+    variants = seeded_mask(codes, 0.3, seed=1, mode="variants")
+    hidden_columns = variants.any(axis=0)
+    assert np.array_equal(variants, hidden_columns[None, :] & (codes > 0))  # a whole variant or nothing
+    assert 0.2 < hidden_columns.mean() < 0.4
+
+
+def test_variant_masking_hides_whole_columns_per_segment():
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.from_numpy(np.random.default_rng(1).integers(1, 5, size=(12, 40)).astype(np.uint8))
+    groups = torch.tensor([0, 1, 2] * 4)
+    masked = mask_batch(codes, 0.4, gen, groups, 3)
+    hidden = masked == MISSING
+    for g in range(3):
+        rows = hidden[groups == g]
+        assert torch.equal(rows, rows[:1].expand_as(rows))  # the same variants in every sample
+    assert 0.2 < hidden.float().mean().item() < 0.6
+    assert not torch.equal(hidden[0], hidden[1])
+
+
+def test_variants_mask_mode_trains(tmp_path, small_data):
+    train, _ = small_data
+    matrix = simulate_matrix(n_samples=24, sequence_length=40_000, seed=5)
+    val = ValidationSet.build(matrix.codes[18:], matrix.codes[:18], matrix.positions, 0.2, seed=1, mode="variants")
+    assert np.array_equal(val.mask, val.mask.any(axis=0)[None, :] & (val.truth > 0))
+    result = make_trainer(tmp_path, TinyOptions(epochs=1, mask_mode="variants")).fit(train, val)
+    assert result.epochs_run == 1 and math.isfinite(result.history[0]["train_loss"])
+    with pytest.raises(ImpbenchError, match="mask_mode='rows'"):
+        TinyOptions(mask_mode="rows")
+
+
+def test_segment_layout_from_the_run_context_then_the_card(tmp_path):
+    from types import SimpleNamespace
+
+    imputer = TinyImputer(TinyOptions(segment_length=None, segment_overlap=None))
+    card = RunContext(work_dir=tmp_path, card_options={"segment_length": 64, "segment_overlap": 4})
+    assert imputer.segment_layout(1000, card) == (64, 4)
+    card.segment_layout = SimpleNamespace(length=48, overlap=12)  # the lead's RunContext.segment_layout
+    assert imputer.segment_layout(1000, card) == (48, 12)
+    card.segment_layout = None
+    assert imputer.segment_layout(1000, card) == (64, 4)
+    assert imputer.segment_layout(1000, RunContext(work_dir=tmp_path)) == (128, 16)
+
+
+def test_registering_the_neural_plugins_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from impbench.imputers.registry import get_imputers\n"
+        "names = get_imputers()\n"
+        "assert {'biunet', 'scda'} <= set(names), sorted(names)\n"
+        "assert 'torch' not in sys.modules, 'torch imported at registration'\n"
+        "names['biunet'].cls.Options.from_preset('paper'); names['scda'].cls(None)\n"
+        "assert 'torch' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

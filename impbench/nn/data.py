@@ -108,6 +108,15 @@ def encode(codes: torch.Tensor, position: torch.Tensor | None, features: torch.T
     return x
 
 
+def forward(model: torch.nn.Module, x: torch.Tensor, segment_index: torch.Tensor | None) -> torch.Tensor:
+    """``model(x)``, or ``model(x, segment_index)`` for a model whose ``takes_segment_index``
+    is True (per-segment weights; DDP wrappers are looked through). segment_index : int64 (B,)."""
+    inner = getattr(model, "module", model)
+    if getattr(inner, "takes_segment_index", False):
+        return model(x, segment_index)
+    return model(x)
+
+
 def mask_batch(
     codes: torch.Tensor,
     rate: float,

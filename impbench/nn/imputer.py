@@ -85,6 +85,9 @@ class SegmentImputer(Imputer):
         #: Per-variant input channels (float32 (n_variants, k)) or None; see ``variant_features``.
         self.features: np.ndarray | None = None
         self.result: TrainResult | None = None
+        #: Variants of the training panel (known before the model is built; a model may have
+        #: weights per segment of the chromosome).
+        self.n_variants: int | None = None
         self.mode = ""
         self.device_used = ""
 
@@ -171,6 +174,7 @@ class SegmentImputer(Imputer):
             raise ImpbenchError(f"{self.name}: the panel holds padding codes (5); it must hold genotype codes 0-4")
         device = resolve_device(ctx.device)
         self.layout = self.segment_layout(panel.n_variants, ctx)
+        self.n_variants = int(panel.n_variants)
         self.variants = panel.take_samples(np.arange(0))
         train_codes, val_codes = self._split_validation(panel, val, self.training_seed(ctx))
         self.features = self.variant_features(train_codes)
@@ -210,6 +214,7 @@ class SegmentImputer(Imputer):
         length, overlap = self.layout  # type: ignore[misc]
         seed = self.training_seed(ctx)
         seed_everything(seed)
+        self.n_variants = int(train_codes.shape[1])
         self.features = self.variant_features(train_codes)
         self.model = self.build_model(self.n_input_channels())
         opts = self.options

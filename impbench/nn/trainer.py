@@ -33,7 +33,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from impbench.nn import checkpoint as ckpt
 from impbench.genotypes import PAD
-from impbench.nn.data import SegmentData, curriculum_rate, derived_seed, encode, mask_batch
+from impbench.nn.data import SegmentData, curriculum_rate, derived_seed, encode, forward, mask_batch
 from impbench.nn.options import NNOptions
 from impbench.nn.runtime import DistEnv, Precision, precision_for
 from impbench.nn.validation import ValidationSet, scores_from_statistics
@@ -262,13 +262,13 @@ class Trainer:
         n_groups: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mask, encode, forward a batch from ``SegmentData.batch``; returns (loss, logits
-        float32, masked input codes). ``groups``: the segment index of each row, for
-        ``mask_mode="variants"``."""
+        float32, masked input codes). ``groups``: int64 (B,) the segment index of each row
+        (for ``mask_mode="variants"`` and models that take it)."""
         codes, position, features = batch
-        masked = mask_batch(codes, rate, generator, groups, n_groups)
+        masked = mask_batch(codes, rate, generator, groups if self.options.mask_mode == "variants" else None, n_groups)
         x = encode(masked, position if self.options.use_position else None, features)
         with self.precision.autocast():
-            logits = model(x)
+            logits = forward(model, x, groups)
         logits = logits.float()
         target = codes.long()
         if self.options.loss_positions == "masked":
@@ -314,7 +314,6 @@ class Trainer:
         steps_per_epoch = max(1, len(sampler) // opts.batch_size) if opts.drop_last else math.ceil(len(sampler) / opts.batch_size)
         total_steps = steps_per_epoch * opts.epochs
         ramp = opts.mask_ramp_epochs if opts.mask_ramp_epochs is not None else opts.epochs - 1
-        by_variant = opts.mask_mode == "variants"
         stage = "train"
         status = ""  # the last epoch's loss and score, shown while the next one runs
         while not self.finished:
@@ -334,7 +333,7 @@ class Trainer:
                 index = order[start : start + opts.batch_size]
                 if opts.drop_last and len(index) < opts.batch_size and step > 0:
                     break
-                groups = torch.from_numpy(index % train.n_seg) if by_variant else None
+                groups = torch.from_numpy(index % train.n_seg).to(env.device)
                 loss, _, _ = self._forward_loss(self.ddp_model, train.batch(index), rate, generator, groups, train.n_seg)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from impbench.errors import ImpbenchError
 from impbench.nn.imputer import SegmentImputer
 
 from .options import Options
@@ -29,13 +30,20 @@ class BiUNetImputer(SegmentImputer):
     def build_model(self, in_channels: int) -> "torch.nn.Module":
         """The U-Net; the dense branch (``dense_hidden > 0``) needs the segment length, known
         once ``fit`` has resolved the layout."""
+        from impbench.imputers.segments import n_segments
+
         from .model import BiUNet
 
         o = self.options
         length = self.layout[0] if self.layout is not None else o.segment_length
+        segments = 0
+        if o.dense_hidden and o.dense_per_segment:
+            if self.layout is None or self.n_variants is None:
+                raise ImpbenchError("biunet: dense_per_segment needs the panel's variants; build the model through fit()")
+            segments = n_segments(self.n_variants, *self.layout)
         return BiUNet(
             in_channels, base_channels=o.base_channels, depth=o.depth, kernel_size=o.kernel_size, dropout=o.dropout,
-            dense_hidden=o.dense_hidden, length=length,
+            dense_hidden=o.dense_hidden, length=length, n_segments=segments,
         )
 
     def loss(self, logits: "torch.Tensor", target: "torch.Tensor") -> "torch.Tensor":

@@ -32,7 +32,7 @@ from impbench.nn.options import NNOptions
 
 LOSSES = ("hybrid", "focal", "ce")
 
-PAPER_NETWORK = dict(base_channels=32, depth=6, kernel_size=7, dense_hidden=0, frequency_channel=False, use_position=True)
+PAPER_NETWORK = dict(base_channels=32, depth=6, kernel_size=7, dense_hidden=0, dense_per_segment=False, frequency_channel=False, use_position=True)
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {},
@@ -59,7 +59,9 @@ class Options(NNOptions):
     Model: base_channels (width of the first level; doubles per level), depth (levels; the
     segment length must be a multiple of ``2 ** (depth - 1)``), kernel_size, dropout,
     dense_hidden (0 = the paper's U-Net; > 0 adds the position-specific dense branch with this
-    many hidden units, whose per-position logits are added to the head's).
+    many hidden units, whose per-position logits are added to the head's), dense_per_segment
+    (the branch has its own weights for every segment of the chromosome instead of one set
+    shared by all segments).
     Loss: ``hybrid`` (``(1 - dosage_weight) * focal + dosage_weight * dosage term``), ``focal``
     (focal loss weighted by the dosage penalty matrix only) or ``ce`` (plain cross-entropy);
     focal_gamma, penalty (weight of a dosage-changing error; 1 for a correct call or a phase
@@ -76,6 +78,7 @@ class Options(NNOptions):
     kernel_size: int = 7
     dropout: float = 0.0
     dense_hidden: int = 2048
+    dense_per_segment: bool = False
     loss: str = "ce"
     focal_gamma: float = 2.0
     penalty: float = 3.0
