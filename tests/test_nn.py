@@ -25,6 +25,7 @@ from impbench.nn import (  # noqa: E402
     SegmentData,
     SegmentImputer,
     Trainer,
+    ValidationSet,
     curriculum_rate,
     encode,
     imputation_from_probs,
@@ -249,7 +250,7 @@ def test_options_validation():
 def small_data():
     matrix = simulate_matrix(n_samples=24, sequence_length=40_000, seed=5)
     train = SegmentData(matrix.codes[:18], matrix.positions, 32, 8, "cpu")
-    val = SegmentData(matrix.codes[18:], matrix.positions, 32, 8, "cpu")
+    val = ValidationSet.build(matrix.codes[18:], matrix.codes[:18], matrix.positions, 0.2, seed=1)
     return train, val
 
 
@@ -300,19 +301,46 @@ def test_best_checkpoint_holds_the_best_epoch_and_model_ends_with_it(tmp_path, s
     train, val = small_data
     trainer = make_trainer(tmp_path, TinyOptions(epochs=3, patience=0))
     result = trainer.fit(train, val)
-    losses_by_epoch = [r["val_loss"] for r in result.history]
-    assert result.best_epoch == 1 + int(np.argmin(losses_by_epoch))
+    scores_by_epoch = [r["val_r2"] for r in result.history]
+    assert result.best_epoch == 1 + int(np.argmax(scores_by_epoch))
+    assert result.best_val_r2 == max(scores_by_epoch)
     best = ckpt.load(tmp_path / BEST)
     assert best["epoch"] == result.best_epoch
     for key, value in trainer.model.state_dict().items():
         assert torch.equal(value, best["model"][key])
 
 
-def test_early_stopping_on_a_flat_validation_loss(tmp_path, small_data):
+def test_early_stopping_on_a_flat_validation_score(tmp_path, small_data):
     train, val = small_data
     frozen = TinyOptions(epochs=10, lr=1e-30, weight_decay=0.0, patience=2, warmup_epochs=0)
     result = make_trainer(tmp_path, frozen).fit(train, val)
-    assert result.stopped_early and result.epochs_run == 3 and result.best_epoch == 1
+    assert result.stop_reason == "converged" and result.converged
+    assert result.epochs_run == 3 and result.best_epoch == 1
+    # A converged training is not reopened by a larger epoch budget.
+    again = make_trainer(tmp_path, TinyOptions(epochs=20, lr=1e-30, weight_decay=0.0, patience=2, warmup_epochs=0)).fit(train, val)
+    assert again.epochs_run == 3 and again.converged
+
+
+def test_more_epochs_extend_a_finished_training(tmp_path, small_data):
+    """``epochs`` is a budget, not part of the fingerprint: resuming with more continues."""
+    train, val = small_data
+    first = make_trainer(tmp_path, TinyOptions(epochs=2, patience=0)).fit(train, val)
+    assert first.stop_reason == "epochs" and not first.converged
+    more = make_trainer(tmp_path, TinyOptions(epochs=4, patience=0)).fit(train, val)
+    assert more.resumed_from == 2 and more.epochs_run == 4 and [r["epoch"] for r in more.history] == [1, 2, 3, 4]
+    curve = more.validation_curve()
+    assert [c["epoch"] for c in curve] == [1, 2, 3, 4]
+    assert all(c["train_seconds"] > 0 for c in curve) and np.all(np.diff([c["train_seconds"] for c in curve]) > 0)
+
+
+def test_time_budget_stops_training_and_is_recorded(tmp_path, small_data):
+    train, val = small_data
+    result = make_trainer(tmp_path, TinyOptions(epochs=50, patience=0, train_seconds=1e-9)).fit(train, val)
+    assert result.stop_reason == "time" and result.epochs_run == 1
+    assert ckpt.load(tmp_path / LATEST)["seconds_used"] == pytest.approx(result.train_seconds_total)
+    # A larger time budget resumes it.
+    more = make_trainer(tmp_path, TinyOptions(epochs=2, patience=0, train_seconds=1e6)).fit(train, val)
+    assert more.resumed_from == 1 and more.epochs_run == 2 and more.stop_reason == "epochs"
 
 
 def test_a_finished_checkpoint_is_reused_without_training(tmp_path, small_data):
@@ -405,3 +433,120 @@ def test_validation_hold_out_when_the_harness_gives_none(tmp_path):
     assert all(tuple(r) in rows for r in np.concatenate([train, val]))
     one = matrix.take_samples(np.arange(1))
     assert imputer._split_validation(one, None, seed=0)[1] is None
+
+
+# ---------------------------------------------------------------- validation on the imputation task
+def slow_minor_r2_and_concordance(truth, dosage, calls, mask, train):
+    """Cell by cell: minor allele = the training panel's (REF where ALT frequency > 0.5)."""
+    xs, ys, same = [], [], []
+    for j in range(truth.shape[1]):
+        called = [c for c in train[:, j] if 1 <= c <= 4]
+        alt_freq = sum(float(CODE_DOSAGE[c]) for c in called) / (2 * len(called)) if called else 0.0
+        for i in range(truth.shape[0]):
+            if not mask[i, j]:
+                continue
+            t, p = float(CODE_DOSAGE[truth[i, j]]), float(dosage[i, j])
+            if alt_freq > 0.5:
+                t, p = 2 - t, 2 - p
+            xs.append(t)
+            ys.append(p)
+            same.append(round(float(CODE_DOSAGE[truth[i, j]])) == round(float(CODE_DOSAGE[calls[i, j]])))
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    vx = sum((x - mx) ** 2 for x in xs)
+    vy = sum((y - my) ** 2 for y in ys)
+    return cov * cov / (vx * vy), sum(same) / n
+
+
+def test_validation_scores_match_a_slow_reference():
+    from impbench.nn import validation
+
+    rng = np.random.default_rng(4)
+    train = rng.choice(np.arange(1, 5, dtype=np.uint8), p=[0.2, 0.2, 0.2, 0.4], size=(30, 12))
+    train[:, :4] = rng.choice(np.arange(1, 5, dtype=np.uint8), p=[0.7, 0.1, 0.1, 0.1], size=(30, 4))
+    truth = rng.integers(1, 5, size=(9, 12)).astype(np.uint8)
+    dosage = rng.random((9, 12)) * 2
+    calls = rng.integers(1, 5, size=(9, 12)).astype(np.uint8)
+    mask = rng.random((9, 12)) < 0.4
+    flip = validation.minor_is_ref(train)
+    assert flip[4:].any() and not flip[:4].all()  # both orientations occur
+    stats = validation.sufficient_statistics(truth, dosage, calls, mask, flip)
+    r2, concordance = validation.scores_from_statistics(stats)
+    want_r2, want_conc = slow_minor_r2_and_concordance(truth, dosage, calls, mask, train)
+    assert r2 == pytest.approx(want_r2, rel=1e-9) and concordance == pytest.approx(want_conc, rel=1e-12)
+    # Identities: truth scores perfectly; a constant predictor has no R2; split sums add up.
+    truth_dosage = CODE_DOSAGE[truth].astype(float)
+    assert validation.scores_from_statistics(validation.sufficient_statistics(truth, truth_dosage, truth, mask, flip)) == (1.0, 1.0)
+    const = validation.sufficient_statistics(truth, np.ones((9, 12)), calls, mask, np.zeros(12, bool))
+    assert math.isnan(validation.scores_from_statistics(const)[0])
+    halves = validation.sufficient_statistics(truth[:4], dosage[:4], calls[:4], mask[:4], flip) + validation.sufficient_statistics(
+        truth[4:], dosage[4:], calls[4:], mask[4:], flip)
+    np.testing.assert_allclose(halves, stats)
+
+
+def test_seeded_validation_mask_cells_and_variants():
+    from impbench.nn.validation import seeded_mask
+
+    codes = np.random.default_rng(0).integers(0, 5, size=(40, 300)).astype(np.uint8)
+    cells = seeded_mask(codes, 0.3, seed=1)
+    assert np.array_equal(cells, seeded_mask(codes, 0.3, seed=1)) and not np.array_equal(cells, seeded_mask(codes, 0.3, seed=2))
+    assert not cells[codes == 0].any() and abs(cells[codes > 0].mean() - 0.3) < 0.03
+    variants = seeded_mask(codes, 0.3, seed=1, mode="variants")
+    hidden_columns = variants.any(axis=0)
+    assert np.array_equal(variants, hidden_columns[None, :] & (codes > 0))  # a whole variant or nothing
+    assert 0.2 < hidden_columns.mean() < 0.4
+
+
+def test_variant_masking_hides_whole_columns_per_segment():
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.from_numpy(np.random.default_rng(1).integers(1, 5, size=(12, 40)).astype(np.uint8))
+    groups = torch.tensor([0, 1, 2] * 4)
+    masked = mask_batch(codes, 0.4, gen, groups, 3)
+    hidden = masked == MISSING
+    for g in range(3):
+        rows = hidden[groups == g]
+        assert torch.equal(rows, rows[:1].expand_as(rows))  # the same variants in every sample
+    assert 0.2 < hidden.float().mean().item() < 0.6
+    assert not torch.equal(hidden[0], hidden[1])
+
+
+def test_variants_mask_mode_trains(tmp_path, small_data):
+    train, _ = small_data
+    matrix = simulate_matrix(n_samples=24, sequence_length=40_000, seed=5)
+    val = ValidationSet.build(matrix.codes[18:], matrix.codes[:18], matrix.positions, 0.2, seed=1, mode="variants")
+    assert np.array_equal(val.mask, val.mask.any(axis=0)[None, :] & (val.truth > 0))
+    result = make_trainer(tmp_path, TinyOptions(epochs=1, mask_mode="variants")).fit(train, val)
+    assert result.epochs_run == 1 and math.isfinite(result.history[0]["train_loss"])
+    with pytest.raises(ImpbenchError, match="mask_mode='rows'"):
+        TinyOptions(mask_mode="rows")
+
+
+def test_segment_layout_from_the_run_context(tmp_path):
+    from impbench.imputers.segments import SegmentLayout
+
+    imputer = TinyImputer(TinyOptions(segment_length=None, segment_overlap=None))
+    ctx = RunContext(work_dir=tmp_path, segment_layout=SegmentLayout(48, 12))
+    assert imputer.segment_layout(1000, ctx) == (48, 12)
+    # neural option names in card_options mean nothing: the layout is a typed field
+    ctx = RunContext(work_dir=tmp_path, card_options={"segment_length": 64, "segment_overlap": 4})
+    assert imputer.segment_layout(1000, ctx) == (128, 16)
+    options = TinyImputer(TinyOptions(segment_length=32, segment_overlap=8))
+    assert options.segment_layout(1000, RunContext(work_dir=tmp_path, segment_layout=SegmentLayout(48, 12))) == (32, 8)
+
+
+def test_registering_the_neural_plugins_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from impbench.imputers.registry import get_imputers\n"
+        "names = get_imputers()\n"
+        "assert {'biunet', 'scda'} <= set(names), sorted(names)\n"
+        "assert 'torch' not in sys.modules, 'torch imported at registration'\n"
+        "names['biunet'].cls.Options.from_preset('paper'); names['scda'].cls(None)\n"
+        "assert 'torch' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

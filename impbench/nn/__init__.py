@@ -39,16 +39,51 @@ prediction with reassembly that keeps observed cells.
 Modules: ``options`` (``NNOptions``), ``data`` (``SegmentData``, ``encode``, ``mask_batch``,
 ``curriculum_rate``), ``losses`` (cross-entropy, focal with a penalty matrix, dosage MSE),
 ``trainer`` (``Trainer``), ``checkpoint``, ``runtime`` (device, process group, precision),
-``predict``, ``imputer`` (``SegmentImputer``), ``launch`` (the ``torchrun`` worker).
+``predict``, ``imputer`` (``SegmentImputer``), ``launch`` (the ``torchrun`` worker),
+``validation`` (model selection on masked-cell minor-allele dosage R²). Only ``options`` and
+``imputer`` load without torch (torch is imported when an imputer is built).
 """
 
-from impbench.nn.checkpoint import BEST, LATEST
-from impbench.nn.data import SegmentData, curriculum_rate, encode, input_channels, mask_batch
-from impbench.nn.imputer import SegmentImputer, count_parameters
-from impbench.nn.options import NNOptions
-from impbench.nn.predict import call_probabilities, imputation_from_probs, predict_probs
-from impbench.nn.runtime import DistEnv, precision_for, resolve_device
-from impbench.nn.trainer import METRICS_CSV, SUMMARY_JSON, Trainer, TrainResult, warmup_cosine
+import importlib
+from typing import Any
+
+#: Public name -> the submodule that defines it. Loaded on first access (PEP 562), so that
+#: ``import impbench.nn.options`` (what a plugin's options class needs to register) does not
+#: import torch.
+_EXPORTS = {
+    "BEST": "checkpoint",
+    "LATEST": "checkpoint",
+    "SegmentData": "data",
+    "curriculum_rate": "data",
+    "encode": "data",
+    "input_channels": "data",
+    "mask_batch": "data",
+    "SegmentImputer": "imputer",
+    "count_parameters": "imputer",
+    "NNOptions": "options",
+    "call_probabilities": "predict",
+    "imputation_from_probs": "predict",
+    "predict_probs": "predict",
+    "DistEnv": "runtime",
+    "precision_for": "runtime",
+    "resolve_device": "runtime",
+    "METRICS_CSV": "trainer",
+    "SUMMARY_JSON": "trainer",
+    "Trainer": "trainer",
+    "TrainResult": "trainer",
+    "warmup_cosine": "trainer",
+    "ValidationSet": "validation",
+}
+_SUBMODULES = ("checkpoint", "data", "imputer", "launch", "losses", "options", "predict", "runtime", "trainer", "validation")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"impbench.nn.{_EXPORTS[name]}"), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"impbench.nn.{name}")
+    raise AttributeError(f"module 'impbench.nn' has no attribute {name!r}")
+
 
 __all__ = [
     "BEST",
@@ -60,6 +95,7 @@ __all__ = [
     "SegmentData",
     "SegmentImputer",
     "TrainResult",
+    "ValidationSet",
     "Trainer",
     "call_probabilities",
     "count_parameters",

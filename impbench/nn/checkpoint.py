@@ -17,7 +17,7 @@ from impbench.errors import ImpbenchError
 LATEST = "latest.pt"
 BEST = "best.pt"
 #: Bumped when the checkpoint layout changes; older checkpoints are then refused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def array_digest(*arrays: np.ndarray | None) -> str:

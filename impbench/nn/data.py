@@ -108,13 +108,35 @@ def encode(codes: torch.Tensor, position: torch.Tensor | None, features: torch.T
     return x
 
 
-def mask_batch(codes: torch.Tensor, rate: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Hide each genotype call (codes 1-4) independently with probability ``rate``.
+def forward(model: torch.nn.Module, x: torch.Tensor, segment_index: torch.Tensor | None) -> torch.Tensor:
+    """``model(x)``, or ``model(x, segment_index)`` for a model whose ``takes_segment_index``
+    is True (per-segment weights; DDP wrappers are looked through). segment_index : int64 (B,)."""
+    inner = getattr(model, "module", model)
+    if getattr(inner, "takes_segment_index", False):
+        return model(x, segment_index)
+    return model(x)
 
-    codes : uint8, shape (B, L). Returns a new uint8 tensor with hidden cells set to 0;
+
+def mask_batch(
+    codes: torch.Tensor,
+    rate: float,
+    generator: torch.Generator | None = None,
+    groups: torch.Tensor | None = None,
+    n_groups: int = 0,
+) -> torch.Tensor:
+    """Hide genotype calls (codes 1-4) with probability ``rate``.
+
+    codes : uint8, shape (B, L). Without ``groups`` each cell is hidden on its own. With
+    ``groups`` (int64 (B,), values < ``n_groups``: the segment index of each row) a column of
+    a group is hidden in every row of that group (whole variants, as an array scheme hides
+    untyped variants in every sample). Returns a new uint8 tensor with hidden cells set to 0;
     missing (0) and padding (5) cells are left as they are.
     """
-    draw = torch.rand(codes.shape, generator=generator, device=codes.device)
+    if groups is None:
+        draw = torch.rand(codes.shape, generator=generator, device=codes.device)
+    else:
+        per_group = torch.rand((int(n_groups), codes.shape[1]), generator=generator, device=codes.device)
+        draw = per_group[groups.to(codes.device)]
     hide = (draw < rate) & (codes >= HOM_REF) & (codes <= HOM_ALT)
     return codes.masked_fill(hide, MISSING)
 

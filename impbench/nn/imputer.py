@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -16,20 +17,22 @@ import sys
 import time
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 import numpy as np
-import torch
 
 from impbench.errors import ImpbenchError
 from impbench.genotypes import PAD, GenotypeMatrix, alt_allele_frequency
 from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
-from impbench.nn import checkpoint as ckpt
-from impbench.nn.data import SegmentData, input_channels
 from impbench.nn.options import NNOptions
-from impbench.nn.predict import imputation_from_probs, predict_probs
-from impbench.nn.runtime import DistEnv, precision_for, resolve_device, seed_everything, setup, teardown, in_torchrun
-from impbench.nn.trainer import SUMMARY_JSON, TrainResult, Trainer
+
+# torch is imported when an imputer is built, fitted or used, never at import: registering
+# the neural plugins (``impbench plugins``) must not pay for it.
+if TYPE_CHECKING:
+    import torch
+
+    from impbench.nn.runtime import DistEnv
+    from impbench.nn.trainer import TrainResult
 
 #: Default segment length and overlap when neither the options nor the dataset card set them.
 DEFAULT_LENGTH = 128
@@ -43,6 +46,8 @@ DDP_DIR = "ddp"
 @contextlib.contextmanager
 def torch_threads(n_threads: int) -> Iterator[None]:
     """Use ``n_threads`` intra-op threads inside the block, then restore the previous count."""
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, int(n_threads)))
     try:
@@ -71,6 +76,8 @@ class SegmentImputer(Imputer):
 
     def __init__(self, options: Any = None):
         super().__init__(options)
+        import torch  # noqa: F401  (building an imputer loads torch; registering it does not)
+
         self.model: torch.nn.Module | None = None
         self.layout: tuple[int, int] | None = None
         #: The panel's variants (no samples), for checking targets.
@@ -78,6 +85,9 @@ class SegmentImputer(Imputer):
         #: Per-variant input channels (float32 (n_variants, k)) or None; see ``variant_features``.
         self.features: np.ndarray | None = None
         self.result: TrainResult | None = None
+        #: Variants of the training panel (known before the model is built; a model may have
+        #: weights per segment of the chromosome).
+        self.n_variants: int | None = None
         self.mode = ""
         self.device_used = ""
 
@@ -102,7 +112,14 @@ class SegmentImputer(Imputer):
         return np.nan_to_num(alt_allele_frequency(train_codes), nan=0.0).astype(np.float32)[:, None]
 
     def n_input_channels(self) -> int:
+        from impbench.nn.data import input_channels
+
         return input_channels(self.options.use_position, 0 if self.features is None else self.features.shape[1])
+
+    def training_seed(self, ctx: RunContext) -> int:
+        """The option ``seed`` when set (a preset that follows a published run), else the run's."""
+        seed = getattr(self.options, "seed", None)
+        return int(ctx.seed if seed is None else seed)
 
     # ------------------------------------------------------------------ layout and checks
     def segment_layout(self, n_variants: int, ctx: RunContext) -> tuple[int, int]:
@@ -120,9 +137,11 @@ class SegmentImputer(Imputer):
         return int(length), int(overlap)
 
     def _learning_fingerprint(self, data_digest: str, ctx: RunContext) -> dict[str, Any]:
+        from impbench.nn import checkpoint as ckpt
+
         length, overlap = self.layout  # type: ignore[misc]
         fields = self.options.learning_fields()
-        fields.update(segment_length=length, segment_overlap=overlap, seed=int(ctx.seed))
+        fields.update(segment_length=length, segment_overlap=overlap, seed=self.training_seed(ctx))
         return ckpt.fingerprint(self.name, fields, ctx.dataset_hash, data_digest)
 
     def _split_validation(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -142,14 +161,18 @@ class SegmentImputer(Imputer):
 
     # ------------------------------------------------------------------ fit
     def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
+        from impbench.nn import checkpoint as ckpt
+        from impbench.nn.runtime import in_torchrun, resolve_device, setup, teardown
+
         if panel.n_variants == 0 or panel.n_samples == 0:
             raise ImpbenchError(f"{self.name}: the panel is empty ({panel.n_samples} samples x {panel.n_variants} variants)")
         if panel.codes.size and int(panel.codes.max()) >= PAD:
             raise ImpbenchError(f"{self.name}: the panel holds padding codes (5); it must hold genotype codes 0-4")
         device = resolve_device(ctx.device)
         self.layout = self.segment_layout(panel.n_variants, ctx)
+        self.n_variants = int(panel.n_variants)
         self.variants = panel.take_samples(np.arange(0))
-        train_codes, val_codes = self._split_validation(panel, val, ctx.seed)
+        train_codes, val_codes = self._split_validation(panel, val, self.training_seed(ctx))
         self.features = self.variant_features(train_codes)
         data_digest = ckpt.array_digest(train_codes, val_codes, panel.positions)
         fingerprint = self._learning_fingerprint(data_digest, ctx)
@@ -176,13 +199,25 @@ class SegmentImputer(Imputer):
         env: DistEnv,
     ) -> TrainResult:
         """Train in this process (one of ``env.world_size``); the model is left in ``self.model``
-        with the best weights. Called directly in one process and by each ``torchrun`` worker."""
+        with the best weights. Called directly in one process and by each ``torchrun`` worker.
+        Validation: ``val_codes`` under a fixed mask of ``val_mask_rate`` seeded by the run's
+        seed (the same cells on every rank and every epoch)."""
+        from impbench.nn.data import SegmentData
+        from impbench.nn.runtime import seed_everything
+        from impbench.nn.trainer import Trainer
+        from impbench.nn.validation import ValidationSet
+
         length, overlap = self.layout  # type: ignore[misc]
-        seed_everything(int(ctx.seed))
+        seed = self.training_seed(ctx)
+        seed_everything(seed)
+        self.n_variants = int(train_codes.shape[1])
         self.features = self.variant_features(train_codes)
         self.model = self.build_model(self.n_input_channels())
+        opts = self.options
         train = SegmentData(train_codes, positions, length, overlap, env.device, self.features)
-        val = SegmentData(val_codes, positions, length, overlap, env.device, self.features) if val_codes is not None else None
+        val = None
+        if val_codes is not None:
+            val = ValidationSet.build(val_codes, train_codes, positions, opts.val_mask_rate, seed, opts.mask_mode, self.features)
         trainer = Trainer(
             self.model,
             self.loss,
@@ -190,7 +225,7 @@ class SegmentImputer(Imputer):
             env,
             checkpoint_dir=ctx.work_dir,
             fingerprint=fingerprint,
-            seed=int(ctx.seed),
+            seed=seed,
             name=self.name,
             progress=ctx.progress,
             logger=ctx.logger,
@@ -209,6 +244,9 @@ class SegmentImputer(Imputer):
     ) -> None:
         """Save the data, run ``python -m torch.distributed.run --nproc_per_node N -m
         impbench.nn.launch SPEC``, then load the best checkpoint it wrote."""
+        from impbench.nn import checkpoint as ckpt
+        from impbench.nn.trainer import SUMMARY_JSON, TrainResult
+
         ddp_dir = Path(ctx.work_dir) / DDP_DIR
         ddp_dir.mkdir(parents=True, exist_ok=True)
         data_path = ddp_dir / "panel.npz"
@@ -263,6 +301,9 @@ class SegmentImputer(Imputer):
 
     # ------------------------------------------------------------------ impute
     def impute(self, target: GenotypeMatrix, ctx: RunContext) -> Imputation:
+        from impbench.nn.predict import imputation_from_probs, predict_probs
+        from impbench.nn.runtime import precision_for, resolve_device
+
         if self.model is None or self.layout is None or self.variants is None:
             raise ImpbenchError(f"{self.name}: impute() called before fit()")
         require_same_variants(self.name, self.variants, target)
@@ -300,12 +341,19 @@ class SegmentImputer(Imputer):
                 device=self.device_used,
                 precision=r.precision,
                 world_size=r.world_size,
+                epochs=self.options.epochs,
+                train_seconds_budget=self.options.train_seconds,
                 epochs_run=r.epochs_run,
                 best_epoch=r.best_epoch,
-                best_val_loss=r.best_loss,
-                stopped_early=r.stopped_early,
+                selection="validation masked minor-allele dosage R2" if r.history and not math.isnan(r.best_val_r2) else "training loss (no validation cells)",
+                best_val_r2=None if math.isnan(r.best_val_r2) else round(r.best_val_r2, 5),
+                best_val_concordance=None if math.isnan(r.best_val_concordance) else round(r.best_val_concordance, 5),
+                stop_reason=r.stop_reason,
+                converged=r.converged,
                 resumed_from_epoch=r.resumed_from,
-                train_seconds=round(r.seconds, 3),
+                train_seconds=round(r.train_seconds_total, 3),
+                fit_seconds=round(r.seconds, 3),
+                validation_curve=r.validation_curve(),
             )
         return info
 

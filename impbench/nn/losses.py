@@ -68,7 +68,23 @@ def dosage_mse(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return _masked_mean((predicted - true) ** 2, valid)
 
 
-def hybrid(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, penalty: float = 3.0, dosage_weight: float = 0.5) -> torch.Tensor:
-    """BiU-Net's hybrid loss: ``(1 - dosage_weight) * focal + dosage_weight * dosage_mse``."""
-    return (1.0 - dosage_weight) * focal(logits, target, gamma, penalty) + dosage_weight * dosage_mse(logits, target)
+def dosage_error(logits: torch.Tensor, target: torch.Tensor, weighted: bool = False) -> torch.Tensor:
+    """Mean over call positions of ``d**2`` (``weighted=False``: ``dosage_mse``) or
+    ``(1 + |d|) * d**2`` (the BiU-Net authors' archived runs), ``d`` the error of the expected
+    ALT dosage ``p2 + p3 + 2 p4``."""
+    valid = call_positions(target)
+    code_dosage = torch.from_numpy(np.nan_to_num(CODE_DOSAGE, nan=0.0)).to(logits.device)
+    probs = torch.softmax(logits.float(), dim=1)
+    error = torch.einsum("bcl,c->bl", probs, code_dosage) - code_dosage[torch.where(valid, target, HOM_REF)]
+    values = error**2 * (1.0 + error.abs()) if weighted else error**2
+    return _masked_mean(values, valid)
+
+
+def hybrid(
+    logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, penalty: float = 3.0, dosage_weight: float = 0.5, weighted_dosage: bool = False
+) -> torch.Tensor:
+    """BiU-Net's hybrid loss: ``(1 - dosage_weight) * focal + dosage_weight * dosage term``;
+    the dosage term is the MSE (the paper's text) or, with ``weighted_dosage``, the
+    ``(1 + |d|) d**2`` weighting of the authors' archived run configs."""
+    return (1.0 - dosage_weight) * focal(logits, target, gamma, penalty) + dosage_weight * dosage_error(logits, target, weighted_dosage)
 

@@ -15,10 +15,13 @@ from impbench.errors import ImpbenchError
 
 #: Fields that change how a run executes but not what it learns: a checkpoint written under
 #: other values of these is still accepted.
-RUNTIME_FIELDS = ("resume", "predict_batch_size", "amp")
+#: ``epochs`` and ``train_seconds`` are budgets: a finished training is extended by resuming
+#: with more of either (the cosine schedule then stretches to the new epoch count).
+RUNTIME_FIELDS = ("resume", "predict_batch_size", "amp", "epochs", "train_seconds")
 
-AMP_MODES = ("auto", "bf16", "fp16", "off")
+AMP_MODES = ("auto", "bf16", "fp16", "fp16-cuda", "off")
 LOSS_POSITIONS = ("all", "masked")
+MASK_MODES = ("cells", "variants")
 
 
 @dataclass
@@ -40,13 +43,26 @@ class NNOptions:
         ``mask_end`` at epoch ``mask_ramp_epochs`` (``None``: over all epochs), then stays.
         loss_positions : "all" (every non-padding position, observed and hidden, as the
         paper) or "masked" (the hidden cells only: a stronger signal for short training).
-    Early stopping
-        patience : stop after this many epochs without a validation-loss improvement
-        (0 = never stop early). val_fraction : share of panel samples held out for validation
-        when the harness passes no validation split.
+        mask_mode : "cells" (each call hidden on its own) or "variants" (whole variants hidden
+        in every sample of a batch that holds them: an array-like scheme where untyped
+        variants are missing in every target sample). Validation uses the same mode.
+        drop_last : skip each epoch's last, partial batch (as the authors' archived runs).
+        seed : the training seed; None = the run's seed (``ctx.seed``).
+    Budgets
+        epochs : the most epochs; train_seconds : the most seconds of training over all runs
+        of this checkpoint (0 = no time budget). Neither enters the checkpoint fingerprint, so
+        a finished training is extended by resuming with a larger budget.
+    Model selection and early stopping (on the imputation task, not the loss)
+        Every epoch the model imputes the validation split under a fixed seeded mask of
+        ``val_mask_rate`` (same cells every epoch) and is scored by masked-cell minor-allele
+        dosage R² (minor allele of the training panel) and concordance; the best checkpoint is
+        the epoch of highest R². patience : stop after this many epochs without an R²
+        improvement (0 = never stop early). val_fraction : share of panel samples held out for
+        validation when the harness passes no validation split.
     Execution
         amp : mixed precision: "auto" (bf16 on CUDA where supported, fp16 with a gradient
-        scaler otherwise, off on CPU), "bf16", "fp16" or "off".
+        scaler otherwise, off on CPU), "bf16", "fp16", "fp16-cuda" (fp16 with a scaler on
+        CUDA, off on CPU) or "off".
         predict_batch_size : segments per forward pass at prediction.
         resume : continue from the latest checkpoint in the work folder when it matches.
     """
@@ -73,7 +89,12 @@ class NNOptions:
     mask_end: float = 0.25
     mask_ramp_epochs: int | None = None
     loss_positions: str = "all"
+    mask_mode: str = "cells"
+    drop_last: bool = False
+    seed: int | None = None
+    train_seconds: float = 0.0
     patience: int = 10
+    val_mask_rate: float = 0.15
     val_fraction: float = 0.1
     amp: str = "auto"
     predict_batch_size: int = 256
@@ -107,6 +128,12 @@ class NNOptions:
         for name in ("mask_start", "mask_end"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 bad(name, "must be in [0, 1)")
+        if not 0.0 < self.val_mask_rate < 1.0:
+            bad("val_mask_rate", "must be in (0, 1)")
+        if self.train_seconds < 0:
+            bad("train_seconds", "must be >= 0 (0 = no time budget)")
+        if self.mask_mode not in MASK_MODES:
+            bad("mask_mode", f"must be one of {', '.join(MASK_MODES)}")
         if not 0.0 <= self.val_fraction < 1.0:
             bad("val_fraction", "must be in [0, 1)")
         if self.lr <= 0:

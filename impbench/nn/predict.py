@@ -9,7 +9,7 @@ import torch
 from impbench.imputers import segments as seg
 from impbench.genotypes import HOM_ALT, HOM_REF
 from impbench.imputers.base import Imputation
-from impbench.nn.data import SegmentData, encode
+from impbench.nn.data import SegmentData, encode, forward
 from impbench.nn.runtime import Precision
 
 #: Upper bound on the per-segment probabilities held at once (bytes); samples are processed in
@@ -64,7 +64,7 @@ def predict_probs(
             batch_codes, position, batch_features = block.batch(index)
             x = encode(batch_codes, position if use_position else None, batch_features)
             with precision.autocast():
-                logits = model(x)
+                logits = forward(model, x, torch.from_numpy(index % n_seg).to(device))
             seg_probs[start : start + len(index)] = call_probabilities(logits).cpu().numpy()
         n_block = block.n_samples
         out[first : first + n_block] = seg.reassemble(seg_probs.reshape(n_block, n_seg, length, 4), n_variants, length, overlap)

@@ -153,10 +153,13 @@ def precision_for(mode: str, device: torch.device) -> Precision:
     """Resolve an ``amp`` option ("auto", "bf16", "fp16", "off") on a device.
 
     "auto": bf16 on a GPU that supports it, fp16 (with a gradient scaler) on an older GPU,
-    full precision on CPU.
+    full precision on CPU. "fp16-cuda": fp16 with a gradient scaler on CUDA (what the BiU-Net
+    authors' archived runs used), full precision on CPU.
     """
-    if mode == "off":
+    if mode == "off" or (mode == "fp16-cuda" and device.type != "cuda"):
         return Precision(None, device.type)
+    if mode == "fp16-cuda":
+        return Precision(torch.float16, "cuda")
     if mode == "auto":
         if device.type != "cuda":
             return Precision(None, device.type)
@@ -167,4 +170,4 @@ def precision_for(mode: str, device: torch.device) -> Precision:
         return Precision(torch.bfloat16, device.type)
     if mode == "fp16":
         return Precision(torch.float16, device.type)
-    raise ImpbenchError(f"option amp={mode!r}: must be one of auto, bf16, fp16, off")
+    raise ImpbenchError(f"option amp={mode!r}: must be one of auto, bf16, fp16, fp16-cuda, off")

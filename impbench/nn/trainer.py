@@ -1,7 +1,9 @@
 """The training loop shared by neural imputers.
 
 AdamW; linear warm-up then cosine decay stepped per epoch; gradient clipping; a fresh mask per
-batch with a linear curriculum; early stopping on the validation loss; the best and the latest
+batch with a linear curriculum (cells or whole variants); model selection and early stopping on
+the imputation task (masked-cell minor-allele dosage R² of the validation split under a fixed
+mask, ``impbench.nn.validation``); an epoch and a time budget; the best and the latest
 checkpoint; resume from the latest; DDP when started by ``torchrun``; mixed precision.
 
 Reproducibility: every epoch's randomness (dropout, masks) is drawn from seeds derived from
@@ -31,9 +33,10 @@ from torch.utils.data.distributed import DistributedSampler
 
 from impbench.nn import checkpoint as ckpt
 from impbench.genotypes import PAD
-from impbench.nn.data import SegmentData, curriculum_rate, derived_seed, encode, mask_batch
+from impbench.nn.data import SegmentData, curriculum_rate, derived_seed, encode, forward, mask_batch
 from impbench.nn.options import NNOptions
 from impbench.nn.runtime import DistEnv, Precision, precision_for
+from impbench.nn.validation import ValidationSet, scores_from_statistics
 
 #: ``loss_fn(logits, target)``: logits float32 (B, 6, L), target int64 codes (B, L); returns a
 #: scalar tensor averaged over the positions whose true code is a call (1-4).
@@ -41,7 +44,14 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 METRICS_CSV = "train_metrics.csv"
 SUMMARY_JSON = "train_summary.json"
-METRIC_COLUMNS = ("epoch", "lr", "mask_rate", "train_loss", "val_loss", "val_masked_accuracy", "seconds", "segments_per_s")
+METRIC_COLUMNS = (
+    "epoch", "lr", "mask_rate", "train_loss", "val_r2", "val_concordance", "seconds", "train_seconds_total", "eval_seconds", "segments_per_s",
+)
+#: Why a training stopped: the validation R² stopped improving for ``patience`` epochs, or the
+#: epoch budget, or the time budget (``train_seconds``) was spent.
+STOP_CONVERGED = "converged"
+STOP_EPOCHS = "epochs"
+STOP_TIME = "time"
 
 
 def warmup_cosine(epoch: int, warmup_epochs: int, epochs: int, floor: float) -> float:
@@ -68,17 +78,37 @@ class TrainResult:
 
     epochs_run: int
     best_epoch: int
-    best_loss: float
-    stopped_early: bool
+    best_val_r2: float
+    best_val_concordance: float
+    stop_reason: str
     resumed_from: int | None
     world_size: int
     precision: str
     replica_digests: list[str] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    train_seconds_total: float = 0.0
+
+    @property
+    def converged(self) -> bool:
+        """True when training stopped because the validation R² stopped improving."""
+        return self.stop_reason == STOP_CONVERGED
+
+    def validation_curve(self) -> list[dict[str, float]]:
+        """Per epoch: cumulative training seconds, validation R² and concordance."""
+        return [
+            {"epoch": int(r["epoch"]), "train_seconds": round(float(r["train_seconds_total"]), 3),
+             "val_r2": _rounded(r["val_r2"]), "val_concordance": _rounded(r["val_concordance"])}
+            for r in self.history
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _rounded(value: float, digits: int = 5) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else round(value, digits)
 
 
 def _noop_progress(stage: str, completed: float, total: float | None) -> None:
@@ -136,10 +166,11 @@ class Trainer:
         self.scaler = self.precision.scaler()
         self.epoch = 0  # epochs completed
         self.best_epoch = 0
-        self.best_loss = math.inf
+        self.best_score = -math.inf
         self.bad_epochs = 0
         self.finished = False
-        self.stopped_early = False
+        self.stop_reason = ""
+        self.seconds_used = 0.0
         self.history: list[dict[str, float]] = []
         self.best_state: dict[str, torch.Tensor] | None = None
 
@@ -162,10 +193,11 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "epoch": self.epoch,
             "best_epoch": self.best_epoch,
-            "best_loss": self.best_loss,
+            "best_score": self.best_score,
             "bad_epochs": self.bad_epochs,
             "finished": self.finished,
-            "stopped_early": self.stopped_early,
+            "stop_reason": self.stop_reason,
+            "seconds_used": self.seconds_used,
             "history": self.history,
         }
 
@@ -178,10 +210,11 @@ class Trainer:
             self.scaler.load_state_dict(payload["scaler"])
         self.epoch = int(payload["epoch"])
         self.best_epoch = int(payload["best_epoch"])
-        self.best_loss = float(payload["best_loss"])
+        self.best_score = float(payload["best_score"])
         self.bad_epochs = int(payload["bad_epochs"])
         self.finished = bool(payload["finished"])
-        self.stopped_early = bool(payload.get("stopped_early", False))
+        self.stop_reason = str(payload.get("stop_reason", ""))
+        self.seconds_used = float(payload.get("seconds_used", 0.0))
         self.history = [dict(row) for row in payload["history"]]
 
     def try_resume(self) -> int | None:
@@ -205,7 +238,7 @@ class Trainer:
         if improved:
             ckpt.save(
                 self.best_path,
-                {"fingerprint": self.fingerprint, "model": self.model.state_dict(), "epoch": self.epoch, "loss": self.best_loss},
+                {"fingerprint": self.fingerprint, "model": self.model.state_dict(), "epoch": self.epoch, "score": self.best_score},
             )
         ckpt.save(self.latest_path, self.state())
         self._write_metrics_csv()
@@ -225,14 +258,17 @@ class Trainer:
         batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
         rate: float,
         generator: torch.Generator,
+        groups: torch.Tensor | None = None,
+        n_groups: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mask, encode, forward a batch from ``SegmentData.batch``; returns (loss, logits
-        float32, masked input codes)."""
+        float32, masked input codes). ``groups``: int64 (B,) the segment index of each row
+        (for ``mask_mode="variants"`` and models that take it)."""
         codes, position, features = batch
-        masked = mask_batch(codes, rate, generator)
+        masked = mask_batch(codes, rate, generator, groups if self.options.mask_mode == "variants" else None, n_groups)
         x = encode(masked, position if self.options.use_position else None, features)
         with self.precision.autocast():
-            logits = model(x)
+            logits = forward(model, x, groups)
         logits = logits.float()
         target = codes.long()
         if self.options.loss_positions == "masked":
@@ -241,47 +277,46 @@ class Trainer:
             target = torch.where(masked != codes, target, torch.full_like(target, PAD))
         return self.loss_fn(logits, target), logits, masked
 
-    def evaluate(self, data: SegmentData) -> tuple[float, float]:
-        """Validation loss and accuracy at the hidden cells, under a fixed mask at the final
-        curriculum rate (the same cells every epoch). Each rank scores its own slice of the
-        segments; the sums are added over ranks."""
-        model = self.model
-        model.eval()
-        shard = np.array_split(np.arange(len(data)), self.env.world_size)[self.env.rank]
-        generator = torch.Generator(device=self.env.device)
-        generator.manual_seed(derived_seed(self.seed, 2**31 - 1, self.env.rank))
-        sums = torch.zeros(4, dtype=torch.float64, device=self.env.device)
-        batch = self.options.predict_batch_size
-        with torch.inference_mode():
-            for start in range(0, len(shard), batch):
-                index = shard[start : start + batch]
-                batch_data = data.batch(index)
-                codes = batch_data[0]
-                loss, logits, masked = self._forward_loss(model, batch_data, self.options.mask_end, generator)
-                hidden = (masked == 0) & (codes != 0)
-                correct = (logits.argmax(dim=1) == codes.long()) & hidden
-                sums += torch.stack([loss.double() * len(index), torch.tensor(float(len(index)), dtype=torch.float64, device=sums.device), correct.sum().double(), hidden.sum().double()])
-        sums = self.env.all_sum(sums)
-        loss = float(sums[0] / sums[1]) if sums[1] > 0 else math.nan
-        accuracy = float(sums[2] / sums[3]) if sums[3] > 0 else math.nan
-        return loss, accuracy
+    def evaluate(self, val: ValidationSet, length: int, overlap: int) -> tuple[float, float]:
+        """Masked-cell minor-allele dosage R² and concordance of the model on the validation
+        split (its fixed mask). Each rank imputes its own slice of the samples; the
+        sufficient statistics are added over ranks."""
+        self.model.eval()
+        rows = np.array_split(np.arange(len(val)), self.env.world_size)[self.env.rank]
+        stats = val.statistics(
+            self.model, rows, length=length, overlap=overlap, use_position=self.options.use_position,
+            device=self.env.device, precision=self.precision, batch_size=self.options.predict_batch_size,
+        )
+        total = self.env.all_sum(torch.from_numpy(stats).to(self.env.device)).cpu().numpy()
+        return scores_from_statistics(total)
 
-    def fit(self, train: SegmentData, val: SegmentData | None, resume: bool = True) -> TrainResult:
-        """Train until ``options.epochs`` or early stopping; leave the best weights in
-        ``self.model`` and return the result. With ``resume``, continue from ``latest.pt``."""
+    def _budget_left(self) -> bool:
+        """True while neither the epoch nor the time budget is spent."""
+        opts = self.options
+        if self.epoch >= opts.epochs:
+            return False
+        return not (opts.train_seconds > 0 and self.seconds_used >= opts.train_seconds)
+
+    def fit(self, train: SegmentData, val: ValidationSet | None, resume: bool = True) -> TrainResult:
+        """Train until the epoch or time budget is spent or the validation R² stops improving
+        (``patience``); leave the best weights in ``self.model`` and return the result. With
+        ``resume``, continue from ``latest.pt`` (a training stopped by a budget continues when
+        the budget is now larger; a converged one is reused as it is)."""
         opts = self.options
         env = self.env
         started = time.perf_counter()
         resumed_from = self.try_resume() if resume else None
+        if self.stop_reason != STOP_CONVERGED:
+            self.finished = not self._budget_left()
         sampler = DistributedSampler(
             range(len(train)), num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=self.seed, drop_last=False
         )
-        steps_per_epoch = math.ceil(len(sampler) / opts.batch_size)
+        steps_per_epoch = max(1, len(sampler) // opts.batch_size) if opts.drop_last else math.ceil(len(sampler) / opts.batch_size)
         total_steps = steps_per_epoch * opts.epochs
         ramp = opts.mask_ramp_epochs if opts.mask_ramp_epochs is not None else opts.epochs - 1
         stage = "train"
-        status = ""  # the last epoch's loss and speed, shown while the next one runs
-        while not self.finished and self.epoch < opts.epochs:
+        status = ""  # the last epoch's loss and score, shown while the next one runs
+        while not self.finished:
             epoch = self.epoch  # 0-based index of the epoch now run
             rate = curriculum_rate(epoch, opts.mask_start, opts.mask_end, ramp)
             lr = self.optimizer.param_groups[0]["lr"]
@@ -293,9 +328,13 @@ class Trainer:
             self.ddp_model.train()
             sums = torch.zeros(2, dtype=torch.float64, device=env.device)
             epoch_start = time.perf_counter()
+            out_of_time = torch.zeros(1, dtype=torch.float64, device=env.device)
             for step, start in enumerate(range(0, len(order), opts.batch_size)):
                 index = order[start : start + opts.batch_size]
-                loss, _, _ = self._forward_loss(self.ddp_model, train.batch(index), rate, generator)
+                if opts.drop_last and len(index) < opts.batch_size and step > 0:
+                    break
+                groups = torch.from_numpy(index % train.n_seg).to(env.device)
+                loss, _, _ = self._forward_loss(self.ddp_model, train.batch(index), rate, generator, groups, train.n_seg)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 if opts.grad_clip > 0:
@@ -308,46 +347,66 @@ class Trainer:
                 if env.is_main:
                     done = epoch * steps_per_epoch + step + 1
                     self.progress(f"{stage} · epoch {epoch + 1}/{opts.epochs}{status}", done, total_steps)
+                if opts.train_seconds > 0:
+                    # Every rank must leave the epoch at the same step (DDP): rank 0's clock decides.
+                    out_of_time.fill_(float(self.seconds_used + time.perf_counter() - epoch_start >= opts.train_seconds))
+                    if env.distributed:
+                        torch.distributed.broadcast(out_of_time, 0)
+                    if out_of_time.item():
+                        break
             self.scheduler.step()
             sums = env.all_sum(sums)
             seconds = time.perf_counter() - epoch_start
+            self.seconds_used += seconds
             train_loss = float(sums[0] / sums[1])
             segments_per_s = float(sums[1]) / seconds if seconds > 0 else math.nan
-            if val is not None and len(val):
-                val_loss, val_accuracy = self.evaluate(val)
+            eval_start = time.perf_counter()
+            if val is not None and val.n_masked:
+                val_r2, val_concordance = self.evaluate(val, train.length, train.overlap)
+                score = val_r2
             else:
-                val_loss, val_accuracy = train_loss, math.nan
+                val_r2, val_concordance = math.nan, math.nan
+                score = -train_loss  # no validation cells: select on the training loss
+            eval_seconds = time.perf_counter() - eval_start
             self.epoch = epoch + 1
-            improved = val_loss < self.best_loss
+            improved = score > self.best_score  # NaN never improves
             if improved:
-                self.best_loss = val_loss
+                self.best_score = score
                 self.best_epoch = self.epoch
                 self.bad_epochs = 0
                 self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
             else:
                 self.bad_epochs += 1
-            if opts.patience > 0 and self.bad_epochs >= opts.patience and self.epoch < opts.epochs:
-                self.stopped_early = True
-            self.finished = self.stopped_early or self.epoch >= opts.epochs
+            if opts.patience > 0 and self.bad_epochs >= opts.patience:
+                self.stop_reason = STOP_CONVERGED
+            elif self.epoch >= opts.epochs:
+                self.stop_reason = STOP_EPOCHS
+            elif opts.train_seconds > 0 and self.seconds_used >= opts.train_seconds:
+                self.stop_reason = STOP_TIME
+            else:
+                self.stop_reason = ""
+            self.finished = bool(self.stop_reason)
             self.history.append(
                 {
                     "epoch": self.epoch,
                     "lr": lr,
                     "mask_rate": rate,
                     "train_loss": train_loss,
-                    "val_loss": val_loss,
-                    "val_masked_accuracy": val_accuracy,
+                    "val_r2": val_r2,
+                    "val_concordance": val_concordance,
                     "seconds": seconds,
+                    "train_seconds_total": self.seconds_used,
+                    "eval_seconds": eval_seconds,
                     "segments_per_s": segments_per_s,
                 }
             )
             self._write_checkpoints(improved)
             if env.is_main:
-                status = f" · loss {train_loss:.4f} · val {val_loss:.4f} · {segments_per_s:,.0f} seg/s"
+                status = f" · loss {train_loss:.4f} · val R² {val_r2:.4f} · {segments_per_s:,.0f} seg/s"
                 self.progress(f"{stage} · epoch {self.epoch}/{opts.epochs}{status}", self.epoch * steps_per_epoch, total_steps)
                 self.logger.info(
-                    "%s epoch %d/%d: mask %.3f, lr %.2e, train loss %.4f, val loss %.4f, val masked acc %.4f, %.1f s, %.0f seg/s",
-                    self.name, self.epoch, opts.epochs, rate, lr, train_loss, val_loss, val_accuracy, seconds, segments_per_s,
+                    "%s epoch %d/%d: mask %.3f, lr %.2e, train loss %.4f, val R2 %.4f, val concordance %.4f, %.1f s (+%.1f s validation), %.0f seg/s",
+                    self.name, self.epoch, opts.epochs, rate, lr, train_loss, val_r2, val_concordance, seconds, eval_seconds, segments_per_s,
                 )
         # Every replica must end with the same parameters; compare a 60-bit digest prefix.
         own_digest = torch.tensor(int(parameter_digest(self.model)[:15], 16), dtype=torch.int64, device=env.device)
@@ -356,17 +415,20 @@ class Trainer:
             raise RuntimeError(f"DDP replicas ended with different parameters: {digests}")
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        best_row = next((row for row in self.history if row["epoch"] == self.best_epoch), {})
         result = TrainResult(
             epochs_run=self.epoch,
             best_epoch=self.best_epoch,
-            best_loss=self.best_loss,
-            stopped_early=self.stopped_early,
+            best_val_r2=float(best_row.get("val_r2", math.nan)),
+            best_val_concordance=float(best_row.get("val_concordance", math.nan)),
+            stop_reason=self.stop_reason,
             resumed_from=resumed_from,
             world_size=env.world_size,
             precision=self.precision.name,
             replica_digests=digests,
             history=self.history,
             seconds=time.perf_counter() - started,
+            train_seconds_total=self.seconds_used,
         )
         if env.is_main:
             _atomic_write_text(self.checkpoint_dir / SUMMARY_JSON, json.dumps(result.to_dict(), indent=2, default=float) + "\n")

@@ -21,7 +21,7 @@ from impbench.testing import ImputerContract
 from impbench_biunet import BiUNet, BiUNetImputer, Options
 
 #: Tiny settings: the contract and most tests train in a second or two.
-TINY = {"base_channels": 4, "depth": 3, "epochs": 2, "batch_size": 32, "segment_length": 32, "segment_overlap": 8}
+TINY = {"base_channels": 4, "depth": 3, "dense_hidden": 16, "epochs": 2, "batch_size": 32, "segment_length": 32, "segment_overlap": 8}
 
 
 def tiny_options(**extra) -> Options:
@@ -47,13 +47,43 @@ def test_paper_network_has_the_published_parameter_count():
     assert 9_700_000 <= count_parameters(model) <= 9_800_000
 
 
-def test_paper_preset_builds_the_paper_network():
-    imputer = BiUNetImputer(Options.from_preset("paper"))
+@pytest.mark.parametrize("preset", ["paper", "paper-text"])
+def test_paper_presets_build_the_paper_network(preset):
+    imputer = BiUNetImputer(Options.from_preset(preset))
     model = imputer.build_model(imputer.n_input_channels())
     assert imputer.n_input_channels() == 7  # one-hot over 6 codes + positional channel
-    assert 9_700_000 <= count_parameters(model) <= 9_800_000
+    assert count_parameters(model) == 9_783_078
     assert [m.kernel_size[0] for m in model.modules() if isinstance(m, torch.nn.Conv1d)] == [7] * 12
     assert imputer.length_multiple == 32
+
+
+def test_dense_branch_adds_position_specific_logits():
+    """The dense branch: Linear(C*L -> H) -> ReLU -> Linear(H -> 6*L), added to the head."""
+    torch.manual_seed(0)
+    plain = BiUNet(in_channels=7, base_channels=4, depth=3)
+    dense = BiUNet(in_channels=7, base_channels=4, depth=3, dense_hidden=10, length=32)
+    assert count_parameters(dense) - count_parameters(plain) == (7 * 32 * 10 + 10) + (10 * 6 * 32 + 6 * 32)
+    dense.load_state_dict(plain.state_dict(), strict=False)
+    plain.eval(), dense.eval()
+    x = torch.randn(2, 7, 32)
+    branch = dense.dense(x).view(2, 6, 32)
+    expected = plain(x) + branch
+    got = dense(x)
+    finite = torch.isfinite(expected)
+    assert torch.allclose(got[finite], expected[finite], atol=1e-5) and torch.equal(torch.isfinite(got), finite)
+    with pytest.raises(ValueError, match="segment length"):
+        BiUNet(in_channels=7, dense_hidden=10)
+
+
+def test_weighted_dosage_term_against_hand_computed_value():
+    from impbench.nn import losses
+
+    logits = torch.tensor([[[-1e9], [0.0], [1.0], [0.0], [2.0], [-1e9]]])  # one position
+    target = torch.tensor([[2]])  # 0|1: true dosage 1
+    p = torch.softmax(torch.tensor([0.0, 1.0, 0.0, 2.0]), 0)
+    d = float(p[1] + p[2] + 2 * p[3]) - 1.0
+    assert losses.dosage_error(logits, target, weighted=True).item() == pytest.approx((1 + abs(d)) * d * d, rel=1e-5)
+    assert losses.dosage_error(logits, target).item() == pytest.approx(d * d, rel=1e-5)
 
 
 def test_network_shapes_skips_and_never_predicted_codes():
@@ -109,12 +139,19 @@ def test_position_and_frequency_channels_are_options():
 
 # ---------------------------------------------------------------- options and presets
 def test_presets_and_overrides():
+    # paper = the authors' archived 1000 Genomes run config
     paper = make_options(Options, {"preset": "paper", "epochs": "20"}, "biunet")
     assert paper.preset == "paper" and paper.base_channels == 32 and paper.depth == 6 and paper.epochs == 20
-    assert paper.batch_size == 1024 and paper.loss == "hybrid" and paper.focal_gamma == 2.0 and paper.dosage_weight == 0.5
+    assert paper.batch_size == 1024 and paper.drop_last and paper.loss == "hybrid" and paper.weighted_dosage
+    assert paper.focal_gamma == 2.0 and paper.dosage_weight == 0.5 and paper.dropout == 0.0 and paper.dense_hidden == 0
     assert paper.lr == 1e-3 and (paper.beta1, paper.beta2) == (0.9, 0.99) and paper.weight_decay == 0.01
-    assert paper.grad_clip == 1.0 and (paper.mask_start, paper.mask_end) == (0.05, 0.25)
+    assert paper.grad_clip == 1.0 and paper.mask_start == paper.mask_end == 0.5 and paper.warmup_epochs == 10
+    assert Options.from_preset("paper").epochs == 400 and paper.seed == 42 and paper.amp == "fp16-cuda"
     assert not paper.frequency_channel and paper.loss_positions == "all" and paper.use_position
+    # paper-text = the paper's text: curriculum 5 % -> 25 %, plain MSE dosage term
+    text = Options.from_preset("paper-text")
+    assert (text.mask_start, text.mask_end) == (0.05, 0.25) and not text.weighted_dosage and text.loss == "hybrid"
+    assert text.base_channels == 32 and text.dense_hidden == 0 and text.loss_positions == "all" and text.batch_size == 1024
     assert Options() == Options.from_preset("cpu")
     assert make_options(Options, {}, "biunet").preset == "cpu"
     with pytest.raises(ImpbenchError, match="unknown preset 'gpu'.*cpu, paper"):
@@ -131,7 +168,10 @@ def test_options_recorded_in_manifest_info(tmp_path):
     imputer.fit(panel, None, context(tmp_path))
     info = json.loads(json.dumps(imputer.manifest_info()))
     assert info["preset"] == "cpu" and info["mode"] == "single process" and info["device"] == "cpu"
-    assert info["epochs_run"] == 2 and 1 <= info["best_epoch"] <= 2
+    assert info["epochs_run"] == 2 and 1 <= info["best_epoch"] <= 2 and info["epochs"] == 2
+    assert info["stop_reason"] == "epochs" and info["converged"] is False
+    assert [c["epoch"] for c in info["validation_curve"]] == [1, 2]
+    assert info["best_val_r2"] == max(c["val_r2"] for c in info["validation_curve"])
     assert info["params"] == count_parameters(imputer.model)
     assert (info["segment_length"], info["segment_overlap"]) == (32, 8)
 
@@ -197,12 +237,13 @@ def test_training_writes_metrics_csv_and_summary(tmp_path):
 
     panel = simulate_matrix(n_samples=20, sequence_length=30_000, seed=2)
     calls = []
-    imputer = BiUNetImputer(tiny_options(epochs=3))
+    imputer = BiUNetImputer(tiny_options(epochs=3, mask_start=0.05, mask_end=0.25))
     imputer.fit(panel, None, context(tmp_path, progress=lambda *a: calls.append(a)))
     rows = list(csv.DictReader(open(tmp_path / METRICS_CSV)))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert [round(float(r["mask_rate"]), 6) for r in rows] == [0.05, 0.15, 0.25]
     assert all(float(r["segments_per_s"]) > 0 and math.isfinite(float(r["train_loss"])) for r in rows)
+    assert all(0.0 <= float(r["val_r2"]) <= 1.0 and 0.0 <= float(r["val_concordance"]) <= 1.0 for r in rows)
     summary = json.loads((tmp_path / SUMMARY_JSON).read_text())
     assert summary["epochs_run"] == 3 and summary["world_size"] == 1
     stages = [c[0] for c in calls]
@@ -228,7 +269,7 @@ def test_short_training_beats_major(tmp_path):
     rng = np.random.default_rng(0)
     mask = rng.random(test.codes.shape) < 0.15
     masked = np.where(mask, MISSING, test.codes).astype(np.uint8)
-    imputer = BiUNetImputer(make_options(Options, {"epochs": 10, "batch_size": 32, "lr": 0.004, "patience": 0}, "biunet"))  # cpu preset, short
+    imputer = BiUNetImputer(make_options(Options, {"epochs": 6, "batch_size": 32, "lr": 0.004, "patience": 0, "dense_hidden": 128, "train_seconds": 0}, "biunet"))  # cpu preset, small and short
     ctx = context(tmp_path)
     imputer.fit(panel, val, ctx)
     result = imputer.impute(test.with_codes(masked), ctx)

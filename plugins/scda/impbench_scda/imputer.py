@@ -9,19 +9,21 @@ panel padded (code 5) to the network's pooling multiple, with no overlap.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from impbench.errors import ImpbenchError
 from impbench.genotypes import GenotypeMatrix
 from impbench.imputers.base import RunContext
-from impbench.nn import SegmentImputer, input_channels, losses
-from impbench.nn.runtime import resolve_device
+from impbench.nn.imputer import SegmentImputer
 
-from . import memory
-from .models import ARCHITECTURES, ConvDenoisingAutoencoder, build_model
+from .architectures import length_multiple
 from .options import SCDAOptions
+
+# torch (the networks, the memory estimate, the losses) is imported when an imputer is built.
+if TYPE_CHECKING:
+    import torch
+
+    from .models import ConvDenoisingAutoencoder
 
 #: Use at most this share of the memory the device reports as available.
 MEMORY_HEADROOM = 0.9
@@ -47,22 +49,31 @@ class SCDAImputer(SegmentImputer):
     @property
     def length_multiple(self) -> int:  # type: ignore[override]
         """Sequence (or segment) lengths must survive the network's poolings."""
-        return 2 ** len(ARCHITECTURES[self.options.architecture][1])
+        return length_multiple(self.options.architecture)
 
     # ------------------------------------------------------------------ model and loss
-    def build_model(self, in_channels: int) -> ConvDenoisingAutoencoder:
+    def build_model(self, in_channels: int) -> "ConvDenoisingAutoencoder":
         """The preset's network; ``in_channels`` is 6 (the one-hot codes), 7 with the shared
         trainer's ``frequency_channel``."""
+        from .models import build_model
+
         opts = self.options
         return build_model(opts.architecture, width=opts.width, dropout=opts.dropout, in_channels=in_channels)
 
-    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy over the six codes at every position whose true code is a call (1-4),
-        plus ``l1`` times the sum of the absolute hidden convolution kernels.
+    def loss(self, logits: "torch.Tensor", target: "torch.Tensor") -> "torch.Tensor":
+        """Cross-entropy (``loss=ce``) or the focal loss (``loss=focal``: gamma
+        ``focal_gamma``, no dosage penalty; the archived SCDA run) over the six codes at every
+        scored position whose true code is a call (1-4), plus ``l1`` times the sum of the
+        absolute hidden convolution kernels.
 
         logits : float32 (B, 6, L); target : int64 codes (B, L).
         """
-        loss = losses.cross_entropy(logits, target)
+        from impbench.nn import losses
+
+        if self.options.loss == "focal":
+            loss = losses.focal(logits, target, gamma=self.options.focal_gamma, penalty=1.0)
+        else:
+            loss = losses.cross_entropy(logits, target)
         if self.options.l1 > 0:
             penalty = sum(w.abs().sum() for w in self.model.hidden_weights())  # type: ignore[union-attr]
             loss = loss + self.options.l1 * penalty
@@ -89,6 +100,11 @@ class SCDAImputer(SegmentImputer):
         On CPU, ``ctx.nproc`` training processes share the RAM, so the training estimate is
         multiplied by it; on CUDA each process has its own GPU. Prediction runs in one process.
         """
+        from impbench.nn.data import input_channels
+        from impbench.nn.runtime import resolve_device
+
+        from . import memory
+
         opts = self.options
         device = resolve_device(ctx.device)
         length = padded_length(n_variants, self.length_multiple)

@@ -28,6 +28,8 @@ from torch import nn
 
 from impbench.genotypes import N_CODES
 
+from .architectures import ARCHITECTURES
+
 
 class ConvDenoisingAutoencoder(nn.Module):
     """A fully convolutional denoising autoencoder (SCDA).
@@ -114,11 +116,6 @@ def scale_channels(channels: Sequence[int], width: float) -> list[int]:
     return [max(4, int(round(c * width))) for c in channels]
 
 
-#: (encoder_channels, decoder_channels, kernel_size, dropout) of the named architectures.
-ARCHITECTURES: dict[str, tuple[tuple[int, ...], tuple[int, ...], int, float]] = {
-    "paper6": ((32, 64, 128, 256, 512, 1024), (1024, 512, 256, 128, 64), 7, 0.25),
-    "original": ((32, 64, 128), (64, 32), 5, 0.25),
-}
 
 
 def build_model(

@@ -42,11 +42,11 @@ def test_original_preset_is_plain_adam_at_a_constant_rate():
     assert options.dropout == 0.25 and options.batch_size == 32
 
 
-def test_paper6_preset_trains_like_biunet_paper():
+def test_paper6_preset_follows_the_archived_run():
     options = SCDAOptions.from_preset("paper6")
-    assert (options.lr, options.beta1, options.beta2, options.weight_decay) == (1e-3, 0.9, 0.99, 0.01)
-    assert options.grad_clip == 1.0 and (options.mask_start, options.mask_end) == (0.05, 0.25)
-    assert options.segmented is False and options.l1 == 0.0
+    assert options.loss == "focal" and options.dropout == 0.0 and options.batch_size == 512
+    assert options.lr == 7.2e-4 and options.mask_start == options.mask_end == 0.15 and options.epochs == 1000
+    assert options.segmented is False and options.l1 == 0.0 and options.loss_positions == "all"
 
 
 @pytest.mark.parametrize("preset, expected", [("paper6", 17_110_886), ("original", 104_646)])
