@@ -142,7 +142,8 @@ def test_run_end_to_end_with_example_plugin_and_vcf(capsys, tiny_cards, tmp_path
     r2 = metrics.query("protocol == 'standard' and bin == 'overall' and metric == 'r2'").groupby("imputer").value.mean()
     assert r2["knn"] > r2["major"]  # the floor: knn uses linkage, major does not
     vcfs = sorted(p.name for p in (run_dir / "vcf").glob("*.vcf.gz"))
-    assert vcfs == sorted(f"{i}.L{lv}.r0.vcf.gz" for i in ("major", "knn", "allele-freq") for lv in ("0.1", "0.2"))
+    assert vcfs == sorted([f"{i}.L{lv}.r0.vcf.gz" for i in ("major", "knn", "allele-freq") for lv in ("0.1", "0.2")]
+                          + ["target.L0.1.r0.vcf.gz", "target.L0.2.r0.vcf.gz", "truth.vcf.gz"])
     if shutil.which("bcftools"):
         result = subprocess.run(["bcftools", "view", str(run_dir / "vcf" / "knn.L0.1.r0.vcf.gz")],
                                 capture_output=True, text=True)

@@ -160,17 +160,29 @@ def test_results_folder_as_specified(store, tmp_path):
     assert entry["fit_seconds"] >= 0 and entry["fit_peak_mb"] >= 0
     assert [(u["level"], u["replicate"]) for u in entry["impute"]] == [(0.1, 0), (0.1, 1), (0.3, 0), (0.3, 1)]
     assert all(u["seconds"] >= 0 and u["peak_mb"] >= 0 and u["n_covered"] == store.n_variants for u in entry["impute"])
+    replicates = pd.read_csv(run_dir / "replicates.csv")
+    assert tuple(replicates.columns) == COLUMNS["replicates"]
+    assert set(replicates.protocol) == {"standard", "paper"} and set(replicates.imputer) == {"rec-a", "rec-b"}
+    assert set(replicates.level) == {0.1, 0.3} and set(replicates.replicate) == {0, 1}
     metrics = pd.read_csv(run_dir / "metrics.csv")
     assert tuple(metrics.columns) == COLUMNS["metrics"]
     assert set(metrics.protocol) == {"standard", "paper"} and set(metrics.imputer) == {"rec-a", "rec-b"}
-    assert set(metrics.level) == {0.1, 0.3} and set(metrics.replicate) == {0, 1}
+    assert set(metrics.level) == {0.1, 0.3} and set(metrics.n_replicates) == {2}
+    pooled = metrics[(metrics.metric == "r2") & metrics.ci_low.notna()]
+    assert len(pooled) and (pooled.ci_low <= pooled.ci_high).all()
+    assert set(metrics.cohort) == {"all", *store.read_split("test").cohort}  # all, then each test cohort
+    classes = set(metrics.bin) - {"overall"} - set(replicates.bin)
+    assert classes == {"rare (<1%)", "low-frequency (1–5%)", "common (≥5%)"}
+    pairs = pd.read_csv(run_dir / "pairs.csv")
+    assert tuple(pairs.columns) == COLUMNS["pairs"] and set(zip(pairs.imputer_a, pairs.imputer_b)) == {("rec-a", "rec-b")}
+    assert data["orientation"].startswith("minor allele") and data["settings"]["bootstrap"] == {"n": 1000, "seed": 0}
     per_sample = pd.read_csv(run_dir / "per_sample.csv")
     assert tuple(per_sample.columns) == COLUMNS["per_sample"]
     assert set(per_sample.sample_id) == set(store.read_split("test").sample_ids)
     confusion = pd.read_csv(run_dir / "confusion.csv")
     assert tuple(confusion.columns) == COLUMNS["confusion"]
     assert sorted((run_dir / "done").iterdir())[0].name == "rec-a.L0.1.r0.json"
-    assert len(list((run_dir / "done").iterdir())) == 8
+    assert len(list((run_dir / "done").glob("*.json"))) == 8 and len(list((run_dir / "done").glob("*.stats.npz"))) == 8
     fit = [d for who, what, d in Recording.calls if what == "fit"][0]
     assert fit["seed"] == 5 and fit["nproc"] == 3 and fit["device"] == "cpu" and fit["n_val"] == 6
     assert fit["work_dir"] == run_dir / "models" / "rec-a" and fit["work_dir"].is_dir()
@@ -189,9 +201,15 @@ def test_scores_are_those_of_metrics_score(store, tmp_path):
     imputation = Imputation(calls=calls, dosage=np.array([0, 0, 1, 1, 2], dtype=np.float32)[calls])
     expected = metrics.score(truth, imputation, seen == MISSING,
                              train_alt_freq=alt_allele_frequency(store.read_split("train").codes)).metrics
-    got = pd.read_csv(outcome.run_dir / "metrics.csv")
+    got = pd.read_csv(outcome.run_dir / "replicates.csv")
     np.testing.assert_allclose(got["value"].to_numpy(float), expected["value"].to_numpy(float), equal_nan=True)
     assert list(got["metric"]) == list(expected["metric"])
+    # With one replicate, the pooled estimate of every metric is the replicate's own value.
+    pooled = pd.read_csv(outcome.run_dir / "metrics.csv", keep_default_na=False, na_values=[""])
+    pooled = pooled[pooled.cohort == "all"]
+    merged = pooled.merge(got, on=["imputer", "level", "protocol", "bin", "metric"], suffixes=("", "_rep"))
+    assert len(merged) == len(got)
+    np.testing.assert_allclose(merged["value"], merged["value_rep"], equal_nan=True, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------- resume
@@ -247,8 +265,8 @@ def test_impute_failure_after_a_success_is_partial(store, tmp_path):
     outcome, entry = failing(store, tmp_path, "impute-second")
     assert entry["status"] == "partial" and "impute raised ValueError: bad day" in entry["error"]
     assert len(entry["impute"]) == 1
-    metrics = pd.read_csv(outcome.run_dir / "metrics.csv")
-    assert set(metrics.query("imputer == 'rec-a'").replicate) == {0}
+    replicates = pd.read_csv(outcome.run_dir / "replicates.csv")
+    assert set(replicates.query("imputer == 'rec-a'").replicate) == {0}
 
 
 @pytest.mark.parametrize("flaw, message", [
@@ -387,10 +405,28 @@ def test_output_folder_not_writable(store, tmp_path):
 
 
 # ---------------------------------------------------------------------------- VCF output
+def cyvcf2_header(path) -> str:
+    import cyvcf2
+
+    reader = cyvcf2.VCF(str(path))
+    try:
+        return reader.raw_header
+    finally:
+        reader.close()
+
+
 def test_write_vcf_one_per_unit_readable_by_bcftools(store, tmp_path):
     outcome = run(store, tmp_path, imputers=["knn"], levels=(0.2,), replicates=2, write_vcf=True)
-    vcfs = sorted((outcome.run_dir / "vcf").glob("*.vcf.gz"))
-    assert [v.name for v in vcfs] == ["knn.L0.2.r0.vcf.gz", "knn.L0.2.r1.vcf.gz"]
+    names = sorted(v.name for v in (outcome.run_dir / "vcf").glob("*.vcf.gz"))
+    assert names == ["knn.L0.2.r0.vcf.gz", "knn.L0.2.r1.vcf.gz", "target.L0.2.r0.vcf.gz", "target.L0.2.r1.vcf.gz",
+                     "truth.vcf.gz"]
+    vcfs = [outcome.run_dir / "vcf" / name for name in names[:2]]
+    header = cyvcf2_header(vcfs[0])
+    mask_sha = {(m["level"], m["replicate"]): m["sha256"] for m in manifest(outcome)["masks"]}
+    for line in ("##impbench_imputer=knn", "##impbench_level=0.2", "##impbench_replicate=0",
+                 "##impbench_scheme=uniform", f"##impbench_mask_sha256={mask_sha[(0.2, 0)]}", "##impbench_version="):
+        assert line in header
+    assert f"##contig=<ID={store.contig},length=" in header
     import cyvcf2
 
     reader = cyvcf2.VCF(str(vcfs[0]))

@@ -22,26 +22,42 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from impbench.bench.pooled import Moments, SampleStats
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write, write_json
 
 #: Columns of each table, in order (a scorer's extra columns follow).
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "metrics": ("imputer", "level", "replicate", "protocol", "bin", "bin_lo", "bin_hi",
-                "metric", "value", "n_variants", "n_genotypes"),
+    "metrics": ("imputer", "level", "protocol", "cohort", "bin", "bin_lo", "bin_hi", "metric", "value",
+                "ci_low", "ci_high", "n_replicates", "n_variants", "n_genotypes"),
+    "pairs": ("imputer_a", "imputer_b", "level", "protocol", "cohort", "bin", "metric", "value_a", "value_b",
+              "difference", "ci_low", "ci_high"),
+    "replicates": ("imputer", "level", "replicate", "protocol", "bin", "bin_lo", "bin_hi",
+                   "metric", "value", "n_variants", "n_genotypes"),
     "per_sample": ("imputer", "level", "replicate", "sample_id", "cohort", "r2", "n_genotypes"),
     "confusion": ("imputer", "level", "replicate", "protocol", "kind", "truth", "pred", "count"),
+    "calibration": ("imputer", "level", "bin_lo", "bin_hi", "n_genotypes", "mean_confidence", "concordance"),
+    "variant_quality": ("imputer", "level", "replicate", "position", "maf", "bin", "n_genotypes", "true_r2",
+                        "estimated_dr2", "reported_quality"),
 }
 #: Numeric columns of each table (parsed as numbers when read).
 NUMERIC: dict[str, tuple[str, ...]] = {
-    "metrics": ("level", "replicate", "bin_lo", "bin_hi", "value", "n_variants", "n_genotypes"),
+    "metrics": ("level", "bin_lo", "bin_hi", "value", "ci_low", "ci_high", "n_replicates", "n_variants", "n_genotypes"),
+    "pairs": ("level", "value_a", "value_b", "difference", "ci_low", "ci_high"),
+    "replicates": ("level", "replicate", "bin_lo", "bin_hi", "value", "n_variants", "n_genotypes"),
     "per_sample": ("level", "replicate", "r2", "n_genotypes"),
     "confusion": ("level", "replicate", "truth", "pred", "count"),
+    "calibration": ("level", "bin_lo", "bin_hi", "n_genotypes", "mean_confidence", "concordance"),
+    "variant_quality": ("level", "replicate", "position", "maf", "n_genotypes", "true_r2", "estimated_dr2",
+                        "reported_quality"),
 }
 TABLES = tuple(COLUMNS)
+#: Tables rebuilt from the done markers' rows (the others are the aggregate's).
+MARKER_TABLES = ("replicates", "per_sample", "confusion", "variant_quality")
 #: Version of the done-marker format.
 MARKER_FORMAT = 1
-_TEXT_DTYPES = {"imputer": str, "protocol": str, "bin": str, "metric": str, "sample_id": str, "cohort": str, "kind": str}
+_TEXT_DTYPES = {"imputer": str, "imputer_a": str, "imputer_b": str, "protocol": str, "bin": str, "metric": str,
+                "sample_id": str, "cohort": str, "kind": str}
 
 
 def unit_name(imputer: str, level: float, replicate: int) -> str:
@@ -131,19 +147,63 @@ class RunFolder:
                 yield marker
 
     # ------------------------------------------------------------------ tables
-    def write_tables(self, imputer_order: Iterable[str] = ()) -> None:
-        """Rewrite every CSV from the done markers (each file atomically), rows ordered by
-        imputer (``imputer_order`` first), level and replicate."""
+    def marker_rows(self, imputer_order: Iterable[str] = ()) -> dict[str, Any]:
+        """Every done marker's rows as DataFrames, per table of ``MARKER_TABLES`` (plus the
+        markers' ``calibration`` rows), ordered by imputer (``imputer_order`` first), level and
+        replicate."""
         import pandas as pd
 
-        tables: dict[str, list[dict]] = {table: [] for table in TABLES}
+        tables: dict[str, list[dict]] = {table: [] for table in (*MARKER_TABLES, "calibration")}
         for marker in self.markers():
-            for table in TABLES:
+            for table in tables:
                 tables[table].extend(marker.get(table, []))
         order = {name: i for i, name in enumerate(imputer_order)}
+        out = {}
         for table, rows in tables.items():
             rows.sort(key=lambda r: (order.get(r.get("imputer"), len(order)), r.get("level", 0), r.get("replicate", 0)))
-            self.write_table(table, pd.DataFrame(rows))
+            out[table] = pd.DataFrame(rows)
+        return out
+
+    def write_tables(self, frames: dict[str, Any]) -> None:
+        """Write the given tables (name -> DataFrame), each atomically, columns in order."""
+        for table, frame in frames.items():
+            self.write_table(table, frame)
+
+    # ------------------------------------------------------------------ per-sample statistics
+    def stats_path(self, imputer: str, level: float, replicate: int) -> Path:
+        return self.done_dir / f"{unit_name(imputer, level, replicate)}.stats.npz"
+
+    def write_stats(self, imputer: str, level: float, replicate: int, stats: dict[str, Any]) -> None:
+        """A unit's ``SampleStats`` per protocol, as one npz file (written atomically)."""
+        import io
+
+        arrays: dict[str, np.ndarray] = {}
+        for protocol, s in stats.items():
+            arrays[f"{protocol}.tables"] = s.tables
+            arrays[f"{protocol}.labels"] = np.asarray(s.labels, dtype=str)
+            if s.moments is not None:
+                for name, value in zip(s.moments._fields, s.moments):
+                    arrays[f"{protocol}.moments.{name}"] = value
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        atomic_write(self.stats_path(imputer, level, replicate), buffer.getvalue())
+
+    def read_stats(self, imputer: str, level: float, replicate: int) -> dict[str, Any] | None:
+        """A unit's ``SampleStats`` per protocol, or None when absent or unreadable."""
+        path = self.stats_path(imputer, level, replicate)
+        try:
+            with np.load(path) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError):
+            return None
+        out = {}
+        for protocol in {key.split(".", 1)[0] for key in arrays}:
+            moments = None
+            if f"{protocol}.moments.n" in arrays:
+                moments = Moments(*(arrays[f"{protocol}.moments.{name}"] for name in Moments._fields))
+            out[protocol] = SampleStats(protocol, tuple(str(x) for x in arrays[f"{protocol}.labels"]),
+                                        arrays[f"{protocol}.tables"], moments)
+        return out
 
     def write_table(self, table: str, frame: Any) -> None:
         """Write one CSV (atomically), the table's columns first."""

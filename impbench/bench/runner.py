@@ -43,47 +43,23 @@ import numpy as np
 
 from impbench import __version__
 from impbench.bench import metrics
-from impbench.bench.masking import make_mask, mask_sha256, replicate_seed
 from impbench.bench.measure import StageMeter, package_versions
-from impbench.bench.results import RunFolder, ensure_writable, records
+from impbench.bench.aggregate import DEFAULT_MAF_CLASSES, aggregate, class_bins
+from impbench.bench.calibration import estimated_variant_dr2
+from impbench.bench.results import RunFolder, ensure_writable
+from impbench.bench.rundata import (
+    Mask, array_levels, build_mask, mask_entry, masked_target, read_run_data, resolve_typed,
+)
+from impbench.bench.unit import score_unit
 from impbench.data.cards import get_card
 from impbench.data.prepare import prepare
 from impbench.bench.settings import ImputerPlan, RunPlan, RunSettings, plan_run
-from impbench.errors import ImpbenchError, ImputerError
+from impbench.errors import ImpbenchError, ImputerError, ImputerNotApplicable
 from impbench.files import to_jsonable
-from impbench.genotypes import MISSING, GenotypeMatrix, alt_allele_frequency
+from impbench.genotypes import MISSING
 from impbench.imputers.base import Imputation, Imputer, RunContext, check_imputation
 from impbench.io.vcf_write import write_vcf
 from impbench.progress import RichProgress
-
-
-# ---------------------------------------------------------------------------- data
-@dataclass
-class RunData:
-    """The splits a run uses, read once."""
-
-    panel: GenotypeMatrix
-    val: GenotypeMatrix | None
-    truth: GenotypeMatrix
-    alt_freq: np.ndarray  # float64 (n_variants,), ALT frequency of the training split's truth
-
-
-def read_run_data(store: Any, train_cohort: str | None, test_cohort: str | None) -> RunData:
-    """Training, validation and test splits from a ``DatasetStore`` (cohort subsets when asked)."""
-    cohorts = list(store.cohorts())
-    for flag, cohort in (("--train-cohort", train_cohort), ("--test-cohort", test_cohort)):
-        if cohort is not None and cohort not in cohorts:
-            raise ImpbenchError(f"{flag} {cohort!r}: dataset {store.name} has cohorts {', '.join(map(str, cohorts))}")
-    panel = store.read_split("train", cohort=train_cohort)
-    val = store.read_split("val", cohort=train_cohort)
-    truth = store.read_split("test", cohort=test_cohort)
-    for split, matrix in (("train", panel), ("test", truth)):
-        if matrix.n_samples == 0:
-            raise ImpbenchError(f"dataset {store.name}: the {split} split has no samples" + (
-                f" of cohort {train_cohort if split == 'train' else test_cohort!r}" if (train_cohort or test_cohort) else ""))
-    if val is not None and val.n_samples == 0:
-        val = None
-    return RunData(panel=panel, val=val, truth=truth, alt_freq=alt_allele_frequency(panel.codes))
 
 
 @dataclass
@@ -119,16 +95,28 @@ class Runner:
         self.plans = plan.imputers
         self.run_dir = plan.run_dir
         self.folder = RunFolder(plan.run_dir)
-        self._masks: dict[tuple[float, int], tuple[np.ndarray, str, int]] = {}
+        self._masks: dict[tuple[float, int], Mask] = {}
 
     # ------------------------------------------------------------------ public
     def run(self) -> RunOutcome:
         settings = self.settings
         self.bin_edges = tuple(settings.bin_edges) if settings.bin_edges is not None else tuple(metrics.DEFAULT_BIN_EDGES)
+        self.maf_classes = tuple(settings.maf_classes) if settings.maf_classes is not None else DEFAULT_MAF_CLASSES
+        try:
+            class_bins(self.bin_edges, self.maf_classes)
+        except ImpbenchError:
+            if settings.maf_classes is not None:
+                raise
+            self.maf_classes = ()  # custom bin edges the default classes do not fall on
+        panel_flag = "--panel-cohort" if settings.panel_cohort else "--train-cohort"
+        self.data = read_run_data(self.store, settings.training_cohort, settings.test_cohort, panel_flag=panel_flag)
+        resolve_typed(self.data, self.store, settings.typed_sites)
+        self.levels = array_levels(settings, self.data)
         self.folder.create()
         previous = self._check_resume()
-        self.data = read_run_data(self.store, settings.train_cohort, settings.test_cohort)
         self.manifest = self._base_manifest(previous)
+        if self.data.typed_note:
+            self.progress.print(f"typed sites: {self.data.typed_note}")
         self.failures: dict[str, str] = {}
         done = skipped = 0
         self._write_outputs()
@@ -145,8 +133,9 @@ class Runner:
         s = self.settings
         return {
             "dataset_hash": str(self.store.dataset_hash), "scheme": s.scheme, "seed": s.seed,
-            "train_cohort": s.train_cohort, "test_cohort": s.test_cohort,
-            "bin_edges": [float(e) for e in self.bin_edges],
+            "train_cohort": s.training_cohort, "test_cohort": s.test_cohort,
+            "bin_edges": [float(e) for e in self.bin_edges], "min_variant_cells": s.min_variant_cells,
+            "typed_sites": None if self.data.typed is None else int(self.data.typed.sum()),
         }
 
     def _check_resume(self) -> dict[str, Any] | None:
@@ -175,29 +164,27 @@ class Runner:
         return previous
 
     # ------------------------------------------------------------------ masks
-    def mask(self, level: float, replicate: int) -> tuple[np.ndarray, str, int]:
-        """(mask bool (n_test, n_variants), SHA-256, n_masked) of a unit, built once per run."""
+    def mask(self, level: float, replicate: int) -> Mask:
+        """The shared mask of a unit (see ``impbench.bench.rundata.build_mask``), built once per
+        run; its hash, size and achieved rate go into the manifest."""
         key = (float(level), int(replicate))
         if key not in self._masks:
-            codes = self.data.truth.codes
-            mask = make_mask(codes, level, replicate_seed(str(self.store.dataset_hash), level, replicate), self.settings.scheme)
-            mask = np.asarray(mask, dtype=bool)
-            if mask.shape != codes.shape:  # pragma: no cover - masking's contract
-                raise RuntimeError(f"make_mask returned shape {mask.shape}, expected {codes.shape}")
-            self._masks[key] = (np.packbits(mask, axis=None), mask_sha256(mask), int(mask.sum()))
-            entry = {"level": level, "replicate": replicate, "sha256": self._masks[key][1], "n_masked": self._masks[key][2]}
+            mask = build_mask(self.data, str(self.store.dataset_hash), level, replicate, self.settings.scheme)
+            entry = mask_entry(level, replicate, mask)
+            if entry["warning"]:
+                self.progress.print(f"warning: {entry['warning']}")
             masks = [m for m in self.manifest["masks"] if (m["level"], m["replicate"]) != key]
             self.manifest["masks"] = sorted(masks + [entry], key=lambda m: (m["level"], m["replicate"]))
-        packed, sha, n_masked = self._masks[key]
-        shape = self.data.truth.codes.shape
-        mask = np.unpackbits(packed, count=shape[0] * shape[1]).astype(bool).reshape(shape)
-        return mask, sha, n_masked
+            self._masks[key] = mask
+        return self._masks[key]
 
     def units(self) -> list[tuple[float, int]]:
-        return [(float(level), r) for level in self.settings.levels for r in range(self.settings.replicates)]
+        return [(float(level), r) for level in self.levels for r in range(self.settings.replicates)]
 
     def _is_done(self, name: str, level: float, replicate: int) -> bool:
         if self.folder.read_marker(name, level, replicate) is None:
+            return False
+        if not self.folder.stats_path(name, level, replicate).exists():
             return False
         return not (self.settings.write_vcf and not self.folder.vcf_path(name, level, replicate).exists())
 
@@ -237,7 +224,8 @@ class Runner:
             nproc=self.settings.nproc, progress=self.progress.callback(plan.name),
             logger=logger, dataset=str(self.store.name),
             dataset_hash=str(self.store.dataset_hash), card_options=dict(plan.card_options),
-            segment_layout=self.plan.segment_layout,
+            segment_layout=self.plan.segment_layout, scheme=self.settings.scheme, typed=self.data.typed,
+            genetic_map=self.plan.genetic_map,
         )
         imputer = plan.cls(plan.options)
         panel_before = self.data.panel.codes.copy()
@@ -267,6 +255,10 @@ class Runner:
                 done += 1
                 self.progress.update(impute_task, i + 1, len(todo))
             entry["status"] = "ok"
+        except ImputerNotApplicable as exc:  # not a failure: the imputer does not apply here
+            entry["status"] = "not_applicable"
+            entry["error"] = str(exc).splitlines()[0]
+            self.progress.print(f"{plan.name}: not applicable: {entry['error']}")
         except Exception as exc:  # one imputer's failure must not lose the others' results
             message = exc_message(plan.name, stage, exc)
             (work_dir / "error.txt").write_text(traceback.format_exc())
@@ -288,53 +280,55 @@ class Runner:
     def _run_unit(self, plan: ImputerPlan, imputer: Imputer, ctx: RunContext, entry: dict, level: float,
                   replicate: int) -> None:
         truth = self.data.truth
-        mask, sha, n_masked = self.mask(level, replicate)
-        target_codes = truth.codes.copy()
-        target_codes[mask] = MISSING
-        target = truth.with_codes(target_codes)
-        target_before = target_codes.copy()
+        mask = self.mask(level, replicate)
+        ctx.typed = mask.typed if mask.typed is not None else self.data.typed
+        target = masked_target(truth, mask.cells)
+        target_before = target.codes.copy()
         with StageMeter() as meter:
             result = imputer.impute(target, ctx)
         imputation = check_imputation(plan.name, result, target)
         if not np.array_equal(target.codes, target_before):
             raise ImputerError(plan.name, "impute() modified the target's codes in place")
         check_observed_kept(plan.name, target_before, imputation)
-        rows: dict[str, list[dict]] = {"metrics": [], "per_sample": [], "confusion": []}
-        keys = {"imputer": plan.name, "level": level, "replicate": replicate}
-        score_task = f"{plan.name} score"
-        for protocol in self.settings.protocols:
-            scores = metrics.score(truth.codes, imputation, mask, train_alt_freq=self.data.alt_freq, protocol=protocol,
-                                   bin_edges=self.bin_edges)
-            for part in rows:
-                frame = getattr(scores, part, None)
-                if frame is None or len(frame) == 0:
-                    continue
-                if part == "per_sample" and protocol != "standard":
-                    continue
-                frame = frame.copy()
-                if part == "per_sample" and "sample_index" in frame.columns:
-                    index = frame.pop("sample_index").to_numpy(dtype=np.int64)
-                    frame["sample_id"] = truth.sample_ids[index]
-                    frame["cohort"] = truth.cohort[index]
-                if "protocol" not in frame.columns and part != "per_sample":
-                    frame["protocol"] = protocol
-                for key, value in keys.items():
-                    frame[key] = value
-                rows[part].extend(records(frame))
-            self._scored += 1
-            self.progress.update(score_task, self._scored, self._to_score)
-        if self.settings.write_vcf:
-            write_vcf(target, self.folder.vcf_path(plan.name, level, replicate), imputation=imputation, masked=mask)
+        s = self.settings
+        scores = score_unit(truth, imputation, mask.cells, self.data.alt_freq, protocols=s.protocols,
+                            bin_edges=self.bin_edges, min_variant_cells=s.min_variant_cells,
+                            keys={"imputer": plan.name, "level": level, "replicate": replicate},
+                            variant_quality=replicate == 0)
+        self._scored += len(s.protocols)
+        self.progress.update(f"{plan.name} score", self._scored, self._to_score)
+        if s.write_vcf:
+            self._write_vcfs(plan.name, level, replicate, target, imputation, mask)
         unit = {
             "level": level, "replicate": replicate, "seconds": round(meter.seconds, 4),
             "peak_mb": meter.peak_mb, "child_peak_mb": meter.child_peak_mb,
             "n_covered": int(np.asarray(imputation.covered).sum()),
         }
-        marker = {"imputer": plan.name, "mask_sha256": sha, "n_masked": n_masked, **unit, **rows}
+        self.folder.write_stats(plan.name, level, replicate, scores.stats)
+        marker = {"imputer": plan.name, "mask_sha256": mask.sha256, "n_masked": mask.n_masked, **unit, **scores.rows}
         self.folder.write_marker(plan.name, level, replicate, marker)
         entry["impute"] = sorted([u for u in entry["impute"] if (u["level"], u["replicate"]) != (level, replicate)]
                                  + [unit], key=lambda u: (u["level"], u["replicate"]))
         self._write_manifest()
+
+    def _write_vcfs(self, name: str, level: float, replicate: int, target: Any, imputation: Imputation,
+                    mask: Mask) -> None:
+        """The imputed VCF of a unit, and (once each) the truth and the masked target, with
+        headers that say what made them; DR2 over the masked cells only."""
+        s = self.settings
+        meta = {"impbench_version": __version__, "impbench_command": s.command, "impbench_scheme": s.scheme,
+                "impbench_level": f"{level:g}", "impbench_replicate": str(replicate),
+                "impbench_mask_sha256": mask.sha256}
+        truth_path = self.folder.path / "vcf" / "truth.vcf.gz"
+        if not truth_path.exists():
+            write_vcf(self.data.truth, truth_path, meta={"impbench_version": __version__,
+                                                         "impbench_command": s.command, "impbench_split": "test"})
+        target_path = self.folder.path / "vcf" / f"target.L{level:g}.r{replicate}.vcf.gz"
+        if not target_path.exists():
+            write_vcf(target, target_path, meta=meta)
+        quality = imputation.quality if imputation.quality is not None else estimated_variant_dr2(imputation, mask.cells)
+        write_vcf(target, self.folder.vcf_path(name, level, replicate), imputation=imputation, masked=mask.cells,
+                  meta={**meta, "impbench_imputer": name}, dr2=quality)
 
     @staticmethod
     def _imputer_logger(name: str, work_dir: Path) -> tuple[logging.Logger, logging.Handler]:
@@ -363,14 +357,20 @@ class Runner:
                 "n_variants": int(data.truth.n_variants),
                 "n_samples": {"train": data.panel.n_samples, "val": data.val.n_samples if data.val is not None else 0,
                               "test": data.truth.n_samples},
-                "train_cohort": s.train_cohort, "test_cohort": s.test_cohort,
+                "train_cohort": s.training_cohort, "panel_cohort": s.panel_cohort, "test_cohort": s.test_cohort,
                 "qc": to_jsonable(getattr(store, "qc_report", None)),
             },
-            "maf_source": "training split truth" + (f" (cohort {s.train_cohort})" if s.train_cohort else ""),
+            "maf_source": "training split truth" + (f" (cohort {s.training_cohort})" if s.training_cohort else ""),
+            "orientation": metrics.ORIENTATION,
             "settings": {
-                "levels": [float(v) for v in s.levels], "replicates": s.replicates, "scheme": s.scheme,
+                "levels": [float(v) for v in self.levels], "replicates": s.replicates, "scheme": s.scheme,
                 "protocols": list(s.protocols), "seed": s.seed, "device": self.device, "threads": self.threads,
                 "nproc": s.nproc, "write_vcf": s.write_vcf, "bin_edges": [float(e) for e in self.bin_edges],
+                "bootstrap": {"n": s.n_boot, "seed": s.bootstrap_seed}, "min_variant_cells": s.min_variant_cells,
+                "maf_classes": [list(c) for c in self.maf_classes],
+                "typed_sites": None if s.typed_sites is None else str(s.typed_sites),
+                "typed_density": s.typed_density, "typed": self.data.typed_note,
+                "genetic_map": None if self.plan.genetic_map is None else str(self.plan.genetic_map),
             },
             "identity": self._identity(),
             "masks": list((previous or {}).get("masks", [])),
@@ -383,12 +383,28 @@ class Runner:
         self.folder.write_manifest(self.manifest)
 
     def _write_outputs(self) -> None:
-        """Rewrite the CSVs from every done marker, then the manifest (each file atomically).
+        """Rebuild every table from the done markers and their statistics, then the manifest
+        (each file atomically).
 
         Called after each imputer and at the end; the done markers are the record of truth, so
-        an interrupted run's CSVs are rebuilt by the next run with the same ``--run``.
+        an interrupted run's tables are rebuilt by the next run with the same ``--run``.
         """
-        self.folder.write_tables(self.manifest["imputers"])
+        order = list(self.manifest["imputers"])
+        frames = self.folder.marker_rows(order)
+        unit_stats: dict[tuple[str, float, str], dict[int, Any]] = {}
+        for name in order:
+            for level, replicate in self.units():
+                if self.folder.read_marker(name, level, replicate) is None:
+                    continue
+                stats = self.folder.read_stats(name, level, replicate)
+                for protocol, s in (stats or {}).items():
+                    unit_stats.setdefault((name, level, protocol), {})[replicate] = s
+        calibration_rows = frames.pop("calibration")
+        s = self.settings
+        estimates = aggregate(unit_stats, frames["replicates"], calibration_rows, self.data.truth.cohort,
+                              self.bin_edges, classes=self.maf_classes, n_boot=s.n_boot, seed=s.bootstrap_seed,
+                              imputer_order=order)
+        self.folder.write_tables({**frames, **estimates})
         self._write_manifest()
 
 

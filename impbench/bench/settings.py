@@ -58,6 +58,18 @@ class RunSettings:
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     bin_edges: Sequence[float] | None = None
     command: str = ""
+    n_boot: int = 1000
+    bootstrap_seed: int = 0
+    min_variant_cells: int = 5
+    maf_classes: Sequence[tuple[str, float, float]] | None = None
+    typed_sites: Path | None = None
+    typed_density: float | None = None
+    panel_cohort: str | None = None
+
+    @property
+    def training_cohort(self) -> str | None:
+        """The cohort the reference panel and the reference-free training set come from."""
+        return self.panel_cohort or self.train_cohort
 
     @property
     def protocols(self) -> tuple[str, ...]:
@@ -147,6 +159,23 @@ def validate_settings(settings: RunSettings) -> None:
     if settings.nproc < 1:
         raise ImpbenchError(f"--nproc must be at least 1, got {settings.nproc}")
     check_device(settings.device)
+    if settings.n_boot < 1:
+        raise ImpbenchError(f"--bootstrap must be at least 1, got {settings.n_boot}")
+    if settings.min_variant_cells < 2:
+        raise ImpbenchError(f"--min-variant-cells must be at least 2, got {settings.min_variant_cells}")
+    if settings.panel_cohort and settings.train_cohort and settings.panel_cohort != settings.train_cohort:
+        raise ImpbenchError(
+            f"--panel-cohort {settings.panel_cohort!r} and --train-cohort {settings.train_cohort!r} disagree; "
+            "the panel is the training set: give one of them"
+        )
+    array_flags = [flag for flag, value in (("--typed-sites", settings.typed_sites), ("--typed-density", settings.typed_density))
+                   if value is not None]
+    if array_flags and settings.scheme != "array":
+        raise ImpbenchError(f"{' and '.join(array_flags)} need --scheme array")
+    if len(array_flags) == 2:
+        raise ImpbenchError("give --typed-sites or --typed-density, not both")
+    if settings.typed_density is not None and not 0.0 < settings.typed_density < 1.0:
+        raise ImpbenchError(f"--typed-density {settings.typed_density:g}: must be in (0, 1)")
     if settings.run_name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", settings.run_name):
         raise ImpbenchError(f"--run {settings.run_name!r}: use letters, digits, '.', '_' and '-'")
 
@@ -211,6 +240,7 @@ class RunPlan:
     segment_layout: SegmentLayout | None
     run_dir: Path
     threads: int
+    genetic_map: Path | None = None
 
 
 def plan_run(settings: RunSettings, card: Any = None, dataset_name: str | None = None) -> RunPlan:
@@ -222,7 +252,13 @@ def plan_run(settings: RunSettings, card: Any = None, dataset_name: str | None =
     layout = None
     if card is not None and getattr(card, "segment_length", None) is not None:
         layout = SegmentLayout(int(card.segment_length), int(card.segment_overlap))
+    genetic_map = card.resolve(card.map) if card is not None and hasattr(card, "resolve") else None
+    if (settings.scheme == "array" and settings.typed_sites is None and settings.typed_density is None
+            and card is not None and getattr(card, "typed_sites", None)):
+        settings = dataclasses.replace(settings, typed_sites=card.resolve(card.typed_sites))
+    if settings.typed_sites is not None and not Path(settings.typed_sites).is_file():
+        raise ImpbenchError(f"--typed-sites {settings.typed_sites}: file not found")
     run_name = settings.run_name or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(settings.out) / str(dataset_name or settings.dataset) / run_name
     threads = settings.threads or os.cpu_count() or 1
-    return RunPlan(settings, plans, layout, run_dir, threads)
+    return RunPlan(settings, plans, layout, run_dir, threads, genetic_map)

@@ -8,6 +8,7 @@ import click
 
 from rich.console import Console
 
+from impbench.bench.aggregate import parse_maf_classes
 from impbench.bench.runner import run_benchmark
 from impbench.bench.settings import RunSettings, merge_options, parse_levels, parse_opt, read_options_file
 from impbench.cli import invocation
@@ -32,6 +33,8 @@ Examples:
   impbench run --dataset sim-1kgp --imputers major,knn
   impbench run --dataset sim-los --train-cohort CA --test-cohort AA --run ca-to-aa
   impbench run --dataset sim-1kgp --imputers biunet --opt biunet.epochs=5 --device cuda
+  impbench run --dataset 1kgp-chr20 --scheme array --imputers major,knn,beagle,minimac4
+  impbench run --dataset sim-1kgp --panel-cohort CEU --test-cohort YRI --run ceu-to-yri
 """
 
 
@@ -40,8 +43,13 @@ Examples:
 @click.option("--imputers", default=None, metavar="A,B", help="Comma list of imputers (default: all registered; see `impbench plugins`).")
 @click.option("--levels", default="0.05,0.15,0.25", show_default=True, metavar="L1,L2", help="Masking rates, each in (0, 1).")
 @click.option("--replicates", default=3, show_default=True, type=int, help="Masked replicates per level (at least 1).")
-@click.option("--scheme", default="uniform", show_default=True, metavar="uniform|per-variant",
-              help="Masking scheme: exactly round(rate x cells) cells, or round(rate x N) per variant (paper).")
+@click.option("--scheme", default="uniform", show_default=True, metavar="uniform|per-variant|array",
+              help="Masking scheme: exactly round(rate x cells) cells; round(rate x N) per variant (paper); or "
+                   "array: whole untyped variants hidden in every test sample (--levels = fraction of variants hidden).")
+@click.option("--typed-sites", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Array scheme: the typed sites (a VCF, or a TSV of contig and position); default the card's.")
+@click.option("--typed-density", default=None, type=float, metavar="F",
+              help="Array scheme: type an evenly spread, seeded fraction F of the variants (level = 1 - F).")
 @click.option("--protocol", default="standard", show_default=True, metavar="standard|paper|both",
               help="Scoring protocol: masked cells only (standard) or the published all-cells protocol (paper).")
 @click.option("--out", default="results", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
@@ -52,15 +60,25 @@ Examples:
 @click.option("--nproc", default=1, show_default=True, type=int, metavar="N", help="Training processes for plugins that use torchrun.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed given to every imputer.")
 @click.option("--train-cohort", default=None, metavar="COHORT", help="Fit on this cohort's training samples only.")
+@click.option("--panel-cohort", default=None, metavar="COHORT",
+              help="Reference panel and reference-free training set from this cohort (population mismatch with --test-cohort).")
 @click.option("--test-cohort", default=None, metavar="COHORT", help="Impute and score this cohort's test samples only.")
 @click.option("--write-vcf", is_flag=True, help="Write one imputed VCF (GT:DS:GP, masked cells flagged) per imputer x level x replicate.")
+@click.option("--bootstrap", "n_boot", default=1000, show_default=True, type=int, metavar="N",
+              help="Bootstrap resamples of the test samples behind every 95% CI and paired difference.")
+@click.option("--bootstrap-seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resamples.")
+@click.option("--min-variant-cells", default=5, show_default=True, type=int, metavar="N",
+              help="Scored cells a variant needs for its per-variant r² to count.")
+@click.option("--maf-classes", default=None, metavar="C1,C2",
+              help="MAF cut points of the verdict's classes (default 0.01,0.05: rare, low-frequency, common).")
 @click.option("--opt", "opts", multiple=True, metavar="NAME.KEY=VALUE", help="An imputer option (repeatable), e.g. knn.k=5.")
 @click.option("--options", "options_file", default=None, type=click.Path(dir_okay=False), metavar="FILE.toml",
               help="Imputer options as TOML tables ([knn] k = 5); --opt overrides them.")
 @click.option("--cards", multiple=True, type=click.Path(file_okay=False), metavar="DIR", help="Extra folder of dataset cards (repeatable).")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-def run_cmd(dataset, imputers, levels, replicates, scheme, protocol, out, run_name, device,
-            threads, nproc, seed, train_cohort, test_cohort, write_vcf, opts, options_file, cards, no_progress) -> None:
+def run_cmd(dataset, imputers, levels, replicates, scheme, typed_sites, typed_density, protocol, out, run_name, device,
+            threads, nproc, seed, train_cohort, panel_cohort, test_cohort, write_vcf, n_boot, bootstrap_seed,
+            min_variant_cells, maf_classes, opts, options_file, cards, no_progress) -> None:
     cli_options: dict[str, dict[str, str]] = {}
     for text in opts:
         name, key, value = parse_opt(text)
@@ -74,7 +92,9 @@ def run_cmd(dataset, imputers, levels, replicates, scheme, protocol, out, run_na
         protocol=protocol, out=Path(out), run_name=run_name, device=device, threads=threads, seed=seed,
         nproc=nproc, train_cohort=train_cohort, test_cohort=test_cohort, write_vcf=write_vcf,
         cards=[Path(c) for c in cards], options=merge_options(file_options, cli_options),
-        command=invocation(),
+        command=invocation(), n_boot=n_boot, bootstrap_seed=bootstrap_seed, min_variant_cells=min_variant_cells,
+        maf_classes=parse_maf_classes(maf_classes) if maf_classes else None,
+        typed_sites=Path(typed_sites) if typed_sites else None, typed_density=typed_density, panel_cohort=panel_cohort,
     )
     console = Console(stderr=True)
     outcome = run_benchmark(settings, console=console, show_progress=not no_progress)

@@ -45,6 +45,9 @@ _TOP_KEYS = {
     "samples",
     "region",
     "mirrors",
+    "map",
+    "typed_sites",
+    "package",
     "segment_length",
     "segment_overlap",
     "sample_columns",
@@ -73,7 +76,10 @@ class DatasetCard:
     qc, split : the QC and split settings. segment_length, segment_overlap : segmentation
         defaults of the neural imputers. imputers : per-imputer option defaults
         ({"beagle": {"ref": "..."}}). mirrors : for a real card, the simulated card that
-        stands in for it.
+        stands in for it. map : path template of a genetic map (PLINK or gmap format) for
+        the reference-based imputers. typed_sites : path template of the array scheme's default
+        typed sites (a VCF or a contig/position table). package : the Debian package that ships
+        the card's files (named in the message when they are missing).
     """
 
     name: str
@@ -91,10 +97,18 @@ class DatasetCard:
     segment_overlap: int = 16
     imputers: dict = field(default_factory=dict)
     mirrors: str | None = None
+    map: str | None = None
+    typed_sites: str | None = None
+    package: str | None = None
 
     @property
     def folder(self) -> Path:
         return self.path.parent
+
+    def resolve(self, template: str | None) -> Path | None:
+        """A path template of this card (``map``, ``typed_sites``) expanded like ``vcf``;
+        None when not given or a variable without default is unset."""
+        return None if template is None else expand_template(template, self.folder).path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,7 +259,7 @@ def parse_card(path: str | os.PathLike) -> DatasetCard:
         if not data.get("vcf"):
             raise ImpbenchError(f"{path}: a file card needs 'vcf' (a path, may use ${{VAR}})")
     strings = {}
-    for key in ("vcf", "samples", "region", "mirrors"):
+    for key in ("vcf", "samples", "region", "mirrors", "map", "typed_sites", "package"):
         value = data.get(key)
         strings[key] = _expect(value, str, key, path) if value not in (None, "") else None
     if strings["region"] is not None and not _REGION.match(strings["region"]):
@@ -292,6 +306,9 @@ def parse_card(path: str | os.PathLike) -> DatasetCard:
         segment_overlap=segment_overlap,
         imputers={k: dict(v) for k, v in imputers.items()},
         mirrors=strings["mirrors"],
+        map=strings["map"],
+        typed_sites=strings["typed_sites"],
+        package=strings["package"],
     )
 
 
@@ -411,4 +428,5 @@ def _file_problems(card: DatasetCard) -> tuple[list[str], list[str], tuple[Path,
 
 
 def _mirror_hint(card: DatasetCard) -> str:
-    return f" — simulated mirror: {card.mirrors}" if card.mirrors else ""
+    package = f" — install it: apt-get install {card.package}" if card.package else ""
+    return package + (f" — simulated mirror: {card.mirrors}" if card.mirrors else "")

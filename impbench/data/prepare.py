@@ -59,7 +59,8 @@ def simulation_dir(card: DatasetCard) -> Path:
 
 
 def _missing_files_error(card: DatasetCard, long_msgs: list[str]) -> ImpbenchError:
-    mirror = f"; or use its simulated mirror: impbench prepare --dataset {card.mirrors}" if card.mirrors else ""
+    mirror = f"; install it with: apt-get install {card.package}" if card.package else ""
+    mirror += f"; or use its simulated mirror: impbench prepare --dataset {card.mirrors}" if card.mirrors else ""
     return ImpbenchError(f"dataset {card.name!r} ({card.path}) needs " + " and ".join(long_msgs) + mirror)
 
 

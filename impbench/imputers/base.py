@@ -40,6 +40,11 @@ class RunContext:
     dataset : the dataset card's name; ``dataset_hash`` its content hash (for checkpoints).
     card_options : the card's per-imputer defaults for this imputer (e.g. a Beagle panel).
     segment_layout : the card's segment length and overlap (``SegmentLayout``), or None.
+    scheme : the masking scheme of the run ("uniform", "per-variant", "array"). An imputer that
+        cannot work in it raises ``impbench.errors.ImputerNotApplicable``.
+    typed : bool (n_variants,) or None; under "array", the typed variants (observed in every
+        target sample; all others are hidden in every target sample).
+    genetic_map : the card's genetic map (PLINK or gmap format), or None.
     """
 
     work_dir: Path
@@ -53,6 +58,9 @@ class RunContext:
     dataset_hash: str = ""
     card_options: Mapping[str, Any] = field(default_factory=dict)
     segment_layout: SegmentLayout | None = None
+    scheme: str = "uniform"
+    typed: np.ndarray | None = None
+    genetic_map: Path | None = None
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
@@ -76,6 +84,10 @@ class Imputation:
         (its calls there are then not scored under the ``standard`` protocol).
     quality : float32, shape (n_variants,) or None; the imputer's own per-variant estimate of
         its dosage r² (Beagle's DR2, Minimac4's R2); NaN where it gave none.
+    raw_calls : uint8, shape (n_samples, n_variants) or None; a tool's own calls at every cell
+        before observed codes were restored (Beagle re-phases observed heterozygotes). The
+        ``paper`` protocol scores these, as the published evaluation scored raw output;
+        ``standard`` scores ``calls``. None: the same as ``calls``.
     """
 
     calls: np.ndarray
@@ -83,6 +95,7 @@ class Imputation:
     probs: np.ndarray | None = None
     covered: np.ndarray | None = None
     quality: np.ndarray | None = None
+    raw_calls: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.covered is None:
@@ -146,6 +159,14 @@ def check_imputation(name: str, result: object, target: GenotypeMatrix) -> Imput
         probs = np.asarray(result.probs)
         if probs.shape != shape + (4,):
             raise ImputerError(name, f"probs have shape {probs.shape}, expected {shape + (4,)}")
+        if probs.size and not np.isfinite(probs).all():
+            raise ImputerError(name, "probs hold NaN or infinite values")
+    if result.raw_calls is not None:
+        raw = np.asarray(result.raw_calls)
+        if raw.shape != shape or (raw.size and (raw.min() < 1 or raw.max() > 4)):
+            raise ImputerError(name, f"raw_calls must be codes 1-4 of shape {shape}")
+    if result.quality is not None and np.shape(result.quality) != (shape[1],):
+        raise ImputerError(name, f"quality must have shape ({shape[1]},), got {np.shape(result.quality)}")
     covered = np.asarray(result.covered)
     if covered.shape != (shape[1],) or covered.dtype != bool:
         raise ImputerError(name, f"covered must be bool of shape ({shape[1]},), got {covered.dtype} {covered.shape}")

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
@@ -94,13 +94,18 @@ def _genotype_probs(imputation: "Imputation", rows: np.ndarray, cols: slice) -> 
     return probs
 
 
-def _header(matrix: GenotypeMatrix, sample_ids: np.ndarray, imputed: bool, masked: bool) -> bytes:
+def _header(matrix: GenotypeMatrix, sample_ids: np.ndarray, imputed: bool, masked: bool,
+            meta: Mapping[str, str] | None = None, contig_length: int | None = None) -> bytes:
+    length = contig_length if contig_length is not None else (int(matrix.positions.max()) if matrix.n_variants else 0)
     lines = [
         "##fileformat=VCFv4.2",
         "##source=impbench",
-        f"##contig=<ID={matrix.contig}>",
+        f"##contig=<ID={matrix.contig},length={length}>",
         '##FILTER=<ID=PASS,Description="All filters passed">',
     ]
+    for key, value in (meta or {}).items():
+        text = " ".join(str(value).split())  # one line
+        lines.append(f"##{key}={text}")
     if imputed:
         lines += [
             '##INFO=<ID=AF,Number=A,Type=Float,Description="Estimated ALT allele frequency (mean DS / 2)">',
@@ -142,6 +147,9 @@ def write_vcf(
     sample_index: np.ndarray | None = None,
     level: int | None = None,
     index: bool = True,
+    meta: Mapping[str, str] | None = None,
+    dr2: np.ndarray | None = None,
+    contig_length: int | None = None,
 ) -> Path:
     """Write ``matrix`` (or an imputation of it) as a bgzipped VCF 4.2 at ``path``.
 
@@ -159,6 +167,13 @@ def write_vcf(
     level : zlib level of the BGZF blocks; default 6 for GT only and 1 with an imputation
         (its DS/GP text is bulky and compresses slowly at higher levels). index : write a tabix index (``PATH.tbi``) when
         ``tabix`` is on PATH.
+
+    meta : extra header lines ``##key=value`` (what made the file: impbench's version, the
+        command, imputer, level, replicate, scheme, mask SHA-256).
+    dr2 : float (n_variants,) or None; INFO DR2 to write (e.g. estimated from the masked cells
+        only, or the imputer's own); None computes it over the written cells (``dosage_r2``).
+    contig_length : the ``##contig`` line's length; default the last variant's position (a
+        lower bound of the contig's length, which the store does not record).
 
     DS and GP are written with 3 decimals. The file is written under a temporary name in the
     target folder and renamed when complete (its index too). Returns the path.
@@ -199,7 +214,7 @@ def write_vcf(
     tmp_index = Path(tmp_name + ".tbi")
     try:
         with BgzfWriter(tmp, level=level) as out:
-            out.write(_header(matrix, sample_ids, imputed, masked is not None))
+            out.write(_header(matrix, sample_ids, imputed, masked is not None, meta, contig_length))
             for start in range(0, matrix.n_variants, _WRITE_CHUNK):
                 cols = slice(start, min(start + _WRITE_CHUNK, matrix.n_variants))
                 n_cols = cols.stop - cols.start
@@ -219,8 +234,12 @@ def write_vcf(
                     cells[..., 21] = _COMMA
                     cells[..., 22:27] = gp[..., 2, :]
                     allele_freq = block_dosage.mean(axis=1) / 2.0 if n_out else np.zeros(n_cols)
-                    r2 = dosage_r2(block_dosage.T, block_probs.transpose(1, 0, 2))
-                    infos = [f"AF={af:.4f};DR2={d:.3f}" for af, d in zip(allele_freq, r2)]
+                    if dr2 is None:
+                        r2 = dosage_r2(block_dosage.T, block_probs.transpose(1, 0, 2))
+                    else:
+                        r2 = np.asarray(dr2, dtype=np.float64)[cols]
+                    infos = [f"AF={af:.4f};DR2={d:.3f}" if np.isfinite(d) else f"AF={af:.4f}"
+                             for af, d in zip(allele_freq, r2)]
                 else:
                     cells[..., 0:3] = _GT_BYTES[matrix.codes[rows, cols].T]
                     infos = ["."] * n_cols

@@ -229,6 +229,9 @@ def assemble_imputation(target: GenotypeMatrix, output: BeagleOutput) -> Imputat
       variants, where it is the product of the haplotype probabilities (or GP's split).
       None otherwise (every cell is then a hard call).
     - ``quality``: Beagle's DR2 per variant (NaN where not covered).
+    - ``raw_calls``: Beagle's own phased GT at every cell of a covered variant, observed cells
+      included (re-phased hets as Beagle wrote them), ``calls`` elsewhere: what the published
+      evaluation scored (the ``paper`` protocol).
     """
     codes = target.codes
     observed = is_call(codes)
@@ -238,6 +241,7 @@ def assemble_imputation(target: GenotypeMatrix, output: BeagleOutput) -> Imputat
     beagle_calls = np.where(is_call(output.calls), output.calls, fallback)
     filled = np.where(covered[None, :], beagle_calls, fallback)
     calls = np.where(observed, codes, filled).astype(np.uint8)
+    raw_calls = np.where(covered[None, :] & is_call(output.calls), output.calls, calls).astype(np.uint8)
 
     dosage = code_dosage(calls)
     if output.ds is not None:
@@ -257,5 +261,6 @@ def assemble_imputation(target: GenotypeMatrix, output: BeagleOutput) -> Imputat
             probs[rows, j] = allele_probs_to_code_probs(allele_probs[rows])
     quality = None if output.dr2 is None else np.where(covered, output.dr2, np.nan).astype(np.float32)
     return Imputation(
-        calls=calls, dosage=dosage.astype(np.float32), probs=probs, covered=covered.copy(), quality=quality
+        calls=calls, dosage=dosage.astype(np.float32), probs=probs, covered=covered.copy(), quality=quality,
+        raw_calls=raw_calls,
     )

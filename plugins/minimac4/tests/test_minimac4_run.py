@@ -69,13 +69,9 @@ def test_sporadic_scheme_refused_in_one_line(data, tmp_path):
         Minimac4Imputer().fit(panel, None, context(tmp_path, "uniform"))
     message = str(info.value)
     assert "does not restore sporadic missing genotypes" in message and "\n" not in message
-    # without ctx.scheme, a target with partly observed variants is taken as sporadic
-    imputer = Minimac4Imputer()
-    ctx = RunContext(work_dir=tmp_path / "p")
-    imputer.fit(panel, None, ctx)
-    sporadic = make_mask(truth.codes, 0.1, 1, "uniform")
+    # the default context is a sporadic (uniform) run
     with pytest.raises(ImputerNotApplicable, match="'uniform'"):
-        imputer.impute(truth.with_codes(apply_mask(truth.codes, sporadic)), ctx)
+        Minimac4Imputer().fit(panel, None, RunContext(work_dir=tmp_path / "p"))
 
 
 def test_missing_minimac4_is_one_line(data, tmp_path, monkeypatch):
