@@ -45,6 +45,7 @@ def verdict_sections(results: RunResults, draw: bool = True, step=lambda message
                                 tables=[verdict_table(results, verdict, f"verdict-{_level_slug(verdict.level)}-rank")]))
     step("figure: forest plot")
     png = figures_verdict.forest_figure(results, verdicts) if draw else None
+    sections.append(Section("verdict-forest", "Difference from the best, per MAF class", depth=3, in_nav=False))
     sections[-1].figures += _figure("fig-forest", "fig_forest.png", "Difference from the best imputer",
                                     "Paired difference in dosage R² from the best of each column, with its 95% CI "
                                     "(same samples and masks for both). Filled: best or tied with it; hollow: below "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from impbench.bench.calibration import quality_correlation
 from impbench.report.figures import BASE_FONT, OKABE_ITO, _new_figure, _png, _suptitle
@@ -25,7 +26,7 @@ def forest_figure(results: RunResults, verdicts: list[LevelVerdict]) -> bytes | 
     n_imputers = max(len(v.ranks[OVERALL]) for v in verdicts)
     styles = imputer_colours(results.imputers)
     fig = _new_figure(1.3 + 2.55 * len(columns), (0.22 * n_imputers + 0.75) * len(verdicts) + 0.9)
-    axes = fig.subplots(len(verdicts), len(columns), squeeze=False, sharey="row")
+    axes = fig.subplots(len(verdicts), len(columns), squeeze=False)
     for row, verdict in enumerate(verdicts):
         order = [r.imputer for r in verdict.ranks[OVERALL]]
         y = {name: i for i, name in enumerate(order)}
@@ -47,8 +48,12 @@ def forest_figure(results: RunResults, verdicts: list[LevelVerdict]) -> bytes | 
                     ax.plot([low, high], [yy, yy], color=colour, linewidth=1.6, zorder=2)
                 ax.plot(entry.diff, yy, marker="o", markersize=4.5, zorder=3, color=colour,
                         markerfacecolor=colour if entry.top else "white")
-            ax.set_yticks(range(len(order)), order if col == 0 else [""] * len(order))
+            ax.set_yticks(range(len(order)), order)
+            ax.tick_params(labelleft=col == 0)
             ax.set_ylim(len(order) - 0.5, -0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(4))
+            low_x, high_x = ax.get_xlim()
+            ax.set_xlim(low_x, max(high_x, 0) + 0.22 * (max(high_x, 0) - low_x))
             ax.tick_params(labelsize=BASE_FONT - 0.5)
             ax.grid(axis="x", color="#EEEEEE", linewidth=0.6)
             title = "overall" if column == OVERALL else column
