@@ -2,7 +2,8 @@
 # Installs the Debian packages impbench uses when they are missing (root only); otherwise
 # prints the command to run and carries on without them.
 set -u
-declare -A want=([beagle]=beagle [minimac4]=minimac4 [bcftools]=bcftools [tabix]=tabix [bgzip]=tabix)
+# chromium: the report's browser test (tests/test_report_browser.py) renders report.html headless.
+declare -A want=([beagle]=beagle [minimac4]=minimac4 [bcftools]=bcftools [tabix]=tabix [bgzip]=tabix [chromium]=chromium)
 # Data packages, checked by a file they ship: the real 1000 Genomes chr20 card (1kgp-chr20).
 declare -A want_file=([/usr/share/doc/shapeit4/examples/test/reference.vcf.gz]=shapeit4-example)
 missing=()

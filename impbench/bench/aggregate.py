@@ -24,11 +24,13 @@ import pandas as pd
 from impbench.bench.bootstrap import _percentile_ci, resample_indices, resample_weights
 from impbench.bench.calibration import expected_calibration_error, pool_reliability
 from impbench.bench.metrics import VARIANT_METRICS, bin_labels
+from impbench.bench.results import MAF_CLASSES
 from impbench.bench.pooled import OVERALL, Moments, SampleStats, pool_replicates
 from impbench.errors import ImpbenchError
 
-#: (label, lo, hi) of the default MAF classes; each must be a union of MAF bins.
-DEFAULT_MAF_CLASSES = (("rare (<1%)", 0.0, 0.01), ("low-frequency (1–5%)", 0.01, 0.05), ("common (≥5%)", 0.05, 0.5))
+#: (label, lo, hi) of the default MAF classes (the report's verdict reads these labels); each
+#: must be a union of MAF bins.
+DEFAULT_MAF_CLASSES = MAF_CLASSES
 #: The ``cohort`` value of rows over every test sample.
 ALL_COHORTS = "all"
 

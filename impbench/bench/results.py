@@ -5,8 +5,9 @@
 - ``manifest.json``: versions, dataset, settings, masks, imputers (status, options, timings);
 - ``done/<imputer>.L<level>.r<replicate>.json``: one done marker per finished unit, holding its
   score rows; the record of truth from which the CSVs are rebuilt;
-- ``metrics.csv``, ``per_sample.csv``, ``confusion.csv``: every done marker's rows, in long
-  format with the columns below (extra columns a newer scorer adds follow them);
+- ``metrics.csv`` (pooled over replicates, with bootstrap CIs, per cohort), ``pairs.csv`` (paired
+  differences), ``replicates.csv``, ``per_sample.csv``, ``confusion.csv``, ``calibration.csv``,
+  ``variant_quality.csv``: long format with the columns below (extra columns follow them);
 - ``models/<imputer>/``: each imputer's work folder (checkpoints, logs, ``error.txt``);
 - ``vcf/<unit>.vcf.gz``: imputed VCFs (``--write-vcf``).
 
@@ -26,7 +27,7 @@ from impbench.bench.pooled import Moments, SampleStats
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write, write_json
 
-#: Columns of each table, in order (a scorer's extra columns follow).
+#: Columns of each table, in order (a scorer's extra columns follow); ``docs/results.md``.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "metrics": ("imputer", "level", "protocol", "cohort", "bin", "bin_lo", "bin_hi", "metric", "value",
                 "ci_low", "ci_high", "n_replicates", "n_variants", "n_genotypes"),
@@ -51,6 +52,11 @@ NUMERIC: dict[str, tuple[str, ...]] = {
     "variant_quality": ("level", "replicate", "position", "maf", "n_genotypes", "true_r2", "estimated_dr2",
                         "reported_quality"),
 }
+#: The MAF classes of the report's verdict: (label, lo, hi), ``[lo, hi)`` (the last closed). The
+#: runner writes rows with these ``bin`` labels to metrics.csv and pairs.csv besides the MAF bins,
+#: pooling the bins' statistics, so the report ranks imputers per class with CIs.
+MAF_CLASSES: tuple[tuple[str, float, float], ...] = (
+    ("rare (<1%)", 0.0, 0.01), ("low-frequency (1–5%)", 0.01, 0.05), ("common (≥5%)", 0.05, 0.5))
 TABLES = tuple(COLUMNS)
 #: Tables rebuilt from the done markers' rows (the others are the aggregate's).
 MARKER_TABLES = ("replicates", "per_sample", "confusion", "variant_quality")

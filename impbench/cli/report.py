@@ -20,17 +20,18 @@ from impbench.report import parse_formats, write_compare, write_report
               help="Comma-separated outputs: md (report.md), csv (summary.csv, runtime.csv), "
                    "html (one self-contained report.html), png (figure files).")
 @click.option("--compare", is_flag=True,
-              help="Compare two runs: per-sample dosage R² of RUN_B against RUN_A, one point per test "
-                   "sample (e.g. a cohort-specific model against the ALL model).")
+              help="Compare two runs: per-sample dosage R² of RUN_B against RUN_A, paired differences "
+                   "with a 95% CI and a Wilcoxon signed-rank p-value; warns when the masks differ.")
 def report_cmd(run_dirs: tuple[Path, ...], out_dir: Path | None, formats: str, compare: bool) -> None:
     """Turn a run folder written by `impbench run` into tables, figures and an HTML page.
 
     \b
-    Tables: each metric per masking level, overall and per MAF bin, mean ± SD over
-    replicates (sample SD; "–" with one replicate), best value per row in bold; SNP count,
-    scored genotypes and coverage per bin; time and memory per imputer.
-    Figures: scores by MAF bin (one row per level, one column per metric), per-sample R²,
-    confusion matrices, time and memory. The HTML embeds everything and loads nothing.
+    Opens with the Verdict: per masking level, imputers ranked by dosage R² with 95%
+    bootstrap CIs, overall and per MAF class, ties by paired CIs, one sentence per level, a
+    forest plot, per-cohort rankings and warnings (budget-stopped training, lower coverage,
+    off-target masks). Then each metric per level, overall and per MAF bin (value [95% CI],
+    bold only where a paired CI excludes the others), calibration, time and memory.
+    The HTML embeds everything and loads nothing.
 
     \b
     Examples:

@@ -99,6 +99,12 @@ def run_cmd(dataset, imputers, levels, replicates, scheme, typed_sites, typed_de
     console = Console(stderr=True)
     outcome = run_benchmark(settings, console=console, show_progress=not no_progress)
     click.echo(f"results: {outcome.run_dir} ({outcome.units_done} units done, {outcome.units_skipped} already done)")
+    from impbench.report.summary import run_summary
+
+    try:
+        console.print(run_summary(outcome.run_dir))
+    except ImpbenchError as exc:  # tables the summary cannot read: the run itself stands
+        console.print(f"no summary: {exc}", highlight=False)
     if outcome.failures:
         for name, message in outcome.failures.items():
             click.echo(f"impbench: failed: {message}", err=True)

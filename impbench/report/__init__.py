@@ -10,10 +10,15 @@ Public API:
   runs (e.g. a cohort-specific model against the ALL model), matched by sample.
 - ``load_run(run_dir) -> RunResults``, ``summarise(results) -> DataFrame``.
 
-Files written (per format): ``md``: report.md; ``csv``: summary.csv (tidy: one row per protocol
-x level x bin x metric x imputer with mean, sd, min, max, counts, coverage, best) and
-runtime.csv; ``png``: fig_by_maf_<protocol>.png, fig_per_sample_r2.png,
-fig_confusion_L<level>.png, fig_runtime.png; ``html``: report.html (figures embedded).
+- ``run_summary(run_dir)``: the rich summary ``impbench run`` prints at its end.
+
+The report opens with the Verdict (``verdict.py``): imputers ranked by dosage R² with CIs per
+level and MAF class, ties by paired CIs, one sentence per level, a forest plot, per-cohort
+rankings and warnings. Files written (per format): ``md``: report.md; ``csv``: summary.csv
+(tidy: metrics.csv with replicate SD, coverage and ``best``) and runtime.csv; ``png``:
+fig_forest.png, fig_cohorts.png, fig_by_maf_<protocol>.png, fig_calibration.png,
+fig_quality.png, fig_per_sample_r2.png, fig_confusion_L<first level>.png, fig_runtime.png;
+``html``: report.html (figures embedded).
 Every file is written under a temporary name and renamed, so none is ever half-written.
 """
 
@@ -31,14 +36,16 @@ from impbench import __version__
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write
 from impbench.report import figures, overview
-from impbench.report.content import FigureOut, Report, Section, _display_width, build_report
+from impbench.report.content import build_report
+from impbench.report.model import FigureOut, Report, Section, display_width as _display_width
+from impbench.report.summary import run_summary  # noqa: F401
 from impbench.report.html import report_html
 from impbench.report.load import RunResults, load_run
 from impbench.report.markdown import report_markdown
-from impbench.report.style import fmt_value, level_label
+from impbench.report.style import fmt_diff, fmt_value, level_label
 from impbench.report.tables import Cell, Table, summarise
 
-__all__ = ["FORMATS", "load_run", "parse_formats", "summarise", "write_compare", "write_report", "RunResults"]
+__all__ = ["FORMATS", "load_run", "paired_sample_stats", "parse_formats", "run_summary", "summarise", "write_compare", "write_report", "RunResults"]
 
 FORMATS = ("md", "csv", "html", "png")
 
@@ -99,23 +106,61 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
     return _write_outputs(report, out, formats, "report", {"summary.csv": report.summary, "runtime.csv": report.runtime})
 
 
+N_BOOT_COMPARE = 1000
+
+
+def paired_sample_stats(diff: np.ndarray, n_boot: int = N_BOOT_COMPARE, seed: int = 0) -> tuple[float, float, float, float]:
+    """Mean of per-sample differences, its 95% bootstrap CI (resampling samples) and the
+    two-sided Wilcoxon signed-rank p-value (NaN with fewer than two samples or all zero).
+
+    diff : float (n_samples,), B - A per sample (NaN left out)."""
+    from scipy.stats import wilcoxon
+
+    from impbench.bench.bootstrap import resample_indices
+
+    diff = np.asarray(diff, dtype=float)
+    diff = diff[np.isfinite(diff)]
+    if diff.size == 0:
+        return (np.nan,) * 4
+    means = diff[resample_indices(diff.size, n_boot, seed)].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5]) if diff.size > 1 else (np.nan, np.nan)
+    p = float(wilcoxon(diff).pvalue) if diff.size > 1 and np.any(diff != 0) else np.nan
+    return float(diff.mean()), float(low), float(high), p
+
+
+def mask_differences(run_a: RunResults, run_b: RunResults) -> list[str]:
+    """(level, replicate) masks whose SHA-256 differs between two runs, or present in one only."""
+    def masks(run):
+        return {(m.get("level"), m.get("replicate")): m.get("sha256") for m in run.manifest.get("masks") or []
+                if isinstance(m, dict)}
+    a, b = masks(run_a), masks(run_b)
+    return [f"{level_label(level) if isinstance(level, (int, float)) else level} replicate {rep}"
+            for level, rep in sorted(set(a) | set(b), key=str) if a.get((level, rep)) != b.get((level, rep))]
+
+
 def _compare_table(run_a: RunResults, run_b: RunResults, matched: pd.DataFrame) -> Table:
     table = Table("compare-summary", "Per-sample dosage R²: B against A",
                   f"A = {run_a.label} · B = {run_b.label} · standard protocol · samples matched by sample_id, "
-                  "mean over replicates per run", ["Imputer", "Level", "Cohort", "Samples", "Mean R² A",
-                                                   "Mean R² B", "Mean B − A", "Median B − A", "B higher"])
+                  "mean over replicates per run; B − A: mean of the per-sample differences with a 95% bootstrap CI "
+                  "over samples; p: Wilcoxon signed-rank test (two-sided)",
+                  ["Imputer", "Level", "Cohort", "Samples", "Mean R² A", "Mean R² B", "Mean B − A [95% CI]",
+                   "Wilcoxon p", "B higher"],
+                  note="Bold: the CI of B − A excludes 0.")
     order = run_a.imputers + [n for n in run_b.imputers if n not in run_a.imputers]
     for name in [n for n in order if n in set(matched["imputer"])]:
         for level in sorted(matched.loc[matched["imputer"] == name, "level"].unique()):
             part = matched[(matched["imputer"] == name) & (matched["level"] == level)].dropna(subset=["r2_a", "r2_b"])
-            groups = [("all", part)] + ([(c, part[part["cohort"] == c]) for c in sorted(part["cohort"].unique())]
-                                       if part["cohort"].nunique() > 1 else [])
+            cohorts = sorted(part["cohort"].unique())
+            label = cohorts[0] if len(cohorts) == 1 else f"all ({len(cohorts)} cohorts)"
+            groups = [(label, part)] + ([(c, part[part["cohort"] == c]) for c in cohorts] if len(cohorts) > 1 else [])
             for cohort, group in groups:
                 diff = (group["r2_b"] - group["r2_a"]).to_numpy(float)
+                mean, low, high, p = paired_sample_stats(diff)
+                apart = np.isfinite(low) and (low > 0 or high < 0)
                 table.rows.append([Cell(name), Cell(level_label(level)), Cell(str(cohort)), Cell(f"{len(group):,}"),
                                    Cell(fmt_value(group["r2_a"].mean())), Cell(fmt_value(group["r2_b"].mean())),
-                                   Cell(fmt_value(float(diff.mean()) if diff.size else np.nan)),
-                                   Cell(fmt_value(float(np.median(diff)) if diff.size else np.nan)),
+                                   Cell(fmt_diff(mean, low, high, 4), bold=bool(apart)),
+                                   Cell("n/a" if p != p else f"{p:.3g}"),
                                    Cell(f"{int((diff > 0).sum())} of {diff.size}")])
     return table
 
@@ -142,10 +187,13 @@ def write_compare(run_a: str | Path, run_b: str | Path, out_dir: str | Path | No
         raise ImpbenchError(f"{results_a.run_dir} and {results_b.run_dir}: no test sample in common "
                             "for any imputer and masking level (matched by imputer, level, sample_id)")
     png = figures.compare_figure(results_a, results_b, matched)
+    differ = mask_differences(results_a, results_b)
+    warnings = ([f"The two runs' masks differ ({', '.join(differ[:6])}{' …' if len(differ) > 6 else ''}): "
+                 "the per-sample differences mix model and mask effects."] if differ else [])
     sections = [
         Section("runs", "Runs compared", tables=[_run_table("run-a", "A", results_a),
                                                  _run_table("run-b", "B", results_b)], grid=True),
-        Section("compare", "Per-sample dosage R²", figures=[FigureOut(
+        Section("compare", "Per-sample dosage R²", alerts=warnings, figures=[FigureOut(
             "fig-compare", "fig_compare_per_sample_r2.png", "Per-sample dosage R², B against A",
             "One point per test sample (mean over replicates in each run), coloured by cohort; dashed: y = x. "
             "Points above the line: the sample is imputed better by B.", png, _display_width(png))] if png else [],

@@ -3,65 +3,66 @@ and ``html.py``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
-import pandas as pd
-
-from impbench.report import figures, overview
+from impbench.report import figures, figures_verdict, overview
 from impbench.report.load import RunResults
+from impbench.report.model import FigureOut, Report, Section, display_width as _display_width
 from impbench.report.style import PROTOCOL_NAMES, level_label, protocol_order
+from impbench.report.paired import PairIndex
 from impbench.report.tables import Table, failures, level_tables, runtime_frame, runtime_table, summarise
+from impbench.report.verdict import cohort_table, flags, level_verdicts, verdict_table
 
-
-@dataclass
-class FigureOut:
-    key: str
-    filename: str
-    title: str
-    caption: str
-    png: bytes
-    max_width_px: int | None = None  # HTML display width cap (the PNG keeps its resolution)
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    depth: int = 2
-    intro: str = ""
-    tables: list[Table] = field(default_factory=list)
-    figures: list[FigureOut] = field(default_factory=list)
-    grid: bool = False  # lay the tables out side by side (HTML)
-    collapsed: bool = False  # HTML: inside a closed <details> (long reference tables)
-
-
-@dataclass
-class Report:
-    title: str
-    subtitle: str
-    failures: list[tuple[str, str, str, str]] | None  # (imputer, status, error, note); None: compare
-    sections: list[Section]
-    summary: pd.DataFrame
-    runtime: pd.DataFrame
-
-    @property
-    def all_tables(self) -> list[Table]:
-        return [t for s in self.sections for t in s.tables]
-
-    @property
-    def all_figures(self) -> list[FigureOut]:
-        return [f for s in self.sections for f in s.figures]
-
-
-def _display_width(png: bytes) -> int:
-    """HTML display width of a figure: 120 CSS px per inch (its PNG holds 150 per inch), so that
-    text keeps one size from figure to figure; wide figures still shrink to the page."""
-    width_px = int.from_bytes(png[16:20], "big")  # PNG IHDR width
-    return int(width_px * 120 / figures.DPI)
+__all__ = ["FigureOut", "Report", "Section", "Table", "build_report", "verdict_sections"]
 
 
 def _level_slug(level: float) -> str:
     return f"L{level:g}"
+
+
+def _figure(key: str, filename: str, title: str, caption: str, png: bytes | None) -> list[FigureOut]:
+    return [FigureOut(key, filename, title, caption, png, _display_width(png))] if png else []
+
+
+def verdict_sections(results: RunResults, draw: bool = True, step=lambda message: None) -> list[Section]:
+    """The Verdict: per level, a ranking table and one sentence; the forest plot; per test
+    cohort when there is more than one; warnings on results not to trust."""
+    index = PairIndex(results.pairs)
+    verdicts = level_verdicts(results, index)
+    warnings = flags(results)
+    if not verdicts:
+        return [Section("verdict", "Verdict", alerts=warnings,
+                        intro="No verdict: metrics.csv has no overall dosage R² (standard protocol) yet.")]
+    classes = ", ".join(results.classes) or "none in metrics.csv"
+    sections = [Section("verdict", "Verdict", alerts=warnings, intro=(
+        "Which imputer to use, and how sure that is: imputers ranked by minor-allele dosage R² over every test "
+        "sample (standard protocol), with 95% bootstrap CIs over test samples, overall and per MAF class "
+        f"({classes}). Tied: the paired difference from the best has a 95% CI covering 0 "
+        + ("(pairs.csv)." if index else "(pairs.csv is absent: no imputer can be called tied or worse).")))]
+    for verdict in verdicts:
+        sections.append(Section(f"verdict-{_level_slug(verdict.level)}", f"{level_label(verdict.level)} masked",
+                                depth=3, intro=verdict.sentence, in_nav=False,
+                                tables=[verdict_table(results, verdict, f"verdict-{_level_slug(verdict.level)}-rank")]))
+    step("figure: forest plot")
+    png = figures_verdict.forest_figure(results, verdicts) if draw else None
+    sections.append(Section("verdict-forest", "Difference from the best, per MAF class", depth=3, in_nav=False))
+    sections[-1].figures += _figure("fig-forest", "fig_forest.png", "Difference from the best imputer",
+                                    "Paired difference in dosage R² from the best of each column, with its 95% CI "
+                                    "(same samples and masks for both). Filled: best or tied with it; hollow: below "
+                                    "the best beyond the CI.", png)
+    cohorts = results.cohorts
+    if len(cohorts) > 1:
+        by_cohort = {c: {v.level: v for v in level_verdicts(results, index, c)} for c in cohorts}
+        tables = [cohort_table(results, v.level, {c: by_cohort[c][v.level] for c in cohorts if v.level in by_cohort[c]},
+                               f"verdict-cohorts-{_level_slug(v.level)}") for v in verdicts]
+        sentences = [by_cohort[c][v.level].sentence for v in verdicts[:1] for c in cohorts if v.level in by_cohort[c]]
+        step("figure: per cohort")
+        png = figures_verdict.cohort_figure(results) if draw else None
+        sections.append(Section("verdict-cohorts", "Per test cohort", depth=3, in_nav=False, intro=" ".join(sentences),
+                                tables=tables, grid=True, figures=_figure(
+                                    "fig-cohorts", "fig_cohorts.png", "Overall dosage R² per test cohort",
+                                    "Each cohort's test samples scored on their own, with 95% bootstrap CIs; "
+                                    "black: all test samples.", png)))
+    return sections
 
 
 def build_report(results: RunResults, progress=None, draw: bool = True) -> Report:
@@ -71,7 +72,7 @@ def build_report(results: RunResults, progress=None, draw: bool = True) -> Repor
     summary = summarise(results)
     runtime = runtime_frame(results)
     qc_tables = overview.qc_tables(results)
-    sections = [
+    sections = verdict_sections(results, draw, step) + [
         Section("overview", "Run overview", tables=[overview.dataset_table(results), overview.settings_table(results)],
                 grid=True),
         Section("qc-masks", "QC summary and masks", tables=qc_tables[:1] + [overview.masks_table(results)],
@@ -89,9 +90,10 @@ def build_report(results: RunResults, progress=None, draw: bool = True) -> Repor
         png = figures.by_maf_figure(results, summary, protocol) if draw else None
         fig = [FigureOut(f"fig-by-maf-{protocol}", f"fig_by_maf_{protocol}.png",
                          f"Scores by MAF bin, {protocol} protocol",
-                         "One row per masking level, one column per metric; lines: mean over replicates, "
-                         "band: ±1 SD; grey bars: SNPs per bin (right axis); overall score per imputer in "
-                         f"each panel. MAF source: {results.maf_source}.", png, _display_width(png))] if png else []
+                         "One row per masking level, one column per headline metric; all test samples; "
+                         "lines: value pooled over replicates, band: 95% bootstrap CI over test samples; left of the "
+                         "dashed line: the overall score with its CI; grey bars: SNPs per bin (right axis). "
+                         f"MAF source: {results.maf_source}.", png, _display_width(png))] if png else []
         sections.append(Section(f"results-{protocol}", f"Results: {PROTOCOL_NAMES.get(protocol, protocol)}",
                                 figures=fig))
         for tables in (t for t in by_level if t.protocol == protocol):
@@ -101,6 +103,22 @@ def build_report(results: RunResults, progress=None, draw: bool = True) -> Repor
             sections.append(Section(f"{slug}-bins", f"{protocol} protocol · {level_label(tables.level)} masked · "
                                     "each metric by MAF bin", depth=4, tables=tables.by_bin,
                                     grid=len(results.imputers) <= 3, collapsed=True))
+
+    has_calibration = results.calibration is not None and not results.calibration.empty
+    has_quality = results.variant_quality is not None and not results.variant_quality.empty
+    step("figure: calibration")
+    cal = _figure("fig-calibration", "fig_calibration.png", "Calibration of genotype probabilities",
+                  "Scored cells grouped by the probability of their called genotype (10 bins), pooled over "
+                  "replicates (calibration.csv); ECE: expected calibration error.",
+                  figures_verdict.calibration_figure(results) if draw and has_calibration else None)
+    cal += _figure("fig-quality", "fig_quality.png", "Estimated against true per-variant quality",
+                   "One point per variant of replicate 0 (variant_quality.csv): DR2 estimated from the scored cells' "
+                   "probabilities, and the imputer's own estimate where it gives one, against the true r².",
+                   figures_verdict.quality_figure(results) if draw and has_quality else None)
+    sections.append(Section("calibration", "Calibration and quality estimates", figures=cal,
+                            intro="" if has_calibration or has_quality else
+                            "No calibration results (calibration.csv and variant_quality.csv absent or empty: "
+                            "no imputer returned probabilities)."))
 
     step("figure: time and memory")
     png = figures.runtime_figure(results, runtime) if draw else None
@@ -123,7 +141,7 @@ def build_report(results: RunResults, progress=None, draw: bool = True) -> Repor
     confusion_figs = []
     has_confusion = results.confusion is not None and not results.confusion.empty
     if has_confusion and draw:
-        for level in sorted(results.confusion["level"].unique()):
+        for level in sorted(results.confusion["level"].unique())[:1]:  # the first level: the others in confusion.csv
             step(f"figure: confusion matrices ({level_label(level)})")
             png = figures.confusion_figure(results, level)
             if png:
@@ -131,7 +149,7 @@ def build_report(results: RunResults, progress=None, draw: bool = True) -> Repor
                                                 f"fig_confusion_{_level_slug(level)}.png",
                                                 f"Confusion matrices, {level_label(level)} masked",
                                                 "Rows: true genotype, normalised to 1; cells: row fraction and "
-                                                "count, summed over replicates.", png,
+                                                "count, summed over replicates. Other levels: confusion.csv.", png,
                                                 _display_width(png)))
     sections.append(Section("confusion", "Confusion matrices", figures=confusion_figs,
                             intro="" if has_confusion else "No confusion counts (confusion.csv absent or empty)."))

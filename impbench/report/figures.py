@@ -17,12 +17,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
-from matplotlib.offsetbox import AnchoredOffsetbox, HPacker, TextArea, VPacker
 from matplotlib.patches import Patch
-from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from impbench.genotypes import CALL_CODES, CODE_GT
-from impbench.report.load import RunResults
+from impbench.report.load import OVERALL, RunResults
 from impbench.report.style import FIGURE_METRICS, OKABE_ITO, imputer_colours, level_label, metric_name
 
 DPI = 150
@@ -37,9 +36,17 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def _png(fig: Figure) -> bytes:
+    """The figure as a palette PNG (at most 256 colours: the plots use a few flat colours, and
+    a palette makes the file about three times smaller than RGBA, keeping the HTML small)."""
+    from PIL import Image
+
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, facecolor="white")
-    return buffer.getvalue()
+    image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    out = io.BytesIO()
+    image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(out, format="PNG", optimize=True,
+                                                                      dpi=(DPI, DPI))
+    return out.getvalue()
 
 
 def _suptitle(fig: Figure, text: str, fontsize: float) -> None:
@@ -60,87 +67,67 @@ def _thousands(value: float, _pos=None) -> str:
     return f"{value:g}"
 
 
-def _ordered_bins(frame: pd.DataFrame) -> list[str]:
-    bins = frame[frame["bin"] != "overall"][["bin", "bin_lo"]].drop_duplicates("bin")
-    return list(bins.sort_values("bin_lo")["bin"])
-
-
 def by_maf_figure(results: RunResults, summary: pd.DataFrame, protocol: str) -> bytes | None:
-    """The paper's Figure 1 layout for one protocol; None when there is nothing to draw.
+    """Scores by MAF bin for one protocol (all test samples); None when there is nothing to draw.
 
-    Rows: masking levels. Columns: accuracy or concordance, R², precision, recall, F1. x: MAF bin
-    (categorical). One line per imputer (mean over replicates) with a ±1 SD band, the SNP count
-    per bin as light bars on a secondary axis, each imputer's overall score in the panel's top
-    strip (kept free of data by the y limits).
+    Rows: masking levels. Columns: the headline metrics (``FIGURE_METRICS``). x: ``overall``
+    (its own slot, left of a dashed line, so the overall score never covers a curve), then each
+    MAF bin (categorical). One line per imputer with its 95% bootstrap CI as a band (the
+    overall score as a point with its CI as a bar); the SNP count per bin as light bars on a
+    secondary axis.
     """
-    frame = summary[summary["protocol"] == protocol]
+    frame = summary[(summary["protocol"] == protocol) & (summary["cohort"] == "all")]
     metrics = [m for m in FIGURE_METRICS.get(protocol, FIGURE_METRICS["standard"]) if m in set(frame["metric"])]
-    bins = _ordered_bins(frame)
+    bins = [b for b in results.bins if b in set(frame["bin"])]
     if frame.empty or not metrics or not bins:
         return None
     levels = sorted(frame["level"].unique())
     imputers = [name for name in results.imputers if name in set(frame["imputer"])]
     styles = imputer_colours(results.imputers)
-    x = np.arange(len(bins))
-    per_row = 2
-    n_text_rows = 1 + (len(imputers) + per_row - 1) // per_row
-    panel_h = 2.3 + 0.12 * n_text_rows
-    fig = _new_figure(2.75 * len(metrics) + 0.6, panel_h * len(levels) + 1.0)
+    x = np.arange(len(bins)) + 1.5
+    fig = _new_figure(min(19.0, 2.3 * len(metrics) + 0.6), 2.35 * len(levels) + 1.2)
     axes = fig.subplots(len(levels), len(metrics), squeeze=False)
-    # Fraction of each panel's height kept for the overall-score text (about 11 pt per line).
-    axes_h_pt = (panel_h - 0.9) * 72
-    headroom = min(0.5, (n_text_rows * 10.5 + 6) / axes_h_pt)
-
-    # One y range per metric (column), shared by the levels (rows), so rows compare by eye.
-    column_range = {}
-    for metric in metrics:
-        data = frame[(frame["metric"] == metric) & (frame["bin"] != "overall")]
-        sd = data["sd"].fillna(0.0)
-        column_range[metric] = ([(data["mean"] - sd).min()], [(data["mean"] + sd).max()])
-
+    offsets = (np.arange(len(imputers)) - (len(imputers) - 1) / 2) * min(0.12, 0.7 / max(len(imputers), 1))
     for row, level in enumerate(levels):
         at_level = frame[frame["level"] == level]
-        counts = (at_level[at_level["bin"] != "overall"].groupby("bin")["n_variants"].max()
+        counts = (at_level[at_level["bin"].isin(bins)].groupby("bin")["n_variants"].max()
                   .reindex(bins).fillna(0).to_numpy(float))
         for col, metric in enumerate(metrics):
             ax = axes[row, col]
             data = at_level[at_level["metric"] == metric]
             bars = ax.twinx()
             bars.bar(x, counts, width=0.75, color=BAR_COLOUR, zorder=0)
-            bars.set_ylim(0, max(counts.max(), 1) * 1.05 / (1 - headroom))
+            bars.set_ylim(0, max(counts.max(), 1) * 1.1)
             bars.yaxis.set_major_formatter(FuncFormatter(_thousands))
             bars.yaxis.set_major_locator(MaxNLocator(4, integer=True))
             bars.tick_params(labelsize=BASE_FONT - 1.5, colors="#777777")
             if col == len(metrics) - 1:
-                bars.set_ylabel("SNPs per bin (grey bars)", fontsize=BASE_FONT, color="#555555")
+                bars.set_ylabel("SNPs per bin (grey bars)", fontsize=BASE_FONT - 0.5, color="#555555")
             ax.set_zorder(bars.get_zorder() + 1)
             ax.patch.set_visible(False)
-
-            overall_items = []
-            for name in imputers:
-                mine = data[(data["imputer"] == name)]
-                per_bin = mine[mine["bin"] != "overall"].set_index("bin").reindex(bins)
-                mean = per_bin["mean"].to_numpy(float)
-                sd = np.nan_to_num(per_bin["sd"].to_numpy(float), nan=0.0)
+            ax.axvline(0.75, color="#AAAAAA", linestyle="--", linewidth=0.8)
+            for offset, name in zip(offsets, imputers):
+                mine = data[data["imputer"] == name].set_index("bin")
+                per_bin = mine.reindex(bins)
                 colour, marker, linestyle = styles[name]
-                ax.plot(x, mean, color=colour, marker=marker, linestyle=linestyle, linewidth=1.5,
-                        markersize=4, zorder=3)
-                ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.18, linewidth=0, zorder=2)
-                overall = mine.loc[mine["bin"] == "overall", "mean"]
-                if len(overall) and np.isfinite(overall.iloc[0]):
-                    overall_items.append((name, float(overall.iloc[0]), colour))
-            _set_limits_with_headroom(ax, *column_range[metric], headroom)
-            _overall_box(ax, overall_items, per_row)
-
-            ax.set_xticks(x)
-            ax.set_xlim(-0.6, len(bins) - 0.4)
+                ax.plot(x, per_bin["value"].to_numpy(float), color=colour, marker=marker, linestyle=linestyle,
+                        linewidth=1.3, markersize=3, zorder=3)
+                ax.fill_between(x, per_bin["ci_low"].to_numpy(float), per_bin["ci_high"].to_numpy(float),
+                                color=colour, alpha=0.18, linewidth=0, zorder=2)
+                if OVERALL in mine.index and np.isfinite(mine.loc[OVERALL, "value"]):
+                    value, low, high = (float(mine.loc[OVERALL, c]) for c in ("value", "ci_low", "ci_high"))
+                    err = [[max(value - low, 0)], [max(high - value, 0)]] if np.isfinite(low) and np.isfinite(high) else None
+                    ax.errorbar([offset], [value], yerr=err, fmt=marker, color=colour, markersize=3.5,
+                                elinewidth=1.2, capsize=0, zorder=4)
+            ax.set_xticks(np.concatenate([[0.0], x]))
+            ax.set_xlim(-0.6, x[-1] + 0.6)
             ax.tick_params(labelsize=BASE_FONT - 1)
             if row == len(levels) - 1:
-                ax.set_xticklabels(bins, rotation=45, ha="right", rotation_mode="anchor")
-                ax.set_xlabel("MAF bin (minor allele frequency)", fontsize=BASE_FONT)
+                ax.set_xticklabels(["overall"] + bins, rotation=45, ha="right", rotation_mode="anchor")
+                ax.set_xlabel("MAF bin (minor allele frequency)", fontsize=BASE_FONT - 0.5)
             else:
                 ax.set_xticklabels([])
-            ax.set_title(f"{metric_name(metric, protocol)} · {level_label(level)} masked", fontsize=BASE_FONT + 1)
+            ax.set_title(f"{metric_name(metric, protocol)} · {level_label(level)}", fontsize=BASE_FONT)
             if col == 0:
                 ax.set_ylabel(f"{level_label(level)} masked\nscore (fraction, 0–1)", fontsize=BASE_FONT)
             ax.grid(axis="y", color="#EEEEEE", linewidth=0.6)
@@ -149,7 +136,7 @@ def by_maf_figure(results: RunResults, summary: pd.DataFrame, protocol: str) -> 
                       label=_legend_name(results, n)) for n in imputers]
     labels = [h.get_label() for h in handles]
     handles.append((Patch(facecolor="#555555", alpha=0.25, linewidth=0), Line2D([], [], color="#333333")))
-    labels.append("mean ± 1 SD over replicates")
+    labels.append("value with its 95% bootstrap CI")
     handles.append(Patch(facecolor=BAR_COLOUR))
     labels.append("SNPs per MAF bin (right axis)")
     for name in results.imputers:  # imputers of the run with nothing to draw: say so
@@ -157,44 +144,15 @@ def by_maf_figure(results: RunResults, summary: pd.DataFrame, protocol: str) -> 
             handles.append(Line2D([], [], linestyle="none"))
             labels.append(f"{name} ({results.status(name)}: no result)")
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 8), frameon=False,
-               fontsize=BASE_FONT + 1, handler_map={tuple: HandlerTuple(ndivide=1, pad=0)})
-    _suptitle(fig, f"{results.dataset_name} / {results.name} · {protocol} protocol · MAF source: "
-                 f"{results.maf_source}", fontsize=BASE_FONT + 3)
+               fontsize=BASE_FONT, handler_map={tuple: HandlerTuple(ndivide=1, pad=0)})
+    _suptitle(fig, f"{results.dataset_name} / {results.name} · {protocol} protocol · all test samples · "
+                   f"MAF source: {results.maf_source}", fontsize=BASE_FONT + 2)
     return _png(fig)
 
 
 def _legend_name(results: RunResults, name: str) -> str:
     status = results.status(name)
     return name if status in ("ok", "unknown") else f"{name} ({status})"
-
-
-def _set_limits_with_headroom(ax, lows, highs, headroom: float) -> None:
-    lows = [v for v in lows if np.isfinite(v)]
-    highs = [v for v in highs if np.isfinite(v)]
-    lo, hi = (min(lows), max(highs)) if lows and highs else (0.0, 1.0)
-    span = hi - lo
-    if span < 0.02:
-        lo, hi = lo - 0.01, hi + 0.01
-        span = hi - lo
-    lo, hi = lo - 0.06 * span, hi + 0.04 * span
-    ticks = [t for t in MaxNLocator(5).tick_values(lo, hi) if lo <= t <= hi]
-    ax.yaxis.set_major_locator(FixedLocator(ticks))
-    ax.set_ylim(lo, hi + (hi - lo) * headroom / (1 - headroom))
-
-
-def _overall_box(ax, items, per_row: int) -> None:
-    if not items:
-        return
-    rows = [[TextArea("overall:", textprops={"fontsize": BASE_FONT - 1, "color": "#333333"})]]
-    for start in range(0, len(items), per_row):
-        rows.append([TextArea(f"{name} {value:.3f}", textprops={"fontsize": BASE_FONT - 1, "color": colour,
-                                                                "fontweight": "bold"})
-                     for name, value, colour in items[start:start + per_row]])
-    packed = VPacker(children=[HPacker(children=r, align="baseline", pad=0, sep=6) for r in rows],
-                     align="left", pad=0, sep=1.5)
-    box = AnchoredOffsetbox(loc="upper left", child=packed, pad=0.25, borderpad=0.3, frameon=False)
-    box.set_zorder(5)
-    ax.add_artist(box)
 
 
 def per_sample_figure(results: RunResults) -> bytes | None:

@@ -7,8 +7,11 @@ import base64
 import re
 from html import escape
 
-from impbench.report.content import FigureOut, Report, Section
-from impbench.report.tables import Table, is_numeric_text
+from impbench.report.model import FigureOut, Report, Section
+from impbench.report.tables import Cell, Table, is_numeric_text
+
+#: Key/value lists longer than this fold into a closed <details>.
+LONG_ITEMS = 6
 
 
 CSS = """
@@ -23,10 +26,17 @@ h1 { font-size:28px; margin:0 0 4px; }
 h2 { font-size:22px; margin:40px 0 12px; padding-bottom:4px; border-bottom:1px solid var(--line); }
 h3 { font-size:18px; margin:28px 0 10px; }
 h4 { font-size:16px; margin:22px 0 8px; color:#333; }
-nav { background:var(--head); border:1px solid var(--line); border-radius:6px; padding:10px 16px; margin:12px 0 8px; }
-nav ol { margin:4px 0; padding-left:22px; columns:2; column-gap:40px; }
-nav ol > li { break-inside:avoid; }
-nav ul { margin:0 0 2px; padding-left:18px; font-size:13.5px; }
+nav { background:var(--head); border:1px solid var(--line); border-radius:6px; padding:6px 14px; margin:10px 0 8px;
+      font-size:14px; }
+nav ol { display:flex; flex-wrap:wrap; gap:2px 18px; margin:2px 0; padding:0; list-style:none; }
+.warn { background:#fff6e0; border:1px solid #e8cf8f; border-left:8px solid #E69F00; border-radius:6px;
+        padding:8px 18px; margin:10px 0 14px; }
+.warn ul { margin:4px 0; padding-left:20px; }
+.sentence { font-size:16px; margin:4px 0 10px; }
+dl.kv { display:grid; grid-template-columns:max-content minmax(0, 1fr); gap:1px 10px; margin:0; }
+dl.kv dt { color:#444; font-weight:500; }
+dl.kv dd { margin:0; word-break:break-word; }
+td details > summary { margin:0; }
 details > summary { cursor:pointer; margin:18px 0 8px; }
 details > summary > h4 { display:inline; margin:0; }
 details > summary .hint { color:var(--muted); font-size:12.5px; margin-left:10px; }
@@ -39,7 +49,7 @@ nav a:hover { text-decoration:underline; }
 .alert ul { margin:4px 0; padding-left:20px; }
 .alert code { white-space:pre-wrap; word-break:break-word; }
 .ok { background:#eaf5ef; border:1px solid #b7dcc6; border-left:8px solid #009E73; border-radius:6px;
-      padding:8px 18px; margin:16px 0; }
+      padding:6px 18px; margin:10px 0; }
 .intro { color:var(--muted); }
 .grid { display:grid; grid-template-columns:repeat(auto-fit, minmax(min(100%, 600px), 1fr)); gap:8px 28px; align-items:start; }
 .scroll { overflow-x:auto; margin:6px 0 14px; }
@@ -70,6 +80,15 @@ def _is_mono(column: str, text: str) -> bool:
     return column in ("SHA-256",) or bool(re.fullmatch(r"[0-9a-f]{32,}", text))
 
 
+def _items_html(cell: Cell) -> str:
+    """A key/value list, whole (never cut); folded in a closed <details> when long."""
+    items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in cell.items or [])
+    listing = f'<dl class="kv">{items}</dl>'
+    if len(cell.items or []) > LONG_ITEMS:
+        return f"<details><summary>{len(cell.items)} entries</summary>{listing}</details>"
+    return listing
+
+
 def table_html(table: Table) -> str:
     kv = table.columns == ["Field", "Value"]
     parts = [f'<div class="tbl"><div class="scroll"><table class="data{" kv" if kv else ""}" id="{escape(table.key)}">',
@@ -90,7 +109,7 @@ def table_html(table: Table) -> str:
             if cell.alert:
                 classes.append("alert-cell")
             cls = f' class="{" ".join(classes)}"' if classes else ""
-            text = escape(cell.text)
+            text = escape(cell.text) if cell.items is None else _items_html(cell)
             cells.append(f"<td{cls}>{f'<strong>{text}</strong>' if cell.bold and cell.text else text}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     if not table.rows:
@@ -117,8 +136,12 @@ def _section_html(section: Section) -> str:
         heading = (f"<details><summary>{heading}<span class=\"hint\">{len(section.tables)} tables: "
                    "click to show or hide</span></summary>")
     parts = [f'<section id="s-{escape(section.key)}">{heading}']
+    if section.alerts:
+        items = "".join(f"<li>{escape(a)}</li>" for a in section.alerts)
+        parts.append(f'<div class="warn"><strong>Results not to trust as they stand</strong><ul>{items}</ul></div>')
     if section.intro:
-        parts.append(f'<p class="intro">{escape(section.intro)}</p>')
+        cls = "sentence" if section.key.startswith("verdict-") else "intro"
+        parts.append(f'<p class="{cls}">{escape(section.intro)}</p>')
     parts += [figure_html(f) for f in section.figures]
     if section.tables:
         tables = "\n".join(table_html(t) for t in section.tables)
@@ -128,19 +151,9 @@ def _section_html(section: Section) -> str:
 
 
 def _nav(sections: list[Section]) -> str:
-    items: list[str] = []
-    for section in sections:
-        link = f'<a href="#s-{escape(section.key)}">{escape(section.title)}</a>'
-        if section.depth == 2:
-            items.append(f"<li>{link}")
-            items.append("")  # placeholder for a sub-list
-        elif section.depth == 3 and items:
-            items[-1] += f"<li>{link}</li>"
-    out = []
-    for index in range(0, len(items), 2):
-        sub = items[index + 1]
-        out.append(items[index] + (f"<ul>{sub}</ul>" if sub else "") + "</li>")
-    return "".join(out)
+    """The contents: the top-level sections, on as few lines as fit."""
+    return "".join(f'<li><a href="#s-{escape(s.key)}">{escape(s.title)}</a></li>'
+                   for s in sections if s.depth == 2 and s.in_nav)
 
 
 def report_html(report: Report, footer: str = "") -> str:
@@ -170,7 +183,7 @@ def report_html(report: Report, footer: str = "") -> str:
 <main>
 <header><h1>{escape(report.title)}</h1><p class="subtitle">{escape(report.subtitle)}</p></header>
 {failures}
-<nav><strong>Contents</strong><ol>{nav_items}</ol></nav>
+<nav><ol><li><strong>Contents:</strong></li>{nav_items}</ol></nav>
 {body}
 <footer>{escape(footer)}</footer>
 </main>

@@ -12,16 +12,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from impbench.bench.results import COLUMNS, RunFolder
+from impbench.bench.results import COLUMNS, MAF_CLASSES, NUMERIC, RunFolder
 from impbench.errors import ImpbenchError
+
+OVERALL = "overall"
+ALL = "all"
 
 @dataclass
 class RunResults:
     """One run folder, loaded.
 
-    metrics : DataFrame with the metrics columns of ``impbench.bench.results.COLUMNS`` (``value`` float, NaN where undefined).
-    per_sample, confusion : DataFrames with their columns, or None where the file is absent.
+    metrics : DataFrame with the metrics columns of ``impbench.bench.results.COLUMNS`` (pooled
+        over replicates; ``value``, ``ci_low``, ``ci_high`` float, NaN where undefined).
+    pairs, replicates, per_sample, confusion, calibration, variant_quality : DataFrames with
+        their columns, or None where the file is absent.
     imputers : imputer names in report order (manifest order, then any only in the CSVs).
+    classes : labels of the MAF classes (``bin`` values ranked by the verdict), in order.
     """
 
     run_dir: Path
@@ -30,6 +36,22 @@ class RunResults:
     per_sample: pd.DataFrame | None
     confusion: pd.DataFrame | None
     imputers: list[str]
+    pairs: pd.DataFrame | None = None
+    replicates: pd.DataFrame | None = None
+    calibration: pd.DataFrame | None = None
+    variant_quality: pd.DataFrame | None = None
+    classes: tuple[str, ...] = tuple(label for label, _, _ in MAF_CLASSES)
+
+    @property
+    def cohorts(self) -> list[str]:
+        """The test cohorts with rows of their own in metrics.csv (not ``all``), sorted."""
+        return sorted(c for c in self.metrics["cohort"].dropna().unique() if c != ALL)
+
+    @property
+    def bins(self) -> list[str]:
+        """MAF bin labels (not ``overall``, not a class), ordered by ``bin_lo``."""
+        frame = self.metrics[~self.metrics["bin"].isin((OVERALL, *self.classes))]
+        return list(frame[["bin", "bin_lo"]].drop_duplicates("bin").sort_values("bin_lo", kind="stable")["bin"])
 
     @property
     def name(self) -> str:
@@ -59,8 +81,12 @@ class RunResults:
         return str(self.imputer_info(imputer).get("status") or "unknown")
 
 
-def load_run(run_dir: str | Path) -> RunResults:
-    """Load a run folder; ``ImpbenchError`` if it is missing or not a run folder."""
+def load_run(run_dir: str | Path, classes=None) -> RunResults:
+    """Load a run folder; ``ImpbenchError`` if it is missing or not a run folder.
+
+    classes : labels of the MAF classes the verdict ranks (default ``MAF_CLASSES``' labels);
+        those absent from metrics.csv are dropped.
+    """
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise ImpbenchError(f"{run_dir}: no such folder")
@@ -70,15 +96,24 @@ def load_run(run_dir: str | Path) -> RunResults:
     manifest = folder.read_manifest()
     metrics = folder.read_table("metrics")
     if metrics is None:
-        metrics = pd.DataFrame({c: pd.Series(dtype=float if c in ("level", "value") else object)
+        metrics = pd.DataFrame({c: pd.Series(dtype=float if c in NUMERIC["metrics"] else object)
                                 for c in COLUMNS["metrics"]})
+    metrics["cohort"] = metrics["cohort"].fillna(ALL).replace("", ALL)
     per_sample = folder.read_table("per_sample")
     if per_sample is not None:
         per_sample["cohort"] = per_sample["cohort"].fillna("").replace("", "unknown")
     confusion = folder.read_table("confusion")
+    pairs = folder.read_table("pairs")
+    if pairs is not None:
+        pairs["cohort"] = pairs["cohort"].fillna(ALL).replace("", ALL)
+    wanted = tuple(label for label, _, _ in MAF_CLASSES) if classes is None else tuple(classes)
+    present = set(metrics["bin"])
 
     imputers = list((manifest.get("imputers") or {}).keys())
     for frame in (metrics, per_sample, confusion):
         if frame is not None:
             imputers += [name for name in pd.unique(frame["imputer"]) if name not in imputers]
-    return RunResults(run_dir, manifest, metrics, per_sample, confusion, imputers)
+    return RunResults(run_dir, manifest, metrics, per_sample, confusion, imputers, pairs=pairs,
+                      replicates=folder.read_table("replicates"), calibration=folder.read_table("calibration"),
+                      variant_quality=folder.read_table("variant_quality"),
+                      classes=tuple(c for c in wanted if c in present))

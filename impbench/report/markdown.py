@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from impbench.report.content import Report
+from impbench.report.model import Report
 from impbench.report.tables import Table, is_numeric_text
 
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _cell_text(cell) -> str:
+    if cell.items is not None:
+        return _escape("; ".join(f"{k} = {v}" for k, v in cell.items)) or "–"
+    return f"**{_escape(cell.text)}**" if (cell.bold or cell.alert) and cell.text else _escape(cell.text)
 
 
 def table_markdown(table: Table, depth: int = 4) -> str:
@@ -17,7 +23,7 @@ def table_markdown(table: Table, depth: int = 4) -> str:
                for i in range(len(table.columns))]
     lines.append("| " + " | ".join("---:" if right else "---" for right in numeric) + " |")
     for row in table.rows:
-        cells = [f"**{_escape(c.text)}**" if (c.bold or c.alert) and c.text else _escape(c.text) for c in row]
+        cells = [_cell_text(c) for c in row]
         lines.append("| " + " | ".join(cells) + " |")
     if not table.rows:
         lines.append("| " + " | ".join("–" for _ in table.columns) + " |")
@@ -37,6 +43,10 @@ def report_markdown(report: Report, link_figures: bool = True) -> str:
         out += ["> Tables and figures show what exists for these imputers.", ""]
     for section in report.sections:
         out += [f"{'#' * section.depth} {section.title}", ""]
+        for alert in section.alerts:
+            out += [f"> **Warning:** {alert}", ">"]
+        if section.alerts:
+            out[-1] = ""
         if section.intro:
             out += [section.intro, ""]
         for figure in section.figures:

@@ -9,10 +9,37 @@ from impbench.report.load import RunResults
 from impbench.report.style import level_label
 from impbench.report.tables import Cell, Table
 
+#: Human labels of QC report keys (flattened with dots); others: the last part, capitalised.
+QC_LABELS = {
+    "info.contig": "Contig", "info.vcf": "Input VCF", "info.hwe_scope": "HWE test scope",
+    "info.samplesheet": "Sample sheet", "info.n_samples": "Samples", "info.source": "Source",
+    "input_variants": "Variants in the input", "dropped.multiallelic": "Dropped: multiallelic",
+    "dropped.hwe": "Dropped: Hardy–Weinberg", "dropped.monomorphic": "Dropped: monomorphic",
+    "dropped.missing": "Dropped: missing genotypes", "dropped.maf": "Dropped: MAF filter",
+}
+
+
+def human_label(key: str) -> str:
+    """``info.hwe_scope`` -> ``HWE test scope`` (known keys) or ``Hwe scope`` (others)."""
+    if key in QC_LABELS:
+        return QC_LABELS[key]
+    parts = key.split(".")
+    head = parts[-1].replace("_", " ").strip()
+    prefix = "" if len(parts) == 1 or parts[0] == "info" else parts[0].replace("_", " ").capitalize() + ": "
+    return prefix + (head[:1].upper() + head[1:] if head else key)
+
+
+def items(value) -> list[tuple[str, str]]:
+    """A mapping as (key, value text) pairs, nested keys joined with dots, nothing cut."""
+    if not isinstance(value, dict):
+        return [("value", _text(value, limit=None))]
+    return [(k, _text(v, limit=None)) for k, v in _flatten(value)]
+
+
 MAX_VALUE_CHARS = 300
 
 
-def _text(value) -> str:
+def _text(value, limit: int | None = MAX_VALUE_CHARS) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -23,7 +50,7 @@ def _text(value) -> str:
         text = json.dumps(value, separators=(", ", ": "), default=str)
     else:
         text = str(value)
-    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _key_value(key: str, title: str, caption: str, pairs) -> Table:
@@ -77,13 +104,14 @@ def qc_tables(results: RunResults) -> list[Table]:
             first = [c for c in ("step", "name") if c in columns]
             last = [c for c in ("note", "notes") if c in columns]
             columns = first + [c for c in columns if c not in first + last] + last
-            table = Table(f"qc-{key.replace('.', '-')}", f"QC: {key.replace('_', ' ')}",
-                          "From the dataset's QC report, in the order applied", columns)
+            headers = [human_label(c) for c in columns]
+            table = Table(f"qc-{key.replace('.', '-')}", f"QC: {human_label(key).lower()}",
+                          "From the dataset's QC report, in the order applied", headers)
             for record in value:
                 table.rows.append([Cell(_count_text(record.get(c))) for c in columns])
             record_tables.append(table)
         else:
-            pairs.append((key, value))
+            pairs.append((human_label(key), value))
     tables = [_key_value("qc", "QC summary", "From the dataset's QC report (every filter step counted)", pairs)]
     return tables + record_tables
 
@@ -136,6 +164,12 @@ def imputers_table(results: RunResults) -> Table:
         table.rows.append([Cell(name), Cell(status, alert=status != "ok"),
                            Cell(_text(info.get("distribution"))), Cell(_text(info.get("version"))),
                            Cell(_text(info.get("reference_free"))),
-                           Cell(_text(info.get("options")) if info.get("options") else "defaults"),
-                           Cell(_text(info.get("info")) if info.get("info") else "–"), Cell(_text(info.get("error")) if info.get("error") else "")])
+                           _items_cell(info.get("options"), "defaults"), _items_cell(info.get("info"), "–"),
+                           Cell(_text(info.get("error"), limit=None) if info.get("error") else "")])
     return table
+
+
+def _items_cell(value, empty: str) -> Cell:
+    if not value:
+        return Cell(empty)
+    return Cell(_text(value, limit=None), items=items(value))

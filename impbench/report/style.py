@@ -12,17 +12,26 @@ LINESTYLES = ("-", "--", ":", "-.")
 
 #: Metric order in tables, per protocol; metrics not listed follow in file order.
 METRIC_ORDER = {
-    "standard": ("r2", "concordance", "precision", "recall", "f1", "iqs", "nrd",
-                 "phased_accuracy", "mean_variant_r2", "coverage"),
+    "standard": ("r2", "gt_r2", "concordance", "precision", "recall", "f1", "iqs", "nrd", "error_hom_major",
+                 "error_het", "error_hom_minor", "phased_accuracy", "mean_variant_r2", "median_variant_r2",
+                 "frac_variant_r2_ge_0.8", "n_variant_r2", "coverage", "ece"),
     "paper": ("accuracy", "r2", "precision", "recall", "f1"),
 }
-#: The five metrics of the "by MAF" figure (the paper's Figure 1), per protocol.
+#: The headline metrics of the "by MAF" figure, per protocol.
 FIGURE_METRICS = {
-    "standard": ("concordance", "r2", "precision", "recall", "f1"),
+    "standard": ("r2", "gt_r2", "concordance", "iqs", "f1", "error_hom_major", "error_het", "error_hom_minor"),
     "paper": ("accuracy", "r2", "precision", "recall", "f1"),
 }
 METRIC_NAMES = {
-    "r2": "Dosage R²",
+    "r2": "Dosage R² (minor allele)",
+    "gt_r2": "Hard-call r² (GT)",
+    "error_hom_major": "Error, true hom. major",
+    "error_het": "Error, true het.",
+    "error_hom_minor": "Error, true hom. minor",
+    "median_variant_r2": "Median per-variant r²",
+    "frac_variant_r2_ge_0.8": "Variants with r² ≥ 0.8",
+    "n_variant_r2": "Variants with an r²",
+    "ece": "Expected calibration error",
     "concordance": "Concordance",
     "accuracy": "Accuracy (4 phased codes)",
     "precision": "Precision (macro)",
@@ -36,7 +45,7 @@ METRIC_NAMES = {
 }
 PAPER_METRIC_NAMES = {"r2": "R² (phased codes 0–3)"}
 #: Metrics where a smaller value is better; every other metric: larger is better.
-LOWER_IS_BETTER = frozenset({"nrd"})
+LOWER_IS_BETTER = frozenset({"nrd", "error_hom_major", "error_het", "error_hom_minor", "ece"})
 PROTOCOL_NAMES = {"standard": "standard (masked cells only)", "paper": "paper (all cells, as published)"}
 
 
@@ -75,6 +84,30 @@ def fmt_value(value: float, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{value:.{digits}f}"
+
+
+def fmt_ci(value: float, low: float, high: float, digits: int = 3) -> str:
+    """``0.912 [0.901, 0.922]``; the value alone without a CI; ``n/a`` when undefined."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def fmt_diff(diff: float, low: float, high: float, digits: int = 3) -> str:
+    """``−0.021 [−0.030, −0.012]`` (signed, with a CI when there is one)."""
+    if diff is None or math.isnan(diff):
+        return "n/a"
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{diff:+.{digits}f}"
+    return f"{diff:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def class_phrase(label: str) -> str:
+    """``rare (<1%)`` -> ``rare variants``; other labels are kept, with ``variants`` added."""
+    head = label.split(" (")[0].strip() or label
+    return f"{head} variants"
 
 
 def fmt_mean_sd(mean: float, sd: float, n: int, n_expected: int | None = None, digits: int = 4) -> str:

@@ -18,29 +18,32 @@ import numpy as np
 import pandas as pd
 
 from impbench.report.load import RunResults
-from impbench.report.style import (LOWER_IS_BETTER, PROTOCOL_NAMES, fmt_count, fmt_mb, fmt_mean_sd, fmt_seconds,
-                    fmt_value, level_label, metric_name, metric_order, protocol_order)
+from impbench.report.paired import PairIndex, excludes_others
+from impbench.report.style import (LOWER_IS_BETTER, PROTOCOL_NAMES, fmt_ci, fmt_count, fmt_mb, fmt_seconds,
+                                   fmt_value, level_label, metric_name, metric_order, protocol_order)
 
 SUMMARY_COLUMNS = (
-    "protocol", "level", "bin", "bin_lo", "bin_hi", "metric", "imputer", "n_replicates",
-    "mean", "sd", "min", "max", "best", "n_variants", "n_genotypes", "coverage", "maf_source",
+    "protocol", "level", "cohort", "bin", "bin_lo", "bin_hi", "metric", "imputer", "value", "ci_low", "ci_high",
+    "n_replicates", "replicate_sd", "best", "n_variants", "n_genotypes", "coverage", "maf_source",
 )
 OVERALL = "overall"
 
 
-_NUMERIC = re.compile(r"^(-?[\d,]+(\.\d+)?( ± (-?[\d.]+|–))?( \(n=\d+\))?|n/a|–|[\d.,]+ of [\d.,]+)$")
+_NUMERIC = re.compile(r"^(-?[\d,]+(\.\d+)?( ± (-?[\d.]+|–))?( \(n=\d+\))?|n/a|–|[\d.,]+ of [\d.,]+|"
+                      r"[+-]?[\d.]+ \[[+-]?[\d.]+, [+-]?[\d.]+\]( · (best|tied))?)$")
 
 
 def is_numeric_text(text: str) -> bool:
-    """True for a cell that shows a number (``0.9200 ± 0.0200 (n=2)``, ``1,234``, ``n/a``, ``–``)."""
+    """True for a cell that shows a number (``0.912 [0.901, 0.922]``, ``1,234``, ``n/a``, ``–``)."""
     return bool(_NUMERIC.match(text))
 
 
 @dataclass
 class Cell:
     text: str
-    bold: bool = False  # the best value of its row
+    bold: bool = False  # best beyond the paired CIs, or best/tied in the verdict
     alert: bool = False  # a failure or warning (HTML: red)
+    items: list[tuple[str, str]] | None = None  # a key/value list (HTML: a list, collapsible when long)
 
 
 @dataclass
@@ -65,43 +68,50 @@ class LevelTables:
 
 
 def summarise(results: RunResults) -> pd.DataFrame:
-    """Mean, SD, min, max over replicates per protocol x level x bin x metric x imputer.
+    """metrics.csv with what the tables need, one row per protocol x level x cohort x bin x
+    metric x imputer (``SUMMARY_COLUMNS``).
 
-    Returns a DataFrame with ``SUMMARY_COLUMNS``, rows sorted by protocol, level, bin (overall
-    first, then by ``bin_lo``), metric, imputer (report order). ``n_variants`` and
-    ``n_genotypes`` are means over replicates; ``coverage`` is the imputer's mean ``coverage``
-    metric in that bin (standard protocol's value where the row's protocol has none); ``best``
-    marks the best mean among two or more imputers (ties all marked; smaller is better for
-    ``nrd``).
+    ``value``, ``ci_low``, ``ci_high``, ``n_replicates`` are metrics.csv's (pooled over
+    replicates); ``replicate_sd`` the sample SD over replicates of replicates.csv (all test
+    samples; NaN with one replicate or without the file); ``coverage`` the imputer's
+    ``coverage`` in that level and bin (standard protocol's where the row's protocol has none);
+    ``best`` marks the best value only when its paired CI (pairs.csv) against every other
+    imputer in the row excludes 0 (never on identical values; smaller is better for
+    ``LOWER_IS_BETTER``). Rows sorted by protocol, level, cohort (``all`` first), bin (overall
+    first, then by ``bin_lo``), metric, imputer (report order).
     """
     metrics = results.metrics
     if metrics.empty:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
-    keys = ["protocol", "level", "bin", "metric", "imputer"]
-    grouped = metrics.groupby(keys, sort=False, dropna=False)
-    summary = grouped.agg(
-        bin_lo=("bin_lo", "first"), bin_hi=("bin_hi", "first"),
-        n_replicates=("value", "count"), mean=("value", "mean"),
-        sd=("value", "std"),  # sample SD (ddof=1) over defined values; NaN with fewer than two
-        min=("value", "min"), max=("value", "max"),
-        n_variants=("n_variants", "mean"), n_genotypes=("n_genotypes", "mean"),
-    ).reset_index()
-
-    coverage = summary[summary["metric"] == "coverage"][["protocol", "level", "bin", "imputer", "mean"]]
-    cov_same = coverage.rename(columns={"mean": "coverage"})
-    summary = summary.merge(cov_same, on=["protocol", "level", "bin", "imputer"], how="left")
+    summary = metrics.copy()
+    coverage = summary[summary["metric"] == "coverage"][["protocol", "level", "cohort", "bin", "imputer", "value"]]
+    summary = summary.merge(coverage.rename(columns={"value": "coverage"}),
+                            on=["protocol", "level", "cohort", "bin", "imputer"], how="left")
     cov_std = coverage[coverage["protocol"] == "standard"].drop(columns="protocol").rename(
-        columns={"mean": "coverage_standard"})
-    summary = summary.merge(cov_std, on=["level", "bin", "imputer"], how="left")
+        columns={"value": "coverage_standard"})
+    summary = summary.merge(cov_std, on=["level", "cohort", "bin", "imputer"], how="left")
     summary["coverage"] = summary["coverage"].fillna(summary["coverage_standard"])
     summary = summary.drop(columns="coverage_standard")
 
-    direction = np.where(summary["metric"].isin(LOWER_IS_BETTER), -1.0, 1.0)
-    signed = summary["mean"] * direction
-    cell = ["protocol", "level", "bin", "metric"]
-    best_signed = signed.groupby([summary[c] for c in cell]).transform("max")
-    n_defined = summary["mean"].notna().groupby([summary[c] for c in cell]).transform("sum")
-    summary["best"] = (n_defined >= 2) & np.isclose(signed, best_signed, rtol=0, atol=1e-12) & signed.notna()
+    replicates = results.replicates
+    if replicates is not None and not replicates.empty:
+        sd = replicates.groupby(["protocol", "level", "bin", "metric", "imputer"])["value"].std().rename(
+            "replicate_sd").reset_index().assign(cohort="all")
+        summary = summary.merge(sd, on=["protocol", "level", "cohort", "bin", "metric", "imputer"], how="left")
+    else:
+        summary["replicate_sd"] = np.nan
+
+    index = PairIndex(results.pairs)
+    best = np.zeros(len(summary), dtype=bool)
+    keys = ["protocol", "level", "cohort", "bin", "metric"]
+    for key, rows in summary.groupby(keys, sort=False).indices.items():
+        part = summary.iloc[rows]
+        values = dict(zip(part["imputer"], part["value"].astype(float)))
+        protocol, level, cohort, bin_label, metric = key
+        winner = excludes_others(values, index, level, protocol, cohort, bin_label, metric)
+        if winner is not None:
+            best[rows[list(part["imputer"]).index(winner)]] = True
+    summary["best"] = best
     summary["maf_source"] = results.maf_source
 
     order_protocol = {p: i for i, p in enumerate(protocol_order(summary["protocol"].unique()))}
@@ -111,11 +121,14 @@ def summarise(results: RunResults) -> pd.DataFrame:
         present = summary.loc[summary["protocol"] == protocol, "metric"].unique()
         for i, m in enumerate(metric_order(present, protocol)):
             order_metric[(protocol, m)] = i
+    classes = {c: i for i, c in enumerate(results.classes)}
     summary["_p"] = summary["protocol"].map(order_protocol)
-    summary["_b"] = np.where(summary["bin"] == OVERALL, -1.0, summary["bin_lo"].astype(float))
+    summary["_c"] = summary["cohort"] != "all"
+    summary["_b"] = [-1.0 if b == OVERALL else (1.0 + classes[b] if b in classes else float(lo))
+                     for b, lo in zip(summary["bin"], summary["bin_lo"])]
     summary["_m"] = [order_metric[(p, m)] for p, m in zip(summary["protocol"], summary["metric"])]
     summary["_i"] = summary["imputer"].map(order_imputer)
-    summary = summary.sort_values(["_p", "level", "_b", "_m", "_i"]).drop(columns=["_p", "_b", "_m", "_i"])
+    summary = summary.sort_values(["_p", "level", "_c", "cohort", "_b", "_m", "_i"], kind="stable")
     return summary[list(SUMMARY_COLUMNS)].reset_index(drop=True)
 
 
@@ -135,10 +148,10 @@ def caption(results: RunResults, protocol: str | None, level: float | None = Non
     parts.append(f"MAF source: {results.maf_source}")
     if level is not None:
         parts.append(f"masking level {level_label(level)}")
-    n_rep = expected_replicates(results)
     if protocol is not None:
-        parts.append("mean ± SD over " + (f"{n_rep} replicates" if n_rep else "replicates")
-                     + " (SD: sample SD; – with one replicate)")
+        n_rep = expected_replicates(results)
+        parts.append("all test samples; value [95% bootstrap CI over test samples], pooled over "
+                     + (f"{n_rep} replicates" if n_rep else "the replicates"))
     return " · ".join(parts)
 
 
@@ -147,55 +160,54 @@ def _imputer_header(results: RunResults, imputer: str) -> str:
     return imputer if status in ("ok", "unknown") else f"{imputer} ({status})"
 
 
-def _bins(frame: pd.DataFrame) -> list[str]:
-    """Bin labels in order: overall first, then by ``bin_lo``."""
-    bins = frame[["bin", "bin_lo"]].drop_duplicates("bin")
-    bins = bins.assign(_o=np.where(bins["bin"] == OVERALL, -1.0, bins["bin_lo"].astype(float)))
-    return list(bins.sort_values("_o")["bin"])
-
-
-def _value_cell(results: RunResults, row: dict | None, imputer: str, n_expected) -> Cell:
+def _value_cell(results: RunResults, row: dict | None, imputer: str) -> Cell:
     if row is None:
         failed = results.status(imputer) == "failed"
         return Cell("failed" if failed else "–", alert=failed)
-    return Cell(fmt_mean_sd(row["mean"], row["sd"], int(row["n_replicates"]), n_expected), bool(row["best"]))
+    text = fmt_ci(row["value"], row["ci_low"], row["ci_high"])
+    return Cell(text, bool(row["best"]))
+
+
+BEST_NOTE = ("Bold: the best value of the row, only where its paired 95% CI (pairs.csv) against every other "
+             "imputer excludes 0")
 
 
 def level_tables(results: RunResults, summary: pd.DataFrame) -> list[LevelTables]:
-    """Tables per protocol x level: overall metrics, one per-bin table per metric, counts."""
+    """Tables per protocol x level (all test samples): overall metrics, one per-bin table per
+    metric, counts."""
     out = []
-    n_expected = expected_replicates(results)
     imputers = results.imputers
     headers = [_imputer_header(results, name) for name in imputers]
+    summary = summary[summary["cohort"] == "all"]
     for protocol in protocol_order(summary["protocol"].unique()):
         by_protocol = summary[summary["protocol"] == protocol]
         for level in sorted(by_protocol["level"].unique()):
             frame = by_protocol[by_protocol["level"] == level]
             rows_by_key = {(r["bin"], r["metric"], r["imputer"]): r for r in frame.to_dict("records")}
             metrics = list(dict.fromkeys(frame["metric"]))
-            bins = _bins(frame)
+            bins = [OVERALL] + [b for b in results.bins if b in set(frame["bin"])] + [
+                c for c in results.classes if c in set(frame["bin"])]
             slug = f"{protocol}-L{level:g}"
             cap = caption(results, protocol, level)
 
             overall = Table(f"{slug}-overall", f"{protocol} protocol, {level_label(level)} masked: overall",
-                            cap, ["Metric"] + headers)
+                            cap, ["Metric"] + headers, note=BEST_NOTE + " (lower is better for errors, NRD, ECE).")
             for metric in metrics:
                 overall.rows.append([Cell(metric_name(metric, protocol))] + [
-                    _value_cell(results, rows_by_key.get((OVERALL, metric, name)), name, n_expected)
-                    for name in imputers])
+                    _value_cell(results, rows_by_key.get((OVERALL, metric, name)), name) for name in imputers])
 
             by_bin = []
             for metric in metrics:
+                if not any((b, metric, n) in rows_by_key for b in bins[1:] for n in imputers):
+                    continue
                 table = Table(f"{slug}-{metric}", f"{metric_name(metric, protocol)} by MAF bin "
                               f"({protocol} protocol, {level_label(level)} masked)", cap,
                               ["MAF bin", "SNPs"] + headers,
-                              note="Best value per row in bold"
-                              + (" (lower is better)." if metric in LOWER_IS_BETTER else "."))
+                              note=BEST_NOTE + (" (lower is better)." if metric in LOWER_IS_BETTER else "."))
                 for bin_label in bins:
                     variants = frame.loc[(frame["bin"] == bin_label) & (frame["metric"] == metric), "n_variants"]
                     table.rows.append([Cell(bin_label), Cell(fmt_count(variants.max() if len(variants) else np.nan))] + [
-                        _value_cell(results, rows_by_key.get((bin_label, metric, name)), name, n_expected)
-                        for name in imputers])
+                        _value_cell(results, rows_by_key.get((bin_label, metric, name)), name) for name in imputers])
                 by_bin.append(table)
 
             counts = _counts_table(results, frame, bins, metrics, headers, slug, cap, protocol, level)
@@ -223,7 +235,7 @@ def _counts_table(results: RunResults, frame: pd.DataFrame, bins: list[str], met
     shared = all(len({(g, round(c, 6) if c == c else None) for g, c in values.values()}) <= 1
                  for values in per_bin.values())
     with_results = [n for n in results.imputers if any(n in v for v in per_bin.values())]
-    note = ("Scored genotypes: mean over replicates of the cells scored in the bin. "
+    note = ("Scored genotypes: cells scored in the bin, summed over replicates. "
             "Coverage: fraction of the bin's variants the imputer placed.")
     title = f"SNPs, scored genotypes and coverage by MAF bin ({protocol} protocol, {level_label(level)} masked)"
     if shared and with_results:
@@ -343,5 +355,9 @@ def failures(results: RunResults) -> list[tuple[str, str, str, str]]:
                     "(rerun `impbench run` with the same --run name to resume)")
         elif status == "partial":
             note = "some masking levels or replicates have no result"
+        elif status == "interrupted":
+            note = "the run was stopped; rerun `impbench run` with the same --run name to finish it"
+        elif status == "not_applicable":
+            note = "this imputer cannot work in this masking scheme"
         out.append((name, status, error, note))
     return out

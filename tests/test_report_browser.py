@@ -1,0 +1,94 @@
+"""The report in a real browser: a demo-size report (6 imputers, 3 levels, 3 cohorts) rendered
+by headless Debian chromium at 1,280 px width. The Verdict heading must sit within the first
+1,200 px and the page must not overflow horizontally. Skipped when chromium is missing, but
+failing under ``CI=true`` (the set-up, ``scripts/system-deps.sh``, installs it)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from impbench.report import write_report
+from impbench.testing.synthetic import write_synthetic_run
+
+WIDTH = 1280
+VERDICT_WITHIN_PX = 1200
+MAX_HTML_BYTES = 2 * 1024 * 1024
+DEMO = dict(imputers=("major", "mean", "knn", "scda", "biunet", "beagle"), levels=(0.05, 0.15, 0.25), replicates=3,
+            n_samples=60, cohorts=("YRI", "CEU", "CHB"), stop_reason={"biunet": "epochs"},
+            reported_quality=("beagle",), tied=(("knn", "scda"),))
+# Measures the page after layout and writes the numbers into the DOM (the report itself has no
+# script: its CSP forbids any; the test measures a copy with this script added).
+PROBE = """<script>
+window.addEventListener('load', function () {
+  var h = document.querySelector('#s-verdict h2');
+  var out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = 'verdict_top=' + Math.round(h.getBoundingClientRect().top + window.scrollY)
+    + ' scroll_width=' + document.documentElement.scrollWidth + ' client_width=' + document.documentElement.clientWidth;
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name) or (f"/usr/bin/{name}" if os.path.exists(f"/usr/bin/{name}") else None)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory):
+    run = write_synthetic_run(tmp_path_factory.mktemp("demo") / "sim-1kgp" / "demo", **DEMO)
+    return write_report(run, formats="html")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    path = _chromium()
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (CI=true): run scripts/system-deps.sh as root")
+        pytest.skip("chromium is not installed (apt-get install chromium, or run scripts/system-deps.sh as root)")
+    return path
+
+
+def _run_chromium(chromium: str, tmp_path, *args: str) -> subprocess.CompletedProcess:
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_demo_report_is_under_2_mb(demo_report):
+    assert demo_report.stat().st_size < MAX_HTML_BYTES
+
+
+def test_verdict_on_the_first_screen_and_no_horizontal_overflow(demo_report, chromium, tmp_path):
+    html = demo_report.read_text(encoding="utf-8")
+    probe = tmp_path / "probe.html"
+    probe.write_text(re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
+                     .replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    done = _run_chromium(chromium, tmp_path, f"--window-size={WIDTH},1000", "--dump-dom", probe.as_uri())
+    found = re.search(r"verdict_top=(\d+) scroll_width=(\d+) client_width=(\d+)", done.stdout)
+    assert found, f"no measurement from chromium (exit {done.returncode}): {done.stderr[-2000:]}"
+    verdict_top, scroll_width, client_width = map(int, found.groups())
+    assert 0 < verdict_top <= VERDICT_WITHIN_PX
+    assert client_width == WIDTH and scroll_width <= client_width
+
+
+def test_screenshots(demo_report, chromium, tmp_path):
+    """The first screen and a tall page, kept under $IMPBENCH_SCREENSHOTS when set (to look at)."""
+    out = os.environ.get("IMPBENCH_SCREENSHOTS") or str(tmp_path)
+    os.makedirs(out, exist_ok=True)
+    for name, height in (("report_top.png", 1200), ("report_full.png", 9000)):
+        target = os.path.join(out, name)
+        done = _run_chromium(chromium, tmp_path, f"--window-size={WIDTH},{height}", f"--screenshot={target}",
+                             demo_report.as_uri())
+        assert os.path.getsize(target) > 10_000, done.stderr[-2000:]
