@@ -8,6 +8,8 @@ VENV        ?= .venv
 TORCH_SPEC  ?= torch==2.13.0
 DEMO_DATASET ?= sim-1kgp
 DEMO_IMPUTERS ?=
+# The real 1000 Genomes card runs the array scheme (untyped variants at its scaffold sites).
+DEMO_SCHEME ?= $(if $(filter 1kgp-chr20,$(DEMO_DATASET)),array,)
 PYTEST_ARGS ?=
 
 BIN   := $(VENV)/bin
@@ -32,7 +34,7 @@ system-deps:
 setup: system-deps $(STAMP)
 
 demo: setup
-	bash scripts/demo.sh $(DEMO_DATASET) "$(DEMO_IMPUTERS)"
+	bash scripts/demo.sh $(DEMO_DATASET) "$(DEMO_IMPUTERS)" "$(DEMO_SCHEME)"
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -5,9 +5,11 @@
 set -euo pipefail
 dataset=${1:-sim-1kgp}
 imputers=${2:-}
+scheme=${3:-}
 bin=.venv/bin
 run_dir="results/$dataset/demo"
 args=(run --dataset "$dataset" --run demo --out results)
 [ -n "$imputers" ] && args+=(--imputers "$imputers")
+[ -n "$scheme" ] && args+=(--scheme "$scheme")
 "$bin/impbench" "${args[@]}"
 "$bin/impbench" report "$run_dir"

@@ -414,7 +414,7 @@ def test_run_summary_names_imputers_and_next_command(tmp_path):
     console = Console(width=140, record=True)
     console.print(run_summary(run))
     text = console.export_text()
-    assert "Dosage R² at 5% masking" in text and "rare (<1%)" in text and "knn" in text
+    assert "Dosage R², 5% masking" in text and "rare (<1%)" in text and "knn" in text
     assert f"Next: impbench report {run}" in text and f"Run folder: {run}" in text
     assert text.index("knn") < text.index("major")  # ranked: knn is the better synthetic imputer
     for name in ("metrics.csv", "pairs.csv"):

@@ -71,6 +71,11 @@ class RunResults:
         return label
 
     @property
+    def scheme(self) -> str:
+        """The masking scheme that produced every table of the run."""
+        return str((self.manifest.get("settings") or {}).get("scheme") or "uniform")
+
+    @property
     def maf_source(self) -> str:
         return str(self.manifest.get("maf_source") or "not stated in manifest")
 

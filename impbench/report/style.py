@@ -80,6 +80,14 @@ def level_label(level: float) -> str:
     return f"{float(level) * 100:.4g}%"
 
 
+def level_phrase(level: float, scheme: str = "uniform") -> str:
+    """What a level means in a sentence: ``5% masking`` (sporadic genotypes hidden), or under
+    the array scheme ``87.9% of variants untyped`` (whole variants hidden in every sample)."""
+    if scheme == "array":
+        return f"{level_label(level)} of variants untyped"
+    return f"{level_label(level)} masking"
+
+
 def fmt_value(value: float, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"

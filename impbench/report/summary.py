@@ -11,7 +11,7 @@ from pathlib import Path
 
 from impbench.report.load import ALL, OVERALL, load_run
 from impbench.report.paired import PairIndex
-from impbench.report.style import fmt_ci, level_label
+from impbench.report.style import fmt_ci, level_phrase
 from impbench.report.verdict import level_verdicts
 
 
@@ -31,7 +31,7 @@ def run_summary(run_dir: str | Path):
     if verdicts:
         verdict = verdicts[0]
         columns = [OVERALL] + [c for c in results.classes if c in verdict.ranks]
-        table = Table(title=f"Dosage R² at {level_label(verdict.level)} masking (95% CI; * best, = tied with it)",
+        table = Table(title=f"Dosage R², {level_phrase(verdict.level, results.scheme)} (95% CI; * best, = tied with it)",
                       title_justify="left")
         table.add_column("Imputer")
         for column in columns:

@@ -146,6 +146,8 @@ def caption(results: RunResults, protocol: str | None, level: float | None = Non
             results.metrics["protocol"].unique())
         parts.append("Protocol(s): " + ", ".join(str(p) for p in protocols))
     parts.append(f"MAF source: {results.maf_source}")
+    typed = (results.manifest.get("settings") or {}).get("typed")
+    parts.append(f"masking scheme: {results.scheme}" + (f" ({typed})" if results.scheme == "array" and typed else ""))
     if level is not None:
         parts.append(f"masking level {level_label(level)}")
     if protocol is not None:

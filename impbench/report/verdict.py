@@ -15,7 +15,7 @@ import numpy as np
 
 from impbench.report.load import ALL, OVERALL, RunResults
 from impbench.report.paired import PairIndex, Ranked, rank
-from impbench.report.style import class_phrase, fmt_ci, fmt_count, fmt_diff, level_label
+from impbench.report.style import class_phrase, fmt_ci, fmt_count, fmt_diff, level_label, level_phrase
 from impbench.report.tables import Cell, Table
 
 VERDICT_METRIC = "r2"
@@ -51,7 +51,7 @@ def level_verdicts(results: RunResults, index: PairIndex, cohort: str = ALL) -> 
         ranks = {b: r for b, r in ranks.items() if r}
         if OVERALL not in ranks:
             continue
-        out.append(LevelVerdict(level, cohort, ranks, level_sentence(level, ranks, index, cohort)))
+        out.append(LevelVerdict(level, cohort, ranks, level_sentence(level, ranks, index, cohort, results.scheme)))
     return out
 
 
@@ -65,10 +65,11 @@ def _top_phrase(top: list[str], where: str) -> str:
     return f"{_names(top)} are tied best {where}"
 
 
-def level_sentence(level: float, ranks: dict[str, list[Ranked]], index: PairIndex, cohort: str = ALL) -> str:
+def level_sentence(level: float, ranks: dict[str, list[Ranked]], index: PairIndex, cohort: str = ALL,
+                   scheme: str = "uniform") -> str:
     """``At 5% masking beagle is best overall and in every MAF class; knn and scda cannot be
     told apart for rare variants.`` from the rankings of one level."""
-    lead = f"At {level_label(level)} masking"
+    lead = f"At {level_phrase(level, scheme)}" if scheme != "array" else f"With {level_phrase(level, scheme)},"
     if cohort != ALL:
         lead += f", in cohort {cohort},"
     tops = {b: [r.imputer for r in ranking if r.top] for b, ranking in ranks.items()}

@@ -1,0 +1,5 @@
+"""``python -m impbench.cli``: the ``impbench`` command."""
+
+from impbench.cli import main
+
+main()
