@@ -8,6 +8,7 @@ temporary file gets ordinary permissions (``0o666`` less the umask), not ``mkste
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import tempfile
@@ -42,8 +43,9 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, *, suffix: str = TM
             handle.write(payload)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        name_os_error(error, path)
         raise
     return path
 
@@ -57,6 +59,40 @@ def temp_path(path: str | os.PathLike, suffix: str = TMP_SUFFIX) -> Path:
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())
     return Path(tmp)
+
+
+#: ``errno`` values of a write that the user must fix (disk full, quota, read-only, permission):
+#: the CLI reports them as one line naming the path, not as a traceback.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def name_os_error(error: BaseException, path: str | os.PathLike) -> None:
+    """Give an ``OSError`` without a file name (a ``write`` on an open file: disk full) the
+    name of the file being written, so its one-line report names it."""
+    if isinstance(error, OSError) and error.filename is None:
+        error.filename = str(path)
+
+
+def os_error_reason(error: OSError) -> str:
+    """The short reason of an ``OSError`` ("No space left on device"), also for h5py's, whose
+    ``strerror`` is a long HDF5 message but whose ``errno`` is set."""
+    if error.errno:
+        try:
+            return os.strerror(error.errno)
+        except ValueError:  # pragma: no cover - an unknown errno
+            pass
+    text = str(error.strerror or error or type(error).__name__)
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def os_error_line(error: OSError, path: str | os.PathLike | None = None) -> str:
+    """``"<path>: <reason>"`` for an ``OSError``: the path it names (else ``path``) and the
+    short reason; a rename names both paths."""
+    where = error.filename if error.filename is not None else path
+    if error.filename is not None and error.filename2 is not None:
+        where = f"{error.filename} -> {error.filename2}"
+    reason = os_error_reason(error)
+    return f"{where}: {reason}" if where is not None else reason
 
 
 def to_jsonable(value: Any) -> Any:

@@ -372,3 +372,23 @@ def test_imputer_options_expand_path_templates(tmp_path, monkeypatch):
         "ne": 20000,
         "note": "plain text",
     }
+
+
+@pytest.mark.parametrize("stem", ["..", ".hidden", "a b", "-dash", "x" * 65, "é"])
+def test_card_names_must_be_safe(tmp_path, stem):
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    path = folder / f"{stem}.toml"
+    path.write_text('description = "d"\nvcf = "x.vcf.gz"\n')
+    with pytest.raises(ImpbenchError, match="is not a usable dataset name") as info:
+        cards.parse_card(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(ImpbenchError, match="is not a usable dataset name"):
+        load_cards([folder])
+
+
+@pytest.mark.parametrize("stem", ["sim-1kgp", "1kgp_chr20", "los.v2", "A"])
+def test_safe_card_names_load(tmp_path, stem):
+    path = tmp_path / f"{stem}.toml"
+    path.write_text('description = "d"\nvcf = "x.vcf.gz"\n')
+    assert cards.parse_card(path).name == stem

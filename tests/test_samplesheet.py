@@ -74,3 +74,22 @@ def test_for_samples_missing_and_extra(tmp_path):
     assert list(cohort) == ["A", "A"] and list(sex) == ["male", "male"] and n_extra == 2
     with pytest.raises(ImpbenchError, match=r"sheet\.tsv: 2 of 3 samples of in\.vcf\.gz are not in the sample sheet \(q, r\)"):
         sheet.for_samples(["a", "q", "r"], "in.vcf.gz")
+
+
+def test_tsv_is_read_without_csv_quoting(tmp_path):
+    """A TSV id starting with '"' must not swallow the following rows (CSV quoting applied to TSV)."""
+    path = tmp_path / "sheet.tsv"
+    ids = ['"s1', "s2", 's3"', 's"4']
+    path.write_text("sample\tpop\tsex\n" + "".join(f"{s}\tA\tmale\n" for s in ids))
+    sheet = read_sample_sheet(path)
+    assert list(sheet.sample_ids) == ids
+    assert list(sheet.cohort) == ["A"] * 4
+    cohort, _, n_extra = sheet.for_samples(ids)
+    assert list(cohort) == ["A"] * 4 and n_extra == 0
+
+
+def test_csv_keeps_its_quoting(tmp_path):
+    path = tmp_path / "sheet.csv"
+    path.write_text('sample,pop\n"s,1",A\ns2,"B C"\n')
+    sheet = read_sample_sheet(path)
+    assert list(sheet.sample_ids) == ["s,1", "s2"] and list(sheet.cohort) == ["A", "B C"]

@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module of this package and is imported only when used, so
 ``impbench --help`` stays fast. User mistakes raise ``ImpbenchError``; ``main`` prints them as
-one line on stderr and exits 2.
+one line on stderr and exits 2. A write the environment refuses (disk full, quota, read-only or
+forbidden path: ``impbench.files.DISK_ERRNOS``) is one line naming the path, exit 1.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import click
 
 from impbench.errors import ImpbenchError
+from impbench.files import DISK_ERRNOS, os_error_line
 
 #: command name -> (module in this package, attribute, one-line help)
 COMMANDS = {
@@ -67,7 +69,8 @@ def invocation() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: one-line errors (exit 2) for user mistakes, never a traceback."""
+    """Console entry point: one-line errors (exit 2) for user mistakes, never a traceback;
+    one line and exit 1 for a write refused by the disk or the file system."""
     global _invocation
     _invocation = list(argv) if argv is not None else sys.argv[1:]
     try:
@@ -83,4 +86,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        click.echo(f"impbench: error: {os_error_line(exc)}", err=True)
+        sys.exit(1)
     sys.exit(0)

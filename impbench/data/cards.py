@@ -58,6 +58,9 @@ _TOP_KEYS = {
 }
 _COLUMN_KEYS = ("id", "cohort", "sex")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^${}]*))?\}")
+#: What a card's name (its file's stem) must look like: it becomes part of store, cache and run
+#: folder names, so no path separators, no leading dot, no whitespace.
+CARD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _REGION = re.compile(r"^[^:\s]+(:[0-9][0-9,]*(-[0-9][0-9,]*)?)?$")
 
 
@@ -236,6 +239,11 @@ def parse_card(path: str | os.PathLike) -> DatasetCard:
             f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})"
         )
     name = path.stem
+    if not CARD_NAME.match(name):
+        raise ImpbenchError(
+            f"{path}: {name!r} is not a usable dataset name (the file's name without .toml: a letter or digit, "
+            "then letters, digits, '.', '_' or '-', at most 64 characters)"
+        )
     if "name" in data and data["name"] != name:
         raise ImpbenchError(f"{path}: name {data['name']!r} differs from the file name {name!r}")
     description = _expect(data.get("description", ""), str, "description", path)

@@ -31,7 +31,7 @@ from impbench.data.qc import HweExactTest, QCReport, QCSettings, allele_counts_m
 from impbench.data.split import SPLITS, SplitSettings, assign_splits
 from impbench.data.store import STORE_FORMAT, DatasetStore, StoreWriter
 from impbench.errors import ImpbenchError
-from impbench.files import file_fingerprint, to_jsonable
+from impbench.files import file_fingerprint, os_error_reason, to_jsonable
 from impbench.io.samplesheet import read_sample_sheet
 from impbench.io.vcf_read import Region, VcfReader
 from impbench.progress import ProgressFn, no_progress
@@ -91,9 +91,27 @@ def ingest(
 
     Raises ``ImpbenchError`` (one line naming the file and the problem) for a missing or
     invalid VCF or sheet, unphased genotypes, missing sheet samples or columns, a region or QC
-    that leaves no variant, and a cohort x sex stratum too small to split. Nothing is left
-    on disk on error (an existing store at ``out_path`` stays as it was).
+    that leaves no variant, a cohort x sex stratum too small to split, and a store that cannot
+    be written (disk full, quota, read-only or forbidden folder: the store's path and the
+    reason). Nothing is left on disk on error (an existing store at ``out_path`` stays as it was).
     """
+    out_path = Path(out_path)
+    try:
+        return _ingest(source, settings, out_path, name, card=card, progress=progress, batch_size=batch_size)
+    except OSError as error:  # writing the store: a full disk, a quota, a read-only or locked folder
+        raise ImpbenchError(f"{out_path}: cannot write the dataset store ({os_error_reason(error)})") from None
+
+
+def _ingest(
+    source: Source,
+    settings: IngestSettings,
+    out_path: Path,
+    name: str,
+    *,
+    card: Mapping[str, Any] | None,
+    progress: ProgressFn | None,
+    batch_size: int | None,
+) -> DatasetStore:
     progress = progress or no_progress
     vcf = Path(source.vcf)
     sheet_path = Path(source.sheet) if source.sheet is not None else None

@@ -22,9 +22,9 @@ from typing import Any
 from impbench.data.cards import DatasetCard, _file_problems, _mirror_hint, cache_dir, get_card
 from impbench.data.ingest import IngestSettings, Source, ingest
 from impbench.data.simulate import SIMULATION_VERSION, parse_simulation, simulate_dataset
-from impbench.data.store import STORE_FORMAT, DatasetStore
+from impbench.data.store import STORE_FORMAT, DatasetStore, remove_stale_temps, store_lock
 from impbench.errors import ImpbenchError
-from impbench.files import file_fingerprint
+from impbench.files import file_fingerprint, os_error_line
 from impbench.progress import ProgressFn
 
 #: Bump when the store's name must change for unchanged settings (e.g. a new store layout).
@@ -142,12 +142,26 @@ def prepare(
     progress: ProgressFn | None = None,
 ) -> DatasetStore:
     """Ingest, QC, split and store a dataset; reuse its store when one exists (unless
-    ``force``). ``progress(stage, done, total)`` reports long work."""
+    ``force``). ``progress(stage, done, total)`` reports long work.
+
+    The build holds ``store_lock`` on the store: a concurrent prepare of the same store waits
+    and reuses what the first built, and the temporary files of a killed prepare are removed
+    before building. A store that cannot be opened, and a write that fails (disk full, quota,
+    read-only or forbidden folder), are one ``ImpbenchError`` line naming the path; the first
+    says how to rebuild the store (``--force``).
+    """
     card = get_card(card_or_name, extra_dirs) if isinstance(card_or_name, str) else card_or_name
     identity = source_identity(card)  # a missing file fails here, before anything is built
     out_path = store_path(card, identity)
     if out_path.exists() and not force:
-        return DatasetStore.open(out_path)
-    source = resolve_source(card, identity, progress=progress)
-    record = {"kind": card.kind, **({"simulation": identity["simulation"]} if card.kind == "simulated" else {})}
-    return ingest(source, ingest_settings(card), out_path, card.name, card=record, progress=progress)
+        return DatasetStore.open(out_path, card.name)
+    try:
+        with store_lock(out_path):
+            if out_path.exists() and not force:  # built by a concurrent prepare while we waited
+                return DatasetStore.open(out_path, card.name)
+            remove_stale_temps(out_path)
+            source = resolve_source(card, identity, progress=progress)
+            record = {"kind": card.kind, **({"simulation": identity["simulation"]} if card.kind == "simulated" else {})}
+            return ingest(source, ingest_settings(card), out_path, card.name, card=record, progress=progress)
+    except OSError as error:  # the lock, the simulated source, the cache folders
+        raise ImpbenchError(f"cannot prepare dataset {card.name!r}: {os_error_line(error, out_path)}") from None

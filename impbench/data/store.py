@@ -21,6 +21,8 @@ split in chunk order. It does not depend on the file's bytes (HDF5 metadata, tim
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -29,6 +31,7 @@ import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterator
 from typing import Any
 
 import numpy as np
@@ -42,6 +45,62 @@ CHUNK_SAMPLES = 64
 CHUNK_VARIANTS = 4096
 #: zlib level of the codes chunks (genotype codes compress well already at level 1).
 COMPRESSION_LEVEL = 1
+
+
+def temp_pattern(path: Path) -> str:
+    """The glob of ``StoreWriter``'s temporary files for the store ``path``: ``.NAME.*.tmp``."""
+    return f".{path.name}.*.tmp"
+
+
+@contextlib.contextmanager
+def store_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on the store ``path`` while building it: ``flock`` on
+    ``.NAME.lock`` beside it, removed on release. A second prepare of the same store waits,
+    then finds it built; the kernel drops the lock when its holder dies, so a killed prepare
+    never blocks the next. (A waiter that wakes on a lock file already removed takes a new one.)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.parent / f".{path.name}.lock"
+    while True:
+        handle = open(lock_path, "a")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                current = os.stat(lock_path)
+            except FileNotFoundError:
+                current = None
+            mine = os.fstat(handle.fileno())
+            if current is not None and (current.st_ino, current.st_dev) == (mine.st_ino, mine.st_dev):
+                break
+        except BaseException:
+            handle.close()
+            raise
+        handle.close()  # the holder before us removed that file: lock the new one
+    try:
+        yield
+    finally:
+        try:
+            lock_path.unlink(missing_ok=True)
+        finally:
+            handle.close()  # releases the lock
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files a killed build of the store ``path`` left beside it
+    (``.NAME.*.tmp``); call it under ``store_lock(path)``, so no live build owns one.
+    Returns the paths removed."""
+    path = Path(path)
+    removed = []
+    for stale in sorted(path.parent.glob(temp_pattern(path))):
+        stale.unlink(missing_ok=True)
+        removed.append(stale)
+    return removed
+
+
+def rebuild_hint(name: str | None) -> str:
+    """What to run to rebuild a corrupt store of dataset ``name``."""
+    return f"rebuild it: impbench prepare --dataset {name or 'NAME'} --force"
 
 
 def _string_dtype():
@@ -277,8 +336,9 @@ class DatasetStore:
         self._variants: dict[str, np.ndarray] | None = None
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "DatasetStore":
-        """Open a store; ``ImpbenchError`` naming the file when it is missing or not a store."""
+    def open(cls, path: str | os.PathLike, name: str | None = None) -> "DatasetStore":
+        """Open a store; ``ImpbenchError`` naming the file when it is missing or not a store,
+        and (for a damaged one) how to rebuild it. name : the dataset's name, for that hint."""
         import h5py
 
         path = Path(path)
@@ -288,21 +348,39 @@ class DatasetStore:
             with h5py.File(path, "r") as handle:
                 attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in handle.attrs.items()}
         except OSError as error:
-            raise ImpbenchError(f"{path}: not a readable HDF5 dataset store ({error})") from None
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ImpbenchError(f"{path}: not a readable HDF5 dataset store ({reason}); {rebuild_hint(name)}") from None
         missing = {"format", "name", "contig", "n_variants", "dataset_hash", "qc_report", "settings", "inputs"} - set(attrs)
         if missing:
-            raise ImpbenchError(f"{path}: not an impbench dataset store (missing {', '.join(sorted(missing))})")
+            raise ImpbenchError(
+                f"{path}: not an impbench dataset store (missing {', '.join(sorted(missing))}); {rebuild_hint(name)}"
+            )
         if int(attrs["format"]) != STORE_FORMAT:
-            raise ImpbenchError(f"{path}: store format {attrs['format']} is not {STORE_FORMAT}; prepare the dataset again")
-        return cls(path, attrs)
+            raise ImpbenchError(f"{path}: store format {attrs['format']} is not {STORE_FORMAT}; {rebuild_hint(name)}")
+        try:
+            return cls(path, attrs)
+        except (ValueError, TypeError) as error:  # attributes that are not what a store writes
+            raise ImpbenchError(f"{path}: corrupt dataset store ({error}); {rebuild_hint(name)}") from None
 
     def __repr__(self) -> str:
         return f"DatasetStore({str(self.path)!r}, name={self.name!r}, n_variants={self.n_variants}, hash={self.dataset_hash[:12]})"
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator:
+        """The open HDF5 file; a damaged store's errors become one ``ImpbenchError`` line."""
+        import h5py
+
+        try:
+            with h5py.File(self.path, "r") as handle:
+                yield handle
+        except (OSError, KeyError, ValueError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ImpbenchError(f"{self.path}: corrupt dataset store ({reason}); {rebuild_hint(self.name)}") from None
+
     def _read_group(self, group: str) -> dict[str, np.ndarray]:
         import h5py
 
-        with h5py.File(self.path, "r") as handle:
+        with self._reading() as handle:
             out = {}
             for key, dataset in handle[group].items():
                 if h5py.check_string_dtype(dataset.dtype) is not None:
@@ -337,14 +415,12 @@ class DatasetStore:
         Reads that split's codes dataset only. Raises ``ImpbenchError`` listing the valid
         names for an unknown split or cohort.
         """
-        import h5py
-
         if split not in SPLITS:
             raise ImpbenchError(f"{self.path}: unknown split {split!r}; valid: {', '.join(SPLITS)}")
         samples = self.samples()
         if cohort is not None and cohort not in set(samples["cohort"]):
             raise ImpbenchError(f"{self.path}: unknown cohort {cohort!r}; valid: {', '.join(self.cohorts())}")
-        with h5py.File(self.path, "r") as handle:
+        with self._reading() as handle:
             group = handle["splits"][split]
             rows = group["sample_index"][()]
             codes = group["codes"][()]

@@ -240,7 +240,9 @@ def make_options(options_cls: type, values: Mapping[str, Any], imputer: str = ""
 
     Unknown keys raise ``ImpbenchError`` naming the valid ones. A ``preset`` key, when the
     options class has a classmethod ``from_preset(name)``, selects the base before the other
-    values apply.
+    values apply. When the options class defines ``check(self)``, it is called on the result:
+    it raises ``ImpbenchError`` (one line naming the option) for an impossible value, so a bad
+    option fails when the run is planned, before any dataset is prepared.
     """
     if not dataclasses.is_dataclass(options_cls):
         raise TypeError(f"{options_cls!r} is not a dataclass")
@@ -255,11 +257,15 @@ def make_options(options_cls: type, values: Mapping[str, Any], imputer: str = ""
     converted = {k: _coerce(v, hints.get(k, str), f"{imputer}.{k}" if imputer else k) for k, v in values.items()}
     preset = converted.pop("preset", None)
     if preset is not None and hasattr(options_cls, "from_preset"):
-        base = options_cls.from_preset(preset)
-        return dataclasses.replace(base, **converted)
-    if preset is not None:
-        converted["preset"] = preset
-    return options_cls(**converted)
+        options = dataclasses.replace(options_cls.from_preset(preset), **converted)
+    else:
+        if preset is not None:
+            converted["preset"] = preset
+        options = options_cls(**converted)
+    check = getattr(options, "check", None)
+    if callable(check):
+        check()
+    return options
 
 
 def require_same_variants(name: str, reference: GenotypeMatrix, target: GenotypeMatrix) -> None:

@@ -81,6 +81,13 @@ class KnnOptions:
     k: int = 5
     window: int = 30
 
+    def check(self) -> None:
+        """``ImpbenchError`` for an impossible value (called by ``make_options``)."""
+        if self.k < 1:
+            raise ImpbenchError(f"option knn.k must be at least 1, got {self.k}")
+        if self.window < 0:
+            raise ImpbenchError(f"option knn.window must be at least 0, got {self.window}")
+
 
 def knn_vote_probs(panel_codes: np.ndarray, target_codes: np.ndarray, k: int, window: int,
                    chunk_elements: int = KNN_CHUNK_ELEMENTS) -> np.ndarray:
@@ -144,10 +151,7 @@ class KnnImputer(Imputer):
     description: ClassVar[str] = "k nearest panel samples by windowed Hamming distance vote (baseline)"
 
     def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
-        if self.options.k < 1:
-            raise ImpbenchError(f"option knn.k must be at least 1, got {self.options.k}")
-        if self.options.window < 0:
-            raise ImpbenchError(f"option knn.window must be at least 0, got {self.options.window}")
+        self.options.check()  # options built without make_options
         _check_panel(self.name, panel)
         self._panel = panel.take_variants(np.arange(panel.n_variants))  # a private copy
 

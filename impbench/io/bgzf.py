@@ -17,6 +17,24 @@ _BGZF_BLOCK = 0xFF00
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
 
+def is_bgzf_header(head: bytes) -> bool:
+    """True when ``head`` (a file's first 16 bytes or more) starts a BGZF block: a gzip member
+    with the FEXTRA flag whose first extra subfield is ``BC`` (SAM/BAM specification 4.1)."""
+    return len(head) >= 14 and head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC"
+
+
+def has_bgzf_eof(path: str | os.PathLike) -> bool:
+    """True when the file ends with the BGZF end-of-file marker (the empty block every BGZF
+    writer closes with). A BGZF file without it was cut short: htslib only warns and reads
+    the records before the cut as if they were all."""
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() < len(_BGZF_EOF):
+            return False
+        handle.seek(-len(_BGZF_EOF), os.SEEK_END)
+        return handle.read() == _BGZF_EOF
+
+
 def _bgzf_block(data: bytes, level: int) -> bytes:
     """One BGZF block holding ``data`` (at most ``_BGZF_BLOCK`` bytes)."""
     compressor = zlib.compressobj(level, zlib.DEFLATED, -15)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from impbench.errors import ImpbenchError
+from impbench.files import atomic_write
 
 FORMATS = ("plink", "gmap")
 _GMAP_HEADER = ("pos", "chr", "cm")
@@ -173,7 +174,7 @@ def write_plink_map(source: str | os.PathLike, contig: str, out: str | os.PathLi
     out = Path(out)
     lines = [f"{contig}\t.\t{c:.8g}\t{p}\n" for p, c in zip(positions.tolist(), cm.tolist())]
     try:
-        out.write_text("".join(lines))
+        atomic_write(out, "".join(lines))
     except OSError as err:
         raise ImpbenchError(f"cannot write the map {out} ({err.strerror or err})") from None
     return out

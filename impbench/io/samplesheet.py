@@ -106,7 +106,8 @@ def read_sample_sheet(
     cohort_col: str | None = None,
     sex_col: str | None = None,
 ) -> SampleSheet:
-    """Read a sample sheet (TSV, CSV or whitespace-separated, with a header row).
+    """Read a sample sheet (TSV, CSV or whitespace-separated, with a header row). Only CSV
+    values may be quoted; in a TSV or whitespace-separated sheet a ``"`` is an ordinary character.
 
     id_col, cohort_col, sex_col : column names (matched exactly, then case-insensitively).
         Given and absent: ``ImpbenchError`` naming the column and the file. Not given: the
@@ -131,6 +132,8 @@ def read_sample_sheet(
     delimiter = _delimiter(path, lines[0])
     if delimiter is None:
         rows = [line.split() for line in lines]
+    elif delimiter == "\t":  # TSV has no quoting: a '"' is part of the value
+        rows = [line.split("\t") for line in lines]
     else:
         rows = list(csv.reader(lines, delimiter=delimiter))
     header = [h.strip().lstrip("#") for h in rows[0]]

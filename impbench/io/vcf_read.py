@@ -14,6 +14,7 @@ import numpy as np
 
 from impbench.errors import ImpbenchError
 from impbench.genotypes import ALLELES_CODE, MISSING, GenotypeMatrix
+from impbench.io.vcf_checks import BAD_CONTIG, check_header, record_problem, sniff_vcf
 
 __all__ = ["read_vcf", "VcfReader", "VariantBatch", "SiteCounts", "Region"]
 
@@ -132,31 +133,6 @@ class VariantBatch:
         return len(self.positions)
 
 
-def _sniff_vcf(path: Path) -> None:
-    """Raise ImpbenchError unless ``path`` is a readable (b)gzipped or plain VCF, or a BCF."""
-    if not path.exists():
-        raise ImpbenchError(f"{path}: file not found")
-    if path.is_dir():
-        raise ImpbenchError(f"{path}: is a folder, not a VCF file")
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(2)
-        if head == b"\x1f\x8b":
-            import gzip
-
-            with gzip.open(path, "rb") as handle:
-                head = handle.read(16)
-        else:
-            with open(path, "rb") as handle:
-                head = handle.read(16)
-    except OSError as error:
-        raise ImpbenchError(f"{path}: cannot read ({error.strerror or error})") from None
-    except EOFError:
-        raise ImpbenchError(f"{path}: not a VCF (truncated gzip data)") from None
-    if not (head.startswith(b"##fileformat=VCF") or head.startswith(b"BCF\x02")):
-        raise ImpbenchError(f"{path}: not a VCF (it does not start with '##fileformat=VCF')")
-
-
 def _has_index(path: Path) -> bool:
     return any(Path(str(path) + ext).exists() for ext in (".tbi", ".csi"))
 
@@ -207,11 +183,13 @@ class VcfReader:
         self.threads = threads if threads is not None else min(2, os.cpu_count() or 1)
         self.counts = SiteCounts()
         self.contig: str | None = None
-        _sniff_vcf(self.path)
+        self._kind = sniff_vcf(self.path)
+        check_header(self.path, self._kind)
         self._vcf = self._open()
+        self._n_raw = 0  # records taken from htslib (before the region filter); -1 when unknown
         self.sample_ids = np.asarray(self._vcf.samples, dtype=object)
         if len(set(self._vcf.samples)) != len(self._vcf.samples):
-            raise ImpbenchError(f"{self.path}: the header names a sample twice")
+            raise ImpbenchError(f"{self.path}: the header names a sample more than once (duplicated sample id)")
         if len(self.sample_ids) == 0:
             raise ImpbenchError(f"{self.path}: the VCF has no samples (no genotype columns)")
 
@@ -222,13 +200,21 @@ class VcfReader:
             return VCF(str(self.path), threads=self.threads, lazy=True)
         except OSError as error:
             raise ImpbenchError(f"{self.path}: not a readable VCF ({error})") from None
+        except Exception as error:  # cyvcf2 raises a bare Exception ("cannot parse VCF header")
+            raise ImpbenchError(f"{self.path}: cannot parse the VCF header ({error})") from None
+
+    def _counted(self, records: Iterable) -> Iterable:
+        """``records`` (in file order), counting them in ``_n_raw``."""
+        for record in records:
+            self._n_raw += 1
+            yield record
 
     def _records(self) -> Iterable:
         """Records of the region (all records without a region)."""
         vcf = self._vcf
         region = self.region
         if region is None:
-            return iter(vcf)
+            return self._counted(vcf)
         names = _header_contigs(vcf.raw_header)
         contig = region.contig
         if names and contig not in names:
@@ -240,13 +226,14 @@ class VcfReader:
                 raise ImpbenchError(f"{self.path}: region {region}: contig {region.contig!r} is not in the VCF (contigs: {shown})")
         self.region = region = Region(contig, region.start, region.end)
         if _has_index(self.path):
+            self._n_raw = -1  # the index skips records: a failing record's line is unknown
             try:
                 records = vcf(str(region))
             except Exception as error:  # an index that does not fit the file
                 raise ImpbenchError(f"{self.path}: cannot use the index for region {region} ({error})") from None
             # the index also returns records that start before the region and overlap it
             return (v for v in records if region.contains(v.POS))
-        return (v for v in vcf if v.CHROM == contig and region.contains(v.POS))
+        return (v for v in self._counted(vcf) if v.CHROM == contig and region.contains(v.POS))
 
     def batches(self) -> Iterable[VariantBatch]:
         """Yield ``VariantBatch``es of kept records in file order.
@@ -275,6 +262,11 @@ class VcfReader:
                 counts.n_records += 1
                 if contig is None:
                     contig = self.contig = record.CHROM
+                    if BAD_CONTIG.search(contig):
+                        raise ImpbenchError(
+                            f"{self.path}: contig name {contig!r} holds whitespace or '='; rename the contig "
+                            "(bcftools annotate --rename-chrs)"
+                        )
                 elif record.CHROM != contig:
                     raise ImpbenchError(
                         f"{self.path}: holds more than one contig ({contig}, {record.CHROM}); choose one with a region"
@@ -331,7 +323,13 @@ class VcfReader:
         except ImpbenchError:
             raise
         except Exception as error:  # htslib parse errors, truncated files
-            raise ImpbenchError(f"{self.path}: cannot read record {counts.n_records} ({type(error).__name__}: {error})") from None
+            problem = None
+            if self._n_raw >= 0:
+                problem = record_problem(self.path, self._kind, self._n_raw, len(self.sample_ids))
+            raise ImpbenchError(
+                f"{self.path}: cannot read record {self._n_raw + 1 if self._n_raw >= 0 else counts.n_records + 1}: "
+                + (problem or f"htslib could not parse it ({error})")
+            ) from None
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

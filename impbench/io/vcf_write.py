@@ -18,6 +18,7 @@ import numpy as np
 
 from impbench.errors import ImpbenchError
 from impbench.genotypes import CODE_ALLELE0, CODE_ALLELE1, CODE_GT, N_CODES, GenotypeMatrix
+from impbench.files import name_os_error
 from impbench.io.bgzf import BgzfWriter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -269,9 +270,10 @@ def write_vcf(
             os.replace(tmp_index, str(path) + ".tbi")
         else:
             Path(str(path) + ".tbi").unlink(missing_ok=True)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
         tmp_index.unlink(missing_ok=True)
+        name_os_error(error, path)
         raise
     return path
 
@@ -325,7 +327,11 @@ class GenotypeVcfWriter:
                 vid = "." if variant_ids is None or not variant_ids[j] else variant_ids[j]
                 text += f"{self.contig}\t{positions[j]}\t{vid}\t{ref[j]}\t{alt[j]}\t.\tPASS\t.\tGT\t".encode("ascii")
                 text += body[j - start].data
-            self._out.write(text)
+            try:
+                self._out.write(text)
+            except OSError as error:  # the caller aborts; the report names the file
+                name_os_error(error, self.path)
+                raise
         self.n_variants += n_cols
 
     def close(self) -> Path:
@@ -341,8 +347,9 @@ class GenotypeVcfWriter:
                 os.replace(tmp_index, str(self.path) + ".tbi")
             else:
                 Path(str(self.path) + ".tbi").unlink(missing_ok=True)
-        except BaseException:
+        except BaseException as error:
             self.abort()
+            name_os_error(error, self.path)
             raise
         return self.path
 

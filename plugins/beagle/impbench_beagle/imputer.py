@@ -6,7 +6,7 @@ the validation split when ``include_val``, as a bgzipped, indexed, phased VCF in
 ``ref``).
 
 impute: writes the masked target (``./.`` for masked cells) to
-``<work_dir>/impute-<digest>/target.vcf.gz`` (digest: of the masked target), runs Beagle there, reads its output by
+``<work_dir>/impute-<digest>-<random>/target.vcf.gz`` (digest: of the masked target; a new folder per call), runs Beagle there, reads its output by
 contig/position/alleles (``output``) and returns the calls, dosage, Beagle's DR2 per variant
 (``Imputation.quality``) and, when Beagle imputed variants from the panel, probabilities.
 Variants masked in every target sample are left out of the target VCF so that Beagle imputes
@@ -51,7 +51,7 @@ from .panel import (
     resolve_path,
     shares_a_marker,
 )
-from .process import run_beagle
+from .process import new_call_dir, run_beagle
 
 NO_MAP = "no map: Beagle assumes 1 cM = 1 Mb"
 
@@ -250,7 +250,8 @@ class BeagleImputer(Imputer):
         if not observed_variant.any():
             raise ImpbenchError("imputer 'beagle': the target has no observed genotype; Beagle needs some")
 
-        run_dir = _writable_folder(self._work_dir / f"impute-{_target_digest(target)}")
+        # a folder of its own per call: two calls (two runs on one run folder) never share a file
+        run_dir = _writable_folder(new_call_dir(self._work_dir, f"impute-{_target_digest(target)}"))
         written = target
         if self.options.impute and not observed_variant.all():
             written = target.take_variants(observed_variant)  # Beagle imputes the rest from the panel

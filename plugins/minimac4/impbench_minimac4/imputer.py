@@ -6,7 +6,7 @@ fit: finds Minimac4, writes the reference panel (the training split, plus valida
 (``impbench.io.gmap``; Minimac4 reads that format).
 
 impute: writes the target's typed variants (those observed in some sample) as an indexed,
-phased VCF in ``<work_dir>/impute-<digest>/``, runs ``minimac4 panel.msav target.vcf.gz -f
+phased VCF in ``<work_dir>/impute-<digest>-<random>/`` (a new folder per call), runs ``minimac4 panel.msav target.vcf.gz -f
 GT,DS,HDS,GP``, and reads DS, HDS, GP and R2 back (``output``). Observed cells keep the
 target's codes.
 
@@ -35,7 +35,7 @@ from impbench.io.vcf_write import write_vcf
 
 from .locate import Minimac4Tool, find_minimac4, minimac4_version
 from .output import assemble_imputation, read_minimac4_output
-from .process import run_tool
+from .process import new_call_dir, run_tool
 
 SPORADIC_REASON = "Minimac4 imputes untyped variants and does not restore sporadic missing genotypes"
 FORMAT_FIELDS = "GT,DS,HDS,GP"
@@ -195,7 +195,8 @@ class Minimac4Imputer(Imputer):
             raise ImpbenchError("imputer 'minimac4': the target has no typed variant; Minimac4 needs some")
         digest = hashlib.sha256(np.ascontiguousarray(target.codes).tobytes())
         digest.update("\t".join(map(str, target.sample_ids.tolist())).encode())
-        run_dir = _writable_folder(self._work_dir / f"impute-{digest.hexdigest()[:12]}")
+        # a folder of its own per call: two calls (two runs on one run folder) never share a file
+        run_dir = _writable_folder(new_call_dir(self._work_dir, f"impute-{digest.hexdigest()[:12]}"))
         target_vcf, output_vcf = run_dir / "target.vcf.gz", run_dir / "out.vcf.gz"
         try:
             write_vcf(target.take_variants(typed), target_vcf)  # indexed: Minimac4 queries it by region
