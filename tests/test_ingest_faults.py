@@ -8,6 +8,7 @@ import errno
 import gzip
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -216,7 +217,7 @@ def test_a_prepare_killed_by_sigkill_is_cleaned_by_the_next(good_card, tmp_path)
         "store.StoreWriter.finish = stop\n"
         f"prepare(parse_card({str(good_card.path)!r}))\n"
     )
-    child = subprocess.Popen(["python", "-c", script], stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
         assert child.stdout.readline().strip() == "writing"
         leftovers = list(out.parent.glob(f".{out.name}.*.tmp"))
