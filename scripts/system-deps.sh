@@ -3,9 +3,13 @@
 # prints the command to run and carries on without them.
 set -u
 # chromium: the report's browser test (tests/test_report_browser.py) renders report.html headless.
-declare -A want=([beagle]=beagle [minimac4]=minimac4 [bcftools]=bcftools [tabix]=tabix [bgzip]=tabix [chromium]=chromium)
-# Data packages, checked by a file they ship: the real 1000 Genomes chr20 card (1kgp-chr20).
-declare -A want_file=([/usr/share/doc/shapeit4/examples/test/reference.vcf.gz]=shapeit4-example)
+# slurm-wlm, munge: the single-node Slurm of scripts/slurm-local.sh (tests marked slurm, --executor slurm).
+declare -A want=([beagle]=beagle [minimac4]=minimac4 [bcftools]=bcftools [tabix]=tabix [bgzip]=tabix [chromium]=chromium
+  [sbatch]=slurm-wlm)
+# Checked by a file they ship: data packages (the real 1000 Genomes chr20 card, 1kgp-chr20) and
+# daemons in /usr/sbin, which may not be on PATH.
+declare -A want_file=([/usr/share/doc/shapeit4/examples/test/reference.vcf.gz]=shapeit4-example
+  [/usr/sbin/slurmctld]=slurm-wlm [/usr/sbin/slurmd]=slurm-wlm [/usr/sbin/munged]=munge)
 missing=()
 for cmd in "${!want[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${want[$cmd]}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 import shutil
 from pathlib import Path
@@ -57,3 +58,18 @@ def text_vcf(tmp_path):
         return write_text_vcf(tmp_path / name, samples, records, **kw)
 
     return make
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``slurm`` need a Slurm that takes jobs (``scripts/slurm-local.sh start``, then
+    ``SLURM_CONF``): skipped without one, failed under ``CI=true`` (``.ci/run`` starts it)."""
+    if item.get_closest_marker("slurm") is None:
+        return
+    from impbench.bench.slurm import slurm_available
+
+    reason = slurm_available()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"CI=true and Slurm is not available: {reason}", pytrace=False)
+    pytest.skip(f"Slurm is not available: {reason}")

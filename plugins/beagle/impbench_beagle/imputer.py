@@ -41,8 +41,9 @@ from impbench.imputers.base import Imputation, Imputer, RunContext, require_same
 from impbench.io.gmap import detect_map_format, write_plink_map
 from impbench.io.vcf_write import write_vcf
 
+from .chunks import Window, merge_outputs, plan_windows, run_windows
 from .locate import BeagleTool, beagle_version, check_heap, find_beagle
-from .output import assemble_imputation, read_beagle_output
+from .output import BeagleOutput, assemble_imputation, read_beagle_output
 from .panel import (
     PanelInfo,
     check_no_leakage,
@@ -75,6 +76,11 @@ class BeagleOptions:
     beagle_jar : path to beagle.jar (overrides BEAGLE_JAR and the ``beagle`` command).
     java : the Java command for ``beagle_jar`` / BEAGLE_JAR (default ``java`` on PATH).
     keep_vcfs : keep the target and output VCFs of each run (logs are always kept).
+    chunk_mb : impute by region: windows of this many Mb (plus the overlap on each side), one
+        Beagle call each (``chunks``); None (default) runs one Beagle on the whole target.
+    overlap_mb : Mb added on each side of a window; None uses chunk_mb / 5.
+    chunk_jobs : windows imputed at once; None uses min(windows, threads). The threads
+        (nthreads, else the run's) are shared out: each Beagle gets threads // chunk_jobs.
     """
 
     ref: str | None = None
@@ -90,6 +96,9 @@ class BeagleOptions:
     beagle_jar: str | None = None
     java: str | None = None
     keep_vcfs: bool = False
+    chunk_mb: float | None = None
+    overlap_mb: float | None = None
+    chunk_jobs: int | None = None
 
 
 def _writable_folder(folder: Path) -> Path:
@@ -173,6 +182,7 @@ class BeagleImputer(Imputer):
     def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
         opts = self.options
         check_heap(opts.java_heap)
+        _check_chunking(opts)
         map_source = self._map_source(ctx)
         if map_source is not None:
             detect_map_format(map_source[1])  # an unknown format fails before Beagle is looked for
@@ -212,15 +222,21 @@ class BeagleImputer(Imputer):
         )
 
     # ------------------------------------------------------------------ imputation
-    def _beagle_args(self, target_name: str, ctx: RunContext) -> list[str]:
-        """Beagle's arguments; files named relative to the per-call folder (see ``_link``)."""
+    def _threads(self, ctx: RunContext) -> int:
+        return max(1, int(self.options.nthreads or ctx.threads or 1))
+
+    def _beagle_args(self, target_name: str, ctx: RunContext, region: tuple[int, int] | None = None,
+                     nthreads: int | None = None) -> list[str]:
+        """Beagle's arguments; files named relative to the per-call folder (see ``_link``).
+        ``region`` (start, end) restricts Beagle to that stretch of the contig."""
         opts = self.options
         panel_name = self.PANEL_FILE if self._panel.kind == "internal" else self.EXTERNAL_PANEL_LINK
+        chrom = self._variants.contig if region is None else f"{self._variants.contig}:{region[0]}-{region[1]}"
         args = [
             f"gt={target_name}",
             f"ref=../{panel_name}",
-            f"chrom={self._variants.contig}",
-            f"nthreads={max(1, int(opts.nthreads or ctx.threads or 1))}",
+            f"chrom={chrom}",
+            f"nthreads={nthreads or self._threads(ctx)}",
             f"seed={int(ctx.seed if opts.seed is None else opts.seed)}",
             f"impute={'true' if opts.impute else 'false'}",
             "ap=true",
@@ -261,17 +277,22 @@ class BeagleImputer(Imputer):
         except OSError as err:
             raise ImpbenchError(f"beagle: cannot write the target {target_vcf} ({err.strerror or err})") from None
         ctx.logger.info("beagle: %d samples x %d variants, panel %s", target.n_samples, target.n_variants, self._panel.path)
-        run = run_beagle(
-            self._find(),
-            self._beagle_args(target_vcf.name, ctx),
-            run_dir,
-            java_heap=self.options.java_heap,
-            timeout=self.options.timeout,
-        )
-        output = read_beagle_output(run.output_vcf, target)
+        if self.options.chunk_mb is None:
+            run = run_beagle(
+                self._find(),
+                self._beagle_args(target_vcf.name, ctx),
+                run_dir,
+                java_heap=self.options.java_heap,
+                timeout=self.options.timeout,
+            )
+            output = read_beagle_output(run.output_vcf, target)
+            stats = {"wall_s": round(run.wall_s, 3), "peak_rss_mb": round(run.peak_rss_mb, 1)}
+            if not self.options.keep_vcfs:
+                run.output_vcf.unlink(missing_ok=True)
+        else:
+            output, stats = self._impute_by_region(target, observed_variant, target_vcf.name, run_dir, ctx)
         if not self.options.keep_vcfs:
-            for path in (target_vcf, run.output_vcf):
-                path.unlink(missing_ok=True)
+            target_vcf.unlink(missing_ok=True)
         n_covered = int(output.covered.sum())
         if n_covered == 0:
             raise ImpbenchError(
@@ -287,11 +308,44 @@ class BeagleImputer(Imputer):
                 "imp_flagged": int(output.imputed.sum()),
                 "mean_dr2_imputed": _mean_or_none(output.dr2[output.imputed]),
                 "duplicated_records": output.n_duplicated,
-                "wall_s": round(run.wall_s, 3),
-                "peak_rss_mb": round(run.peak_rss_mb, 1),
+                **stats,
             }
         )
         return assemble_imputation(target, output)
+
+    def _impute_by_region(self, target: GenotypeMatrix, observed_variant: np.ndarray, target_name: str,
+                          run_dir: Path, ctx: RunContext) -> tuple[BeagleOutput, dict]:
+        """One Beagle per window (``chunks``), ``chunk_jobs`` at a time, merged onto ``target``."""
+        opts = self.options
+        chunk_bp = round(opts.chunk_mb * 1e6)
+        overlap_bp = round((opts.chunk_mb / 5 if opts.overlap_mb is None else opts.overlap_mb) * 1e6)
+        windows = plan_windows(target.positions, chunk_bp, overlap_bp)
+        for window in windows:
+            if not observed_variant[window.variants].any():
+                raise ImpbenchError(
+                    f"beagle: region {target.contig}:{window.start}-{window.end} has no observed genotype in the "
+                    f"target; use a larger beagle.chunk_mb (now {opts.chunk_mb:g})")
+        threads = self._threads(ctx)
+        jobs = min(len(windows), opts.chunk_jobs or threads)
+        tool = self._find()
+
+        def run_one(window: Window, cancel) -> tuple[BeagleOutput, float, float]:
+            run = run_beagle(tool, self._beagle_args(target_name, ctx, (window.start, window.end), max(1, threads // jobs)),
+                             run_dir, out_name=f"region{window.index:04d}", java_heap=opts.java_heap,
+                             timeout=opts.timeout, cancel=cancel)
+            part = read_beagle_output(run.output_vcf, target.take_variants(window.variants))
+            if not opts.keep_vcfs:
+                run.output_vcf.unlink(missing_ok=True)
+            return part, run.wall_s, run.peak_rss_mb
+
+        ctx.logger.info("beagle: %d regions of %g Mb (+%g Mb each side), %d at a time",
+                        len(windows), chunk_bp / 1e6, overlap_bp / 1e6, jobs)
+        results = run_windows(windows, run_one, jobs)
+        output = merge_outputs(target, [(window, part) for window, (part, _, _) in results])
+        stats = {"regions": len(windows), "region_jobs": jobs,
+                 "wall_s": round(sum(wall for _, (_, wall, _) in results), 3),  # Beagle seconds, summed
+                 "peak_rss_mb": round(max(rss for _, (_, _, rss) in results), 1)}  # of one Beagle
+        return output, stats
 
     # ------------------------------------------------------------------ manifest
     def manifest_info(self) -> dict:
@@ -317,6 +371,21 @@ class BeagleImputer(Imputer):
             info["uncovered_markers"] = self._runs[-1]["uncovered_markers"]
         info["runs"] = list(self._runs)
         return info
+
+
+def _check_chunking(opts: BeagleOptions) -> None:
+    """One-line errors for chunk_mb / overlap_mb / chunk_jobs that cannot work."""
+    if opts.chunk_mb is None:
+        for name in ("overlap_mb", "chunk_jobs"):
+            if getattr(opts, name) is not None:
+                raise ImpbenchError(f"beagle.{name} needs beagle.chunk_mb (impute by region)")
+        return
+    if not opts.chunk_mb > 0:
+        raise ImpbenchError(f"beagle.chunk_mb={opts.chunk_mb:g}: must be > 0 (Mb)")
+    if opts.overlap_mb is not None and not opts.overlap_mb >= 0:
+        raise ImpbenchError(f"beagle.overlap_mb={opts.overlap_mb:g}: must be >= 0 (Mb)")
+    if opts.chunk_jobs is not None and opts.chunk_jobs < 1:
+        raise ImpbenchError(f"beagle.chunk_jobs={opts.chunk_jobs}: must be >= 1")
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:

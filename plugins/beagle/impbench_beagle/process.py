@@ -189,6 +189,7 @@ def run_beagle(
     out_name: str = "out",
     java_heap: str | None = None,
     timeout: float | None = None,
+    cancel: threading.Event | None = None,
 ) -> BeagleRun:
     """Run Beagle in ``run_dir`` with ``beagle_args`` (``key=value``; ``out=out_name`` is added).
 
@@ -229,6 +230,9 @@ def run_beagle(
                     raise ImpbenchError(
                         f"beagle: stopped after {timeout:g} s (beagle.timeout); log {console}: {log_tail(console)}"
                     )
+                if cancel is not None and cancel.is_set():
+                    _kill_group(proc)
+                    raise ImpbenchError(f"beagle: stopped (another region failed); log {console}")
                 if watch.main_exception_since(now) > _HUNG_GRACE_S:
                     _kill_group(proc)
                     raise ImpbenchError(
