@@ -37,11 +37,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import logging
-import os
 import shutil
-import signal
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,13 +47,14 @@ from impbench import __version__
 from impbench.bench import metrics
 from impbench.bench.aggregate import DEFAULT_MAF_CLASSES, aggregate, class_bins
 from impbench.bench.executor import InlineExecutor, LocalExecutor, visible_gpus
+from impbench.bench.harness import RunInterrupted, check_output_folder, signals_raise_interrupted, wants_gpu  # noqa: F401
 from impbench.bench.lock import RunLock
 from impbench.bench.measure import package_versions
 from impbench.bench.results import RunFolder
 from impbench.bench.rundata import Mask, array_levels, build_mask, mask_entry, read_run_data, resolve_typed
-from impbench.bench.settings import ImputerPlan, RunPlan, RunSettings, _gpu_driver_present, plan_run
+from impbench.bench.settings import ImputerPlan, RunPlan, RunSettings, plan_run
 from impbench.bench.units import SPEC_FORMAT, Outcome, WorkItem, fit_dir, fit_done, fit_key, unit_key
-from impbench.bench.worker import check_observed_kept, exc_message, write_inputs  # noqa: F401 - re-exported
+from impbench.bench.worker import write_inputs
 from impbench.data.cards import get_card
 from impbench.data.prepare import prepare
 from impbench.errors import ImpbenchError
@@ -72,23 +70,6 @@ class RunOutcome:
     failures: dict[str, str]
     units_done: int
     units_skipped: int
-
-
-class RunInterrupted(BaseException):
-    """The run was stopped by SIGINT or SIGTERM; ``exit_code`` is 128 + the signal number."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
-        self.signum = signum
-        self.exit_code = 128 + signum
-
-
-def wants_gpu(cls: type, device: str) -> bool:
-    """Whether an imputer's work holds a GPU: a torch imputer (``impbench.nn``) on a machine with
-    a GPU driver, unless ``--device cpu``."""
-    if device == "cpu" or not _gpu_driver_present():
-        return False
-    return any(base.__module__.startswith("impbench.nn") for base in cls.__mro__)
 
 
 # ---------------------------------------------------------------------------- the runner
@@ -147,7 +128,7 @@ class Runner:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
         try:
-            with _signals_raise_interrupted():
+            with signals_raise_interrupted():
                 return self._run_locked(previous)
         finally:
             lock.release()
@@ -484,45 +465,8 @@ class Runner:
         self._write_manifest()
 
 
-
-
-class _signals_raise_interrupted:
-    """While inside: SIGINT and SIGTERM raise ``RunInterrupted`` (main thread only)."""
-
-    def __enter__(self) -> "_signals_raise_interrupted":
-        self._previous: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, _raise_interrupted)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def _raise_interrupted(signum: int, frame: Any) -> None:
-    raise RunInterrupted(signum)
-
-
 def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def check_output_folder(folder: Path) -> None:
-    """``ImpbenchError`` unless ``folder`` is (or can be created as) a writable folder; creates nothing."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise ImpbenchError(f"output folder {folder} is not a folder")
-    probe = folder
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ImpbenchError(f"output folder {folder} is not writable ({probe} is a file)")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ImpbenchError(f"output folder {folder} is not writable (Permission denied)")
 
 
 def run_benchmark(settings: RunSettings, *, store: Any = None, card: Any = None, console: Any = None,
