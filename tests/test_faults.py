@@ -250,8 +250,9 @@ def test_misbehaving_unit_reruns_in_a_fresh_attempt_folder(store, tmp_path):
 
 # ---------------------------------------------------------------------------- killing the harness
 def drive(store_path: str, out: str, imputers: str, extra: str = "{}") -> None:
-    """The harness of the kill tests (run as ``python -c``): registers the fault plugin, runs."""
-    os.environ[registry.LOAD_PLUGINS_ENV] = ""
+    """The harness of the kill tests (run as ``python -c``): registers the fault plugin, runs.
+    ``IMPBENCH_FAULT_LOAD`` names entry points to load besides (``beagle``)."""
+    os.environ[registry.LOAD_PLUGINS_ENV] = os.environ.get("IMPBENCH_FAULT_LOAD", "")
     register_faults()
     with open(store_path, "rb") as handle:
         mem = pickle.load(handle)
@@ -262,13 +263,14 @@ def drive(store_path: str, out: str, imputers: str, extra: str = "{}") -> None:
         sys.exit(exc.exit_code)
 
 
-def start_harness(store, tmp_path, out, imputers, flag=None, **kw) -> subprocess.Popen:
+def start_harness(store, tmp_path, out, imputers, flag=None, load="", **kw) -> subprocess.Popen:
     store_path = tmp_path / "store.pkl"
     if not store_path.exists():
         store_path.write_bytes(pickle.dumps(store))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), *sys.path]))
     if flag is not None:
         env["IMPBENCH_FAULT_FLAG"] = str(flag)
+    env["IMPBENCH_FAULT_LOAD"] = load
     code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from tests.test_faults import drive; "
             f"drive({str(store_path)!r}, {str(out)!r}, {imputers!r}, {json.dumps(kw)!r})")
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -342,3 +344,47 @@ def kill_and_rerun(store, tmp_path, reference, sig, point, seed):
 ])
 def test_kill_and_rerun_matches_an_uninterrupted_run(store, tmp_path, reference, sig, point, seed):
     assert kill_and_rerun(store, tmp_path, reference, sig, point, seed) == 1
+
+
+# ---------------------------------------------------------------------------- killing during Beagle
+def beagle_jvms(run_dir: Path) -> list[int]:
+    """Live Java processes tagged with the run folder (Beagle's JVM, started by a unit worker)."""
+    out = []
+    for pid in procs.tagged_processes(procs.RUN_ENV, str(Path(run_dir).resolve())):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"java" in cmdline and procs.pid_alive(pid):
+            out.append(pid)
+    return out
+
+
+@pytest.mark.beagle
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_kill_during_beagle_leaves_no_jvm_and_reruns_equal(store, tmp_path, sig):
+    from impbench_beagle.testing import require_beagle
+
+    require_beagle()
+    options = {"replicates": 2, "levels": [0.1], "jobs": 2}
+    ref_out = tmp_path / "reference"
+    reference_run = start_harness(store, tmp_path, ref_out, "beagle,good", load="beagle", **options)
+    assert reference_run.wait(600) == 0, reference_run.stdout.read().decode(errors="replace")
+    out = tmp_path / "out"
+    run_dir = out / "mem" / "t"
+    proc = start_harness(store, tmp_path, out, "beagle,good", load="beagle", **options)
+    try:
+        wait_for(lambda: bool(beagle_jvms(run_dir)), 300, "Beagle's JVM")
+        time.sleep(float(np.random.default_rng(int(sig)).uniform(0.0, 1.0)))
+        proc.send_signal(sig)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not no_orphans(run_dir, wait=15.0), "a JVM or worker outlived the harness"
+    rerun = start_harness(store, tmp_path, out, "beagle,good", load="beagle", **options)
+    output = rerun.communicate(timeout=600)[0].decode(errors="replace")
+    assert rerun.returncode == 0, output
+    assert (run_dir / "metrics.csv").read_text() == (ref_out / "mem" / "t" / "metrics.csv").read_text()
+    assert not no_orphans(run_dir, wait=2.0)

@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from impbench.bench.settings import _gpu_driver_present
 from impbench.errors import ImpbenchError
 
 
@@ -25,6 +24,8 @@ class RunInterrupted(BaseException):
 def wants_gpu(cls: type, device: str) -> bool:
     """Whether an imputer's work holds a GPU: a torch imputer (``impbench.nn``) on a machine with
     a GPU driver, unless ``--device cpu``."""
+    from impbench.bench.settings import _gpu_driver_present
+
     if device == "cpu" or not _gpu_driver_present():
         return False
     return any(base.__module__.startswith("impbench.nn") for base in cls.__mro__)

@@ -44,6 +44,7 @@ from typing import Any, Callable
 import numpy as np
 
 from impbench.bench import procs
+from impbench.bench.harness import RunInterrupted
 from impbench.bench.units import FIT_PICKLE, FIT_RESULT, PROGRESS_NAME, RESULT_NAME
 from impbench.errors import ImputerError, ImputerNotApplicable
 from impbench.files import atomic_write, write_json
@@ -151,7 +152,7 @@ def run_spec(spec: dict, progress: Callable | None = None) -> dict:
         else:
             result = _unit(spec, inputs, logger, progress)
         result = {"status": "ok", "error": None, **result}
-    except (WorkerTerminated, KeyboardInterrupt):
+    except (WorkerTerminated, KeyboardInterrupt, RunInterrupted):
         raise
     except ImputerNotApplicable as exc:
         result = {"status": "not_applicable", "error": str(exc).splitlines()[0] if str(exc) else "not applicable"}
