@@ -37,7 +37,6 @@ from impbench.progress import RichProgress
 TERM_GRACE_S = 3.0
 _POLL_S = 0.05
 _PROGRESS_POLL_S = 0.3
-EXECUTORS = ("local", "inline")
 #: Thread-count variables set in every worker (numpy's BLAS, OpenMP, torch).
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS")

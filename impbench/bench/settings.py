@@ -28,6 +28,8 @@ from impbench.imputers.segments import SegmentLayout
 DEFAULT_LEVELS = (0.05, 0.15, 0.25)
 DEFAULT_REPLICATES = 3
 PROTOCOL_CHOICES = ("standard", "paper", "both")
+#: ``--executor`` choices (``impbench.bench.executor``).
+EXECUTORS = ("local", "inline")
 
 
 @dataclass
@@ -180,8 +182,6 @@ def validate_settings(settings: RunSettings) -> None:
     if settings.nproc < 1:
         raise ImpbenchError(f"--nproc must be at least 1, got {settings.nproc}")
     check_device(settings.device)
-    from impbench.bench.executor import EXECUTORS
-
     if settings.executor not in EXECUTORS:
         raise ImpbenchError(f"--executor {settings.executor!r} is unknown; valid: {', '.join(EXECUTORS)}")
     if settings.jobs < 1:
