@@ -60,6 +60,13 @@ class RichProgress:
 
     __call__ = update
 
+    def remove(self, stage: str) -> None:
+        """Take the bar of ``stage`` (its text before the first ``" · "``) off the display."""
+        key = stage.split(" · ", 1)[0]
+        task = self._tasks.pop(key, None)
+        if self._bar is not None and task is not None:
+            self._bar.remove_task(task)
+
     def callback(self, prefix: str = "") -> ProgressFn:
         def report(stage: str, completed: float, total: float | None) -> None:
             self.update(f"{prefix} {stage}".strip(), completed, total)

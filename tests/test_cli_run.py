@@ -222,10 +222,50 @@ def test_output_folder_without_permission(capsys, tiny_cards, tmp_path):
     (["--protocol", "all"], "valid: standard, paper, both"),
     (["--device", "quantum"], "--device 'quantum' is unknown"),
     (["--train-cohort", "Z"], "--train-cohort 'Z': dataset tiny has cohorts A, B"),
+    (["--jobs", "0"], "--jobs must be at least 1, got 0"),
+    (["--jobs", "-3"], "--jobs must be at least 1, got -3"),
+    (["--executor", "cloud"], "--executor 'cloud' is unknown; valid: local, inline"),
+    (["--time-limit", "0"], "--time-limit: the time limit must be a positive number of seconds, got 0"),
+    (["--time-limit", "nan"], "--time-limit: the time limit must be a positive number of seconds"),
+    (["--time-limit-for", "knn"], "--time-limit-for 'knn': expected NAME=SECONDS"),
+    (["--time-limit-for", "knn=soon"], "'soon' is not a number of seconds"),
+    (["--time-limit-for", "beagle=60"], "--time-limit-for names imputer(s) not in this run: beagle"),
+    (["--time-limit-for", "knn=-1"], "--time-limit-for knn: the time limit must be a positive number"),
+    (["--levels", "0.000001"], "masking level 1e-06 (uniform) masks no cell"),
 ])
 def test_other_bad_input(capsys, tiny_cards, tmp_path, args, message):
-    code, _, err = impbench(capsys, *run_args(tiny_cards, tmp_path, "--imputers", "knn"), *args)
+    code, _, err = impbench(capsys, *run_args(tiny_cards, tmp_path / "out", "--imputers", "knn"), *args)
     assert message in one_line_error(code, err)
+    assert not (tmp_path / "out").exists()  # an early failure leaves no (empty) run or output folder
+
+
+def test_run_folder_in_use_is_refused_naming_the_holder(capsys, tiny_cards, tmp_path):
+    import socket
+
+    from impbench.bench.lock import RunLock
+
+    run_dir = tmp_path / "tiny" / "busy"
+    run_dir.mkdir(parents=True)
+    with RunLock.acquire(run_dir, command="impbench run --run busy"):
+        code, _, err = impbench(capsys, *run_args(tiny_cards, tmp_path, "--imputers", "major", "--run", "busy"))
+        line = one_line_error(code, err)
+    assert f"in use by process {os.getpid()} on host {socket.gethostname()} (started " in line
+    assert "impbench run --run busy" in line and not (run_dir / "manifest.json").exists()
+    code, _, _ = impbench(capsys, *run_args(tiny_cards, tmp_path, "--imputers", "major", "--run", "busy"))
+    assert code == 0  # released: the folder is free again
+
+
+def test_jobs_1_and_2_give_identical_metrics(capsys, tiny_cards, tmp_path):
+    plugins.register_plugin(example_module(), "example", distribution="impbench-example", version="0.1.0")
+    for jobs in (1, 2):
+        code, _, err = impbench(capsys, *run_args(tiny_cards, tmp_path, "--imputers", "major,knn,allele-freq", "--run",
+                                                  f"j{jobs}", "--replicates", "2", "--jobs", jobs))
+        assert code == 0, err
+    one, two = (tmp_path / "tiny" / f"j{jobs}" for jobs in (1, 2))
+    for table in ("metrics", "pairs", "replicates", "per_sample"):
+        assert (one / f"{table}.csv").read_text() == (two / f"{table}.csv").read_text(), table
+    manifest = json.loads((two / "manifest.json").read_text())
+    assert manifest["settings"]["jobs"] == 2 and manifest["settings"]["threads"] == max(1, (os.cpu_count() or 1) // 2)
 
 
 def test_cuda_without_gpu(capsys, tiny_cards, tmp_path):

@@ -32,7 +32,7 @@ from impbench.testing import InMemoryStore
 @dataclass
 class RecOptions:
     fill: int = 1
-    flaw: str = ""  # "", fit, impute, impute-second, shape, code, overwrite, mutate
+    flaw: str = ""  # "", fit, impute, impute-high (masking rate above 0.2), shape, code, overwrite, mutate
     note: str = ""
 
 
@@ -60,7 +60,7 @@ class Recording(Imputer):
         self._n_impute += 1
         ctx.progress("impute", 1, 1)
         flaw = self.options.flaw
-        if flaw == "impute" or (flaw == "impute-second" and self._n_impute == 2):
+        if flaw == "impute" or (flaw == "impute-high" and (target.codes == MISSING).mean() > 0.2):
             raise ValueError("bad day")
         calls = np.where(target.codes == MISSING, self.options.fill, target.codes).astype(np.uint8)
         if flaw == "shape":
@@ -105,7 +105,7 @@ def store():
 
 def settings(tmp_path, **kw) -> RunSettings:
     base = dict(dataset="mem", imputers=["rec-a", "rec-b"], levels=(0.1, 0.3), replicates=2, out=tmp_path,
-                run_name="t", device="cpu", threads=1)
+                run_name="t", device="cpu", threads=1, executor="inline")
     base.update(kw)
     return RunSettings(**base)
 
@@ -185,7 +185,10 @@ def test_results_folder_as_specified(store, tmp_path):
     assert len(list((run_dir / "done").glob("*.json"))) == 8 and len(list((run_dir / "done").glob("*.stats.npz"))) == 8
     fit = [d for who, what, d in Recording.calls if what == "fit"][0]
     assert fit["seed"] == 5 and fit["nproc"] == 3 and fit["device"] == "cpu" and fit["n_val"] == 6
-    assert fit["work_dir"] == run_dir / "models" / "rec-a" and fit["work_dir"].is_dir()
+    # the fit's work folder is its artifact folder, keyed; it holds the pickled fitted imputer
+    assert fit["work_dir"].parent == run_dir / "models" / "rec-a" / "fit" and (fit["work_dir"] / "imputer.pkl").is_file()
+    assert entry["fit"]["key"] == fit["work_dir"].name and entry["fit"]["status"] == "ok"
+    assert [u["status"] for u in entry["units"]] == ["ok"] * 4
     assert not list(run_dir.rglob("*.tmp"))
 
 
@@ -222,7 +225,8 @@ def test_rerun_resumes_without_recomputing(store, tmp_path):
     assert (second.run_dir / "metrics.csv").read_text() == csv_before
     (second.run_dir / "done" / "rec-b.L0.3.r1.json").unlink()
     third = run(store, tmp_path)
-    assert third.units_done == 1 and [w for w, what, _ in Recording.calls if what == "fit"] == ["rec-b"]
+    # the missing unit runs on rec-b's finished fit (same key): nothing is fitted again
+    assert third.units_done == 1 and [w for w, what, _ in Recording.calls if what == "fit"] == []
     assert len(impute_calls("rec-b")) == 1
     assert (third.run_dir / "metrics.csv").read_text() == csv_before
     assert manifest(third)["imputers"]["rec-a"]["fit_seconds"] is not None  # kept from the first run
@@ -262,11 +266,12 @@ def test_fit_failure_recorded_others_kept(store, tmp_path):
 
 
 def test_impute_failure_after_a_success_is_partial(store, tmp_path):
-    outcome, entry = failing(store, tmp_path, "impute-second")
+    outcome, entry = failing(store, tmp_path, "impute-high")
     assert entry["status"] == "partial" and "impute raised ValueError: bad day" in entry["error"]
-    assert len(entry["impute"]) == 1
+    assert [(u["level"], u["replicate"]) for u in entry["impute"]] == [(0.1, 0), (0.1, 1)]
+    assert [u["status"] for u in entry["units"]] == ["ok", "ok", "failed", "failed"]
     replicates = pd.read_csv(outcome.run_dir / "replicates.csv")
-    assert set(replicates.query("imputer == 'rec-a'").replicate) == {0}
+    assert set(replicates.query("imputer == 'rec-a'").level) == {0.1}
 
 
 @pytest.mark.parametrize("flaw, message", [

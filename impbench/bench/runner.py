@@ -1,31 +1,34 @@
 """``impbench run``: every imputer on the same masked replicates, scored, written resumably.
 
-The unit of work is (imputer, level, replicate). The runner carries out a ``RunPlan``
-(``impbench.bench.settings``: validated settings, each imputer with its options). For each
-imputer it
+The runner carries out a ``RunPlan`` (``impbench.bench.settings``: validated settings, each
+imputer with its options) as independent work items (``impbench.bench.units``):
 
-1. gives it a ``RunContext`` (work folder ``models/<imputer>/``, device as asked for, threads,
-   seed, the card's per-imputer table and segment layout);
-2. fits it once on the training split (validation split passed along), unless every unit it
-   has to do is already done;
-3. for each level x replicate imputes the masked test split. The mask of a (level, replicate)
-   is built once per run and shared by every imputer (seeded from the dataset hash, level and
-   replicate, see ``impbench.bench.masking``); its SHA-256 goes into the manifest;
-4. validates the answer (``check_imputation``: shapes, dtypes, codes 1-4). **An imputer that
-   changes an observed cell is an error**, not silently repaired: the contract says observed
-   codes are kept, and a harness that restored them would hide a broken plugin;
-5. scores it with ``impbench.bench.metrics.score`` (MAF: folded MAF of the training split's truth,
-   of the training cohort when ``--train-cohort`` is given), and writes the unit's rows into
-   its done marker ``done/<imputer>.L<level>.r<replicate>.json``; the CSVs and the manifest
-   are then rewritten (atomically) from all done markers, so an interrupted run loses at most
-   the unit in progress, and a rerun with the same ``--run`` skips every finished unit.
+1. it reads the splits once and builds every shared mask up front (seeded from the dataset
+   hash, level and replicate, see ``impbench.bench.masking``; a level that masks no cell is an
+   error before any fit); their SHA-256 go into the manifest;
+2. it takes the run lock (``impbench.bench.lock``) and pickles the run's inputs for the workers
+   (``work/inputs.pkl``);
+3. per imputer, one **fit** (keyed by imputer, options, dataset hash and training cohort; a
+   finished fit of the same key is reused) and one **unit** per (level, replicate) not done
+   yet, each unit depending on its fit;
+4. an executor (``impbench.bench.executor``: ``local`` worker processes, ``--jobs`` at a time,
+   or ``inline``) runs them; each worker (``impbench.bench.worker``) fits, or imputes, validates
+   (``check_imputation``; **an imputer that changes an observed cell is an error**, not silently
+   repaired), scores (``impbench.bench.unit.score_unit``) and writes the unit's done marker
+   ``done/<imputer>.L<level>.r<replicate>.json`` with its statistics;
+5. the harness records each outcome in the manifest and rebuilds the CSVs from all done markers
+   when an imputer's work ends and at the end, so an interrupted run loses at most the units in
+   progress, and a rerun with the same ``--run`` skips every finished unit.
 
-An exception in an imputer's ``fit`` or ``impute`` (or a malformed answer) is recorded in the
-manifest (``status`` ``failed`` or ``partial`` and ``error``), its traceback written to
-``models/<imputer>/error.txt``; the other imputers go on; ``RunOutcome.failures`` lists it.
+A failure in plugin code (an exception, ``SystemExit``, a malformed answer, a crash, a hang
+past ``--time-limit``) ends only its unit (or its fit, and so its units): it is recorded per
+unit in the manifest (``units``: status, one-line error, exit signal, log tail), the imputer's
+``status`` is ``failed`` or ``partial``; the others go on; ``RunOutcome.failures`` lists it. On
+SIGINT/SIGTERM the workers are stopped, running imputers are marked ``interrupted`` and
+``RunInterrupted`` is raised (exit 130/143 at the CLI).
 
 Timings and memory (``fit_seconds``, ``seconds``, ``peak_mb``, ``child_peak_mb``) are measured
-by ``impbench.bench.measure.StageMeter``. The run folder's files belong to
+in the worker by ``impbench.bench.measure.StageMeter``. The run folder's files belong to
 ``impbench.bench.results.RunFolder``.
 """
 
@@ -34,31 +37,28 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import logging
-import traceback
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from impbench import __version__
 from impbench.bench import metrics
-from impbench.bench.measure import StageMeter, package_versions
 from impbench.bench.aggregate import DEFAULT_MAF_CLASSES, aggregate, class_bins
-from impbench.bench.calibration import estimated_variant_dr2
-from impbench.bench.results import RunFolder, ensure_writable
-from impbench.bench.rundata import (
-    Mask, array_levels, build_mask, mask_entry, masked_target, read_run_data, resolve_typed,
-)
-from impbench.bench.unit import score_unit
+from impbench.bench.executor import InlineExecutor, LocalExecutor, visible_gpus
+from impbench.bench.harness import RunInterrupted, check_output_folder, signals_raise_interrupted, wants_gpu  # noqa: F401
+from impbench.bench.lock import RunLock
+from impbench.bench.measure import package_versions
+from impbench.bench.results import RunFolder
+from impbench.bench.rundata import Mask, array_levels, build_mask, mask_entry, read_run_data, resolve_typed
+from impbench.bench.settings import ImputerPlan, RunPlan, RunSettings, plan_run
+from impbench.bench.units import SPEC_FORMAT, Outcome, WorkItem, fit_dir, fit_done, fit_key, unit_key
+from impbench.bench.worker import write_inputs
 from impbench.data.cards import get_card
 from impbench.data.prepare import prepare
-from impbench.bench.settings import ImputerPlan, RunPlan, RunSettings, plan_run
-from impbench.errors import ImpbenchError, ImputerError, ImputerNotApplicable
+from impbench.errors import ImpbenchError
 from impbench.files import to_jsonable
-from impbench.genotypes import MISSING
-from impbench.imputers.base import Imputation, Imputer, RunContext, check_imputation
-from impbench.io.vcf_write import write_vcf
 from impbench.progress import RichProgress
 
 
@@ -77,7 +77,8 @@ class Runner:
     """Carries out one ``RunPlan`` against a prepared dataset store (see the module docstring).
 
     store : an object with the ``DatasetStore`` interface (``name``, ``dataset_hash``,
-        ``contig``, ``n_variants``, ``qc_report``, ``cohorts()``, ``read_split(split, cohort)``).
+        ``contig``, ``n_variants``, ``qc_report``, ``cohorts()``, ``read_split(split, cohort)``);
+        it is pickled for the workers.
     plan : a ``RunPlan`` (``plan_run``), or ``RunSettings`` to be planned here with ``card``.
     """
 
@@ -112,20 +113,68 @@ class Runner:
         self.data = read_run_data(self.store, settings.training_cohort, settings.test_cohort, panel_flag=panel_flag)
         resolve_typed(self.data, self.store, settings.typed_sites)
         self.levels = array_levels(settings, self.data)
-        self.folder.create()
-        previous = self._check_resume()
+        for level, replicate in self.units():  # every mask before any work: a level masking nothing fails here
+            self._build_mask(level, replicate)
+        created = not self.run_dir.exists()
+        lock = None
+        try:
+            self.folder.create()
+            lock = RunLock.acquire(self.run_dir, settings.command, warn=self.progress.print)
+            previous = self._check_resume()
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            if created:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+        try:
+            with signals_raise_interrupted():
+                return self._run_locked(previous)
+        finally:
+            lock.release()
+
+    def _run_locked(self, previous: dict | None) -> RunOutcome:
         self.manifest = self._base_manifest(previous)
+        for mask_key in sorted(self._masks):
+            self._record_mask(*mask_key)
         if self.data.typed_note:
             self.progress.print(f"typed sites: {self.data.typed_note}")
         self.failures: dict[str, str] = {}
-        done = skipped = 0
+        self._outcomes: dict[str, dict[str, Outcome]] = {}
+        self._open: dict[str, set[str]] = {}
+        self._units_total = 0
+        self._units_finished = 0
+        self._done = 0
+        skipped = 0
+        write_inputs(self.run_dir, self._inputs())
         self._write_outputs()
+        items: list[WorkItem] = []
+        units: list[WorkItem] = []
         for plan in self.plans:
-            d, s = self._run_imputer(plan)
-            done += d
-            skipped += s
+            fit_item, unit_items, n_skipped = self._plan_items(plan)
+            skipped += n_skipped
+            items += [fit_item] if fit_item is not None else []
+            units += unit_items
+        items += units
+        self._units_total = len(units)
+        if units:
+            self.progress.update("units", 0, len(units))
+        try:
+            self._executor().run(items, self._on_done)
+        except RunInterrupted:
+            for entry in self.manifest["imputers"].values():
+                if entry.get("status") == "running":
+                    entry["status"] = "interrupted"
+            self._write_manifest()
+            raise
         self._write_outputs()
-        return RunOutcome(self.run_dir, dict(self.failures), done, skipped)
+        return RunOutcome(self.run_dir, dict(self.failures), self._done, skipped)
+
+    def _executor(self) -> Any:
+        if self.settings.executor == "inline":
+            return InlineExecutor(self.progress)
+        return LocalExecutor(self.run_dir, self.settings.jobs, self.threads, gpu_slots=visible_gpus(self.device),
+                             progress=self.progress)
 
     # ------------------------------------------------------------------ resume
     def _identity(self) -> dict[str, Any]:
@@ -164,31 +213,173 @@ class Runner:
         return previous
 
     # ------------------------------------------------------------------ masks
-    def mask(self, level: float, replicate: int) -> Mask:
-        """The shared mask of a unit (see ``impbench.bench.rundata.build_mask``), built once per
-        run; its hash, size and achieved rate go into the manifest."""
+    def _build_mask(self, level: float, replicate: int) -> Mask:
         key = (float(level), int(replicate))
         if key not in self._masks:
-            mask = build_mask(self.data, str(self.store.dataset_hash), level, replicate, self.settings.scheme)
-            entry = mask_entry(level, replicate, mask)
-            if entry["warning"]:
-                self.progress.print(f"warning: {entry['warning']}")
-            masks = [m for m in self.manifest["masks"] if (m["level"], m["replicate"]) != key]
-            self.manifest["masks"] = sorted(masks + [entry], key=lambda m: (m["level"], m["replicate"]))
-            self._masks[key] = mask
+            self._masks[key] = build_mask(self.data, str(self.store.dataset_hash), level, replicate, self.settings.scheme)
         return self._masks[key]
+
+    def _record_mask(self, level: float, replicate: int) -> None:
+        """The manifest's entry of a mask (hash, size, achieved rate), with its warning printed."""
+        key = (float(level), int(replicate))
+        entry = mask_entry(level, replicate, self._masks[key])
+        if entry["warning"]:
+            self.progress.print(f"warning: {entry['warning']}")
+        masks = [m for m in self.manifest["masks"] if (m["level"], m["replicate"]) != key]
+        self.manifest["masks"] = sorted(masks + [entry], key=lambda m: (m["level"], m["replicate"]))
+
+    def mask(self, level: float, replicate: int) -> Mask:
+        """The shared mask of a unit (see ``impbench.bench.rundata.build_mask``)."""
+        return self._build_mask(level, replicate)
 
     def units(self) -> list[tuple[float, int]]:
         return [(float(level), r) for level in self.levels for r in range(self.settings.replicates)]
 
     def _is_done(self, name: str, level: float, replicate: int) -> bool:
-        if self.folder.read_marker(name, level, replicate) is None:
+        marker = self.folder.read_marker(name, level, replicate)
+        if marker is None or marker.get("mask_sha256") != self.mask(level, replicate).sha256:
             return False
         if not self.folder.stats_path(name, level, replicate).exists():
             return False
         return not (self.settings.write_vcf and not self.folder.vcf_path(name, level, replicate).exists())
 
-    # ------------------------------------------------------------------ one imputer
+    # ------------------------------------------------------------------ work items
+    def _inputs(self) -> dict[str, Any]:
+        """What every worker reads (pickled to ``work/inputs.pkl``)."""
+        s = self.settings
+        return {
+            "store": self.store, "train_cohort": s.training_cohort, "test_cohort": s.test_cohort,
+            "typed": self.data.typed, "alt_freq": self.data.alt_freq,
+            "scoring": {"protocols": list(s.protocols), "bin_edges": list(self.bin_edges),
+                        "min_variant_cells": s.min_variant_cells, "write_vcf": s.write_vcf, "command": s.command,
+                        "scheme": s.scheme},
+            "context": {"device": self.device, "seed": s.seed, "nproc": s.nproc, "dataset": str(self.store.name),
+                        "dataset_hash": str(self.store.dataset_hash), "segment_layout": self.plan.segment_layout,
+                        "scheme": s.scheme, "genetic_map": self.plan.genetic_map},
+            "imputers": {p.name: {"cls": p.cls, "options": p.options, "card_options": dict(p.card_options)}
+                         for p in self.plans},
+        }
+
+    def _fit_key(self, plan: ImputerPlan) -> str:
+        layout = self.plan.segment_layout
+        typed = None if self.data.typed is None else int(self.data.typed.sum())
+        return fit_key(plan.name, plan.options, str(self.store.dataset_hash), self.settings.training_cohort,
+                       seed=self.settings.seed, scheme=self.settings.scheme, typed=typed,
+                       segment_layout=None if layout is None else [layout.length, layout.overlap],
+                       card_options=plan.card_options, nproc=self.settings.nproc,
+                       cls=f"{plan.cls.__module__}:{plan.cls.__qualname__}")
+
+    def _plan_items(self, plan: ImputerPlan) -> tuple[WorkItem | None, list[WorkItem], int]:
+        """The fit (None when a finished one is reused or nothing is left) and units of an imputer."""
+        name = plan.name
+        entry = self._imputer_entry(plan)
+        todo = [(level, r) for level, r in self.units() if not self._is_done(name, level, r)]
+        n_skipped = len(self.units()) - len(todo)
+        self._outcomes[name] = {}
+        if not todo:
+            entry.update(status="ok", error=None)
+            self.progress.print(f"{name}: all {n_skipped} units already done, skipped")
+            return None, [], n_skipped
+        entry.update(status="running", error=None, units=[])
+        key = self._fit_key(plan)
+        run_dir = self.run_dir.resolve()
+        folder = fit_dir(run_dir, name, key)
+        common = {"format": SPEC_FORMAT, "run_dir": str(run_dir), "inputs": "work/inputs.pkl", "imputer": name,
+                  "threads": self.threads, "device": self.device, "fit_key": key, "fit_dir": str(folder),
+                  "sys_path": [p for p in sys.path if isinstance(p, str)]}
+        gpu = wants_gpu(plan.cls, self.device)
+        limit = self.settings.time_limits.get(name, self.settings.time_limit)
+        attempts = run_dir / "models" / name / "attempts"
+        fit_item = None
+        previous_fit = fit_done(run_dir, name, key)
+        if previous_fit is not None:
+            self._record_fit(entry, key, Outcome("ok", result=previous_fit, attempt_dir=folder))
+            self._outcomes[name]["fit"] = Outcome("ok")
+            self.progress.print(f"{name}: reusing its fit {key}")
+        else:
+            fit_item = WorkItem("fit", name, f"{name} fit", dict(common, kind="fit"), attempts, f"fit-{key}",
+                                gpu=gpu, time_limit=limit)
+        units = []
+        for level, replicate in todo:
+            mask = self.mask(level, replicate)
+            spec = dict(common, kind="unit", level=level, replicate=replicate, mask_sha256=mask.sha256,
+                        unit_key=unit_key(name, level, replicate, self.settings.scheme, mask.sha256))
+            units.append(WorkItem("unit", name, f"{name} L{level:g} r{replicate}", spec, attempts,
+                                  f"L{level:g}.r{replicate}", depends_on=None if fit_item is None else fit_item.label,
+                                  gpu=gpu, time_limit=limit, level=level, replicate=replicate))
+        self._open[name] = {item.label for item in ([fit_item] if fit_item else []) + units}
+        return fit_item, units, n_skipped
+
+    # ------------------------------------------------------------------ outcomes
+    def _record_fit(self, entry: dict, key: str, out: Outcome) -> None:
+        fit = {"key": key, "status": out.status}
+        if out.status == "ok":
+            r = out.result
+            entry.update(fit_seconds=r.get("fit_seconds"), fit_peak_mb=r.get("fit_peak_mb"),
+                         fit_child_peak_mb=r.get("fit_child_peak_mb"), info=r.get("info") or {})
+            fit["attempt"] = None if out.attempt_dir is None else str(out.attempt_dir)
+        else:
+            fit.update(out.record())
+        entry["fit"] = fit
+
+    def _on_done(self, item: WorkItem, out: Outcome) -> None:
+        """Record one finished item in the manifest (and the tables when its imputer is done)."""
+        name = item.imputer
+        entry = self.manifest["imputers"][name]
+        self._outcomes[name]["fit" if item.kind == "fit" else item.label] = out
+        if item.kind == "fit":
+            self._record_fit(entry, item.spec["fit_key"], out)
+        else:
+            self._units_finished += 1
+            self.progress.update("units", self._units_finished, self._units_total)
+            record = {"level": item.level, "replicate": item.replicate, **out.record()}
+            if out.status == "ok":
+                unit = out.result.get("unit") or {}
+                entry["impute"] = sorted([u for u in entry["impute"] if (u["level"], u["replicate"]) != (item.level, item.replicate)]
+                                         + [unit], key=lambda u: (u["level"], u["replicate"]))
+                if out.result.get("info"):
+                    entry["info"] = out.result["info"]
+                record = {"level": item.level, "replicate": item.replicate, "status": "ok",
+                          "attempt": str(out.attempt_dir)}
+                self._done += 1
+            entry["units"] = sorted([u for u in entry.get("units", []) if (u["level"], u["replicate"]) != (item.level, item.replicate)]
+                                    + [record], key=lambda u: (u["level"], u["replicate"]))
+        if out.status not in ("ok", "skipped", "not_applicable"):
+            self.progress.print(f"{name}: FAILED ({out.status.replace('_', ' ')}): {out.error}")
+            self.failures.setdefault(name, out.error or f"imputer {name!r}: {out.status}")
+            self._copy_error(name, out)
+        self._open[name].discard(item.label)
+        if not self._open[name]:
+            self._finish_imputer(name, entry)
+        else:
+            self._write_manifest()
+
+    def _copy_error(self, name: str, out: Outcome) -> None:
+        """``models/<imputer>/error.txt``: the traceback (or log tail) of the imputer's latest failure."""
+        text = None
+        if out.attempt_dir is not None and (out.attempt_dir / "error.txt").is_file():
+            text = (out.attempt_dir / "error.txt").read_text(errors="replace")
+        text = text or f"{out.error}\n\n{out.log_tail or ''}\n"
+        path = self.folder.model_dir(name) / "error.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def _finish_imputer(self, name: str, entry: dict) -> None:
+        """The imputer's status from its outcomes; then the tables are rebuilt."""
+        outcomes = self._outcomes[name]
+        not_applicable = [o for o in outcomes.values() if o.status == "not_applicable"]
+        failed = [o for o in outcomes.values() if o.status not in ("ok", "skipped", "not_applicable")]
+        if not_applicable and not failed:
+            entry.update(status="not_applicable", error=not_applicable[0].error)
+            self.progress.print(f"{name}: not applicable: {not_applicable[0].error}")
+        else:
+            if not failed:
+                entry.update(status="ok", error=None)
+            else:
+                n_done = sum(self._is_done(name, level, r) for level, r in self.units())
+                entry.update(status="partial" if n_done else "failed", error=failed[0].error)
+        self._write_outputs()
+
 
     def _imputer_entry(self, plan: ImputerPlan) -> dict[str, Any]:
         entries = self.manifest["imputers"]
@@ -205,141 +396,6 @@ class Runner:
         entry.update(distribution=plan.distribution, version=plan.version,
                      options=to_jsonable(dataclasses.asdict(plan.options)))
         return entry
-
-    def _run_imputer(self, plan: ImputerPlan) -> tuple[int, int]:
-        entry = self._imputer_entry(plan)
-        todo = [(level, r) for level, r in self.units() if not self._is_done(plan.name, level, r)]
-        skipped = len(self.units()) - len(todo)
-        if not todo:
-            entry["status"] = "ok"
-            entry["error"] = None
-            self.progress.print(f"{plan.name}: all {skipped} units already done, skipped")
-            return 0, skipped
-        entry["error"] = None
-        work_dir = self.folder.model_dir(plan.name)
-        work_dir.mkdir(parents=True, exist_ok=True)
-        logger, log_handler = self._imputer_logger(plan.name, work_dir)
-        ctx = RunContext(
-            work_dir=work_dir, device=self.device, threads=self.threads, seed=self.settings.seed,
-            nproc=self.settings.nproc, progress=self.progress.callback(plan.name),
-            logger=logger, dataset=str(self.store.name),
-            dataset_hash=str(self.store.dataset_hash), card_options=dict(plan.card_options),
-            segment_layout=self.plan.segment_layout, scheme=self.settings.scheme, typed=self.data.typed,
-            genetic_map=self.plan.genetic_map,
-        )
-        imputer = plan.cls(plan.options)
-        panel_before = self.data.panel.codes.copy()
-        val_before = self.data.val.codes.copy() if self.data.val is not None else None
-        done = 0
-        try:
-            stage = "fit"
-            self.progress.update(f"{plan.name} fit", 0, 1)
-            with StageMeter() as meter:
-                imputer.fit(self.data.panel, self.data.val, ctx)
-            self.progress.update(f"{plan.name} fit", 1, 1)
-            entry.update(fit_seconds=round(meter.seconds, 4), fit_peak_mb=meter.peak_mb,
-                         fit_child_peak_mb=meter.child_peak_mb)
-            if not np.array_equal(self.data.panel.codes, panel_before):
-                self.data.panel.codes[...] = panel_before
-                raise ImputerError(plan.name, "fit() modified the panel's codes in place")
-            if val_before is not None and not np.array_equal(self.data.val.codes, val_before):
-                self.data.val.codes[...] = val_before
-                raise ImputerError(plan.name, "fit() modified the validation split's codes in place")
-            stage = "impute"
-            impute_task = f"{plan.name} impute"
-            self.progress.update(impute_task, 0, len(todo))
-            self._scored, self._to_score = 0, len(todo) * len(self.settings.protocols)
-            self.progress.update(f"{plan.name} score", 0, self._to_score)
-            for i, (level, replicate) in enumerate(todo):
-                self._run_unit(plan, imputer, ctx, entry, level, replicate)
-                done += 1
-                self.progress.update(impute_task, i + 1, len(todo))
-            entry["status"] = "ok"
-        except ImputerNotApplicable as exc:  # not a failure: the imputer does not apply here
-            entry["status"] = "not_applicable"
-            entry["error"] = str(exc).splitlines()[0]
-            self.progress.print(f"{plan.name}: not applicable: {entry['error']}")
-        except Exception as exc:  # one imputer's failure must not lose the others' results
-            message = exc_message(plan.name, stage, exc)
-            (work_dir / "error.txt").write_text(traceback.format_exc())
-            n_done = sum(self._is_done(plan.name, lv, r) for lv, r in self.units())
-            entry["status"] = "partial" if n_done else "failed"
-            entry["error"] = message
-            self.failures[plan.name] = message
-            self.progress.print(f"{plan.name}: FAILED: {message}")
-        finally:
-            try:
-                entry["info"] = to_jsonable(imputer.manifest_info())
-            except Exception as exc:  # noqa: BLE001 - recorded, not fatal
-                entry["info"] = {"error": f"manifest_info() raised {type(exc).__name__}: {exc}"}
-            logger.removeHandler(log_handler)
-            log_handler.close()
-            self._write_outputs()
-        return done, skipped
-
-    def _run_unit(self, plan: ImputerPlan, imputer: Imputer, ctx: RunContext, entry: dict, level: float,
-                  replicate: int) -> None:
-        truth = self.data.truth
-        mask = self.mask(level, replicate)
-        ctx.typed = mask.typed if mask.typed is not None else self.data.typed
-        target = masked_target(truth, mask.cells)
-        target_before = target.codes.copy()
-        with StageMeter() as meter:
-            result = imputer.impute(target, ctx)
-        imputation = check_imputation(plan.name, result, target)
-        if not np.array_equal(target.codes, target_before):
-            raise ImputerError(plan.name, "impute() modified the target's codes in place")
-        check_observed_kept(plan.name, target_before, imputation)
-        s = self.settings
-        scores = score_unit(truth, imputation, mask.cells, self.data.alt_freq, protocols=s.protocols,
-                            bin_edges=self.bin_edges, min_variant_cells=s.min_variant_cells,
-                            keys={"imputer": plan.name, "level": level, "replicate": replicate},
-                            variant_quality=replicate == 0)
-        self._scored += len(s.protocols)
-        self.progress.update(f"{plan.name} score", self._scored, self._to_score)
-        if s.write_vcf:
-            self._write_vcfs(plan.name, level, replicate, target, imputation, mask)
-        unit = {
-            "level": level, "replicate": replicate, "seconds": round(meter.seconds, 4),
-            "peak_mb": meter.peak_mb, "child_peak_mb": meter.child_peak_mb,
-            "n_covered": int(np.asarray(imputation.covered).sum()),
-        }
-        self.folder.write_stats(plan.name, level, replicate, scores.stats)
-        marker = {"imputer": plan.name, "mask_sha256": mask.sha256, "n_masked": mask.n_masked, **unit, **scores.rows}
-        self.folder.write_marker(plan.name, level, replicate, marker)
-        entry["impute"] = sorted([u for u in entry["impute"] if (u["level"], u["replicate"]) != (level, replicate)]
-                                 + [unit], key=lambda u: (u["level"], u["replicate"]))
-        self._write_manifest()
-
-    def _write_vcfs(self, name: str, level: float, replicate: int, target: Any, imputation: Imputation,
-                    mask: Mask) -> None:
-        """The imputed VCF of a unit, and (once each) the truth and the masked target, with
-        headers that say what made them; DR2 over the masked cells only."""
-        s = self.settings
-        meta = {"impbench_version": __version__, "impbench_command": s.command, "impbench_scheme": s.scheme,
-                "impbench_level": f"{level:g}", "impbench_replicate": str(replicate),
-                "impbench_mask_sha256": mask.sha256}
-        truth_path = self.folder.path / "vcf" / "truth.vcf.gz"
-        if not truth_path.exists():
-            write_vcf(self.data.truth, truth_path, meta={"impbench_version": __version__,
-                                                         "impbench_command": s.command, "impbench_split": "test"})
-        target_path = self.folder.path / "vcf" / f"target.L{level:g}.r{replicate}.vcf.gz"
-        if not target_path.exists():
-            write_vcf(target, target_path, meta=meta)
-        quality = imputation.quality if imputation.quality is not None else estimated_variant_dr2(imputation, mask.cells)
-        write_vcf(target, self.folder.vcf_path(name, level, replicate), imputation=imputation, masked=mask.cells,
-                  meta={**meta, "impbench_imputer": name}, dr2=quality)
-
-    @staticmethod
-    def _imputer_logger(name: str, work_dir: Path) -> tuple[logging.Logger, logging.Handler]:
-        """The imputer's logger, writing to ``models/<imputer>/impbench.log`` while it runs."""
-        logger = logging.getLogger(f"impbench.imputer.{name}")
-        handler = logging.FileHandler(work_dir / "impbench.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        return logger, handler
-
     # ------------------------------------------------------------------ outputs
     def _base_manifest(self, previous: dict | None) -> dict[str, Any]:
         s = self.settings
@@ -365,6 +421,7 @@ class Runner:
             "settings": {
                 "levels": [float(v) for v in self.levels], "replicates": s.replicates, "scheme": s.scheme,
                 "protocols": list(s.protocols), "seed": s.seed, "device": self.device, "threads": self.threads,
+                "executor": s.executor, "jobs": s.jobs, "time_limit": s.time_limit, "time_limits": dict(s.time_limits),
                 "nproc": s.nproc, "write_vcf": s.write_vcf, "bin_edges": [float(e) for e in self.bin_edges],
                 "bootstrap": {"n": s.n_boot, "seed": s.bootstrap_seed}, "min_variant_cells": s.min_variant_cells,
                 "maf_classes": [list(c) for c in self.maf_classes],
@@ -408,25 +465,6 @@ class Runner:
         self._write_manifest()
 
 
-def check_observed_kept(name: str, target_codes: np.ndarray, imputation: Imputation) -> None:
-    """``ImputerError`` naming the plugin when a call differs from an observed (non-zero) code."""
-    observed = target_codes != MISSING
-    changed = observed & (imputation.calls != target_codes)
-    if changed.any():
-        raise ImputerError(
-            name, f"impute() changed {int(changed.sum())} observed cells (observed genotypes must be kept)"
-        )
-
-
-def exc_message(name: str, stage: str, exc: BaseException) -> str:
-    """One line: ImputerError's own message, else ``imputer 'x': fit raised ValueError: ...``."""
-    if isinstance(exc, ImputerError):
-        return str(exc).splitlines()[0] if str(exc) else f"imputer {name!r}: failed"
-    text = str(exc).strip().splitlines()
-    detail = f": {text[0]}" if text else ""
-    return f"imputer {name!r}: {stage} raised {type(exc).__name__}{detail}"
-
-
 def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -434,7 +472,7 @@ def _utc_now() -> str:
 def run_benchmark(settings: RunSettings, *, store: Any = None, card: Any = None, console: Any = None,
                   show_progress: bool = True) -> RunOutcome:
     """Everything ``impbench run`` does: validate and plan once, prepare the dataset when
-    needed, run.
+    needed, run. Nothing is created before the run starts (a failure before leaves no folder).
 
     ``store``/``card`` may be given directly (tests, notebooks); otherwise the card named by
     ``settings.dataset`` is looked up (in ``settings.cards`` too) and prepared.
@@ -443,7 +481,7 @@ def run_benchmark(settings: RunSettings, *, store: Any = None, card: Any = None,
         card = get_card(settings.dataset, extra_dirs=list(settings.cards) or None)
     dataset_name = str(store.name) if store is not None else getattr(card, "name", settings.dataset)
     plan = plan_run(settings, card, dataset_name=dataset_name)  # fails before any slow work
-    ensure_writable(Path(settings.out))
+    check_output_folder(Path(settings.out))
     with RichProgress(console=console, enabled=show_progress) as progress:
         if store is None:
             store = prepare(card, progress=progress.callback(f"prepare {settings.dataset}"))

@@ -28,6 +28,8 @@ from impbench.imputers.segments import SegmentLayout
 DEFAULT_LEVELS = (0.05, 0.15, 0.25)
 DEFAULT_REPLICATES = 3
 PROTOCOL_CHOICES = ("standard", "paper", "both")
+#: ``--executor`` choices (``impbench.bench.executor``).
+EXECUTORS = ("local", "inline")
 
 
 @dataclass
@@ -37,6 +39,9 @@ class RunSettings:
     imputers : names, or None for every registered imputer.
     options : imputer name -> {key: value} from ``--options``/``--opt`` (values may be strings).
     cards : extra folders of dataset cards (``--cards``).
+    executor : ``local`` (worker processes) or ``inline`` (in this process, no isolation).
+    jobs : work items run at once (``--jobs``). time_limit : seconds a fit or a unit may take
+        (``--time-limit``), or None; time_limits : imputer name -> seconds (``--time-limit-for``).
     """
 
     dataset: str
@@ -65,6 +70,10 @@ class RunSettings:
     typed_sites: Path | None = None
     typed_density: float | None = None
     panel_cohort: str | None = None
+    executor: str = "local"
+    jobs: int = 1
+    time_limit: float | None = None
+    time_limits: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def training_cohort(self) -> str | None:
@@ -118,6 +127,20 @@ def read_options_file(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     return {name: dict(table) for name, table in data.items()}
 
 
+def parse_time_limit_for(texts: Sequence[str]) -> dict[str, float]:
+    """``["beagle=600", "knn=5"]`` -> {"beagle": 600.0, "knn": 5.0} (``--time-limit-for``)."""
+    limits: dict[str, float] = {}
+    for text in texts:
+        match = re.fullmatch(r"\s*([A-Za-z0-9_-]+)\s*=\s*([^=\s]+)\s*", text)
+        if not match:
+            raise ImpbenchError(f"--time-limit-for {text!r}: expected NAME=SECONDS, e.g. beagle=600")
+        try:
+            limits[match.group(1)] = float(match.group(2))
+        except ValueError:
+            raise ImpbenchError(f"--time-limit-for {text!r}: {match.group(2)!r} is not a number of seconds") from None
+    return limits
+
+
 def merge_options(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Later layers override earlier ones, key by key within each imputer."""
     merged: dict[str, dict[str, Any]] = {}
@@ -159,6 +182,14 @@ def validate_settings(settings: RunSettings) -> None:
     if settings.nproc < 1:
         raise ImpbenchError(f"--nproc must be at least 1, got {settings.nproc}")
     check_device(settings.device)
+    if settings.executor not in EXECUTORS:
+        raise ImpbenchError(f"--executor {settings.executor!r} is unknown; valid: {', '.join(EXECUTORS)}")
+    if settings.jobs < 1:
+        raise ImpbenchError(f"--jobs must be at least 1, got {settings.jobs}")
+    for flag, value in [("--time-limit", settings.time_limit),
+                        *((f"--time-limit-for {name}", v) for name, v in settings.time_limits.items())]:
+        if value is not None and not (value > 0 and value < float("inf")):
+            raise ImpbenchError(f"{flag}: the time limit must be a positive number of seconds, got {value:g}")
     if settings.n_boot < 1:
         raise ImpbenchError(f"--bootstrap must be at least 1, got {settings.n_boot}")
     if settings.min_variant_cells < 2:
@@ -212,6 +243,10 @@ def plan_imputers(settings: RunSettings, card: Any = None) -> list[ImputerPlan]:
             raise ImpbenchError(f"--imputers: {name!r} is given twice")
         seen.add(name)
         get_imputer(name)  # raises listing the valid names
+    unknown = sorted(set(settings.time_limits) - set(names))
+    if unknown:
+        raise ImpbenchError(f"--time-limit-for names imputer(s) not in this run: {', '.join(unknown)}; "
+                            f"the run's imputers: {', '.join(names)}")
     unknown = sorted(set(settings.options) - set(registered))
     if unknown:
         raise ImpbenchError(
@@ -260,5 +295,12 @@ def plan_run(settings: RunSettings, card: Any = None, dataset_name: str | None =
         raise ImpbenchError(f"--typed-sites {settings.typed_sites}: file not found")
     run_name = settings.run_name or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(settings.out) / str(dataset_name or settings.dataset) / run_name
-    threads = settings.threads or os.cpu_count() or 1
-    return RunPlan(settings, plans, layout, run_dir, threads, genetic_map)
+    return RunPlan(settings, plans, layout, run_dir, worker_threads(settings.threads, settings.jobs), genetic_map)
+
+
+def worker_threads(threads: int | None, jobs: int, cores: int | None = None) -> int:
+    """Threads each worker may use: ``--threads`` (default: all cores) divided so that
+    jobs x threads <= cores, at least 1."""
+    cores = cores or os.cpu_count() or 1
+    share = max(1, cores // max(1, jobs))
+    return min(threads, share) if threads else share

@@ -9,8 +9,10 @@ import click
 from rich.console import Console
 
 from impbench.bench.aggregate import parse_maf_classes
-from impbench.bench.runner import run_benchmark
-from impbench.bench.settings import RunSettings, merge_options, parse_levels, parse_opt, read_options_file
+from impbench.bench.runner import RunInterrupted, run_benchmark
+from impbench.bench.settings import (
+    RunSettings, merge_options, parse_levels, parse_opt, parse_time_limit_for, read_options_file,
+)
 from impbench.cli import invocation
 from impbench.errors import ImpbenchError
 
@@ -29,12 +31,20 @@ Resumable: rerunning with the same --run NAME skips every finished
 the end; the others' results are kept; the exit code is then 1. Bad input exits 2.
 
 \b
+Every fit and every unit runs in a worker process: a plugin that raises, exits, crashes or
+runs past its time limit fails only its unit (recorded in the manifest). --jobs N runs N at
+once, each with its share of the cores (--threads caps it). A second run on a run folder in
+use is refused (exit 2); SIGINT/SIGTERM stop the workers, mark the run interrupted and exit
+130/143; rerunning with the same --run finishes it.
+
+\b
 Examples:
   impbench run --dataset sim-1kgp --imputers major,knn
   impbench run --dataset sim-los --train-cohort CA --test-cohort AA --run ca-to-aa
   impbench run --dataset sim-1kgp --imputers biunet --opt biunet.epochs=5 --device cuda
   impbench run --dataset 1kgp-chr20 --scheme array --imputers major,knn,beagle,minimac4
   impbench run --dataset sim-1kgp --panel-cohort CEU --test-cohort YRI --run ceu-to-yri
+  impbench run --dataset sim-1kgp --imputers major,knn,beagle --jobs 2 --time-limit-for beagle=600
 """
 
 
@@ -75,10 +85,19 @@ Examples:
 @click.option("--options", "options_file", default=None, type=click.Path(dir_okay=False), metavar="FILE.toml",
               help="Imputer options as TOML tables ([knn] k = 5); --opt overrides them.")
 @click.option("--cards", multiple=True, type=click.Path(file_okay=False), metavar="DIR", help="Extra folder of dataset cards (repeatable).")
+@click.option("--executor", default="local", show_default=True, metavar="local|inline",
+              help="local: each fit and unit in a worker process; inline: all in this process (debugging, no isolation).")
+@click.option("--jobs", default=1, show_default=True, type=int, metavar="N",
+              help="Fits and units run at once (local executor); threads are divided so jobs x threads <= cores.")
+@click.option("--time-limit", default=None, type=float, metavar="SECONDS",
+              help="Seconds a fit or a unit (impute and scoring) may take before its worker is killed (timed_out).")
+@click.option("--time-limit-for", "time_limit_for", multiple=True, metavar="NAME=SECONDS",
+              help="The time limit of one imputer (repeatable), e.g. beagle=600; overrides --time-limit.")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 def run_cmd(dataset, imputers, levels, replicates, scheme, typed_sites, typed_density, protocol, out, run_name, device,
             threads, nproc, seed, train_cohort, panel_cohort, test_cohort, write_vcf, n_boot, bootstrap_seed,
-            min_variant_cells, maf_classes, opts, options_file, cards, no_progress) -> None:
+            min_variant_cells, maf_classes, opts, options_file, cards, executor, jobs, time_limit, time_limit_for,
+            no_progress) -> None:
     cli_options: dict[str, dict[str, str]] = {}
     for text in opts:
         name, key, value = parse_opt(text)
@@ -95,9 +114,14 @@ def run_cmd(dataset, imputers, levels, replicates, scheme, typed_sites, typed_de
         command=invocation(), n_boot=n_boot, bootstrap_seed=bootstrap_seed, min_variant_cells=min_variant_cells,
         maf_classes=parse_maf_classes(maf_classes) if maf_classes else None,
         typed_sites=Path(typed_sites) if typed_sites else None, typed_density=typed_density, panel_cohort=panel_cohort,
+        executor=executor, jobs=jobs, time_limit=time_limit, time_limits=parse_time_limit_for(time_limit_for),
     )
     console = Console(stderr=True)
-    outcome = run_benchmark(settings, console=console, show_progress=not no_progress)
+    try:
+        outcome = run_benchmark(settings, console=console, show_progress=not no_progress)
+    except RunInterrupted as exc:
+        click.echo(f"impbench: run {exc} (workers stopped; rerun with the same --run to finish it)", err=True)
+        raise SystemExit(exc.exit_code) from None
     click.echo(f"results: {outcome.run_dir} ({outcome.units_done} units done, {outcome.units_skipped} already done)")
     from impbench.report.summary import run_summary
 
