@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="", help="also write the results here")
     args = parser.parse_args(argv)
 
-    from impbench.data.cards import get_card, prepare
+    from impbench.data.cards import get_card
+    from impbench.data.prepare import prepare
     from impbench.imputers.base import RunContext, make_options
     from impbench.imputers.registry import get_imputers
 

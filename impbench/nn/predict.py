@@ -9,7 +9,7 @@ import torch
 from impbench.imputers import segments as seg
 from impbench.genotypes import HOM_ALT, HOM_REF
 from impbench.imputers.base import Imputation
-from impbench.nn.data import SegmentData, encode, forward
+from impbench.nn.data import SegmentData, encode, forward, genotype_probs_from_haplotypes, haplotype_codes
 from impbench.nn.runtime import Precision
 
 #: Upper bound on the per-segment probabilities held at once (bytes); samples are processed in
@@ -40,6 +40,7 @@ def predict_probs(
     batch_size: int,
     features: np.ndarray | None = None,
     progress=None,
+    haplotypes: bool = False,
 ) -> np.ndarray:
     """Probabilities over the call codes for every cell.
 
@@ -48,7 +49,17 @@ def predict_probs(
     Returns float32, shape (n_samples, n_variants, 4): for each cell, the prediction of the
     overlapping segment most confident about it (``segments.reassemble``).
     ``progress(done, total)`` is called with samples done, when given.
+    haplotypes : the model was trained on haplotypes (``NNOptions.haplotypes``): each sample's
+    two haplotypes are imputed as rows of their own and combined
+    (``data.genotype_probs_from_haplotypes``).
     """
+    if haplotypes:
+        hap_progress = None if progress is None else (lambda done, total: progress(done // 2, total // 2))
+        hap_probs = predict_probs(
+            model, haplotype_codes(codes), positions, length, overlap, use_position=use_position, device=device,
+            precision=precision, batch_size=batch_size, features=features, progress=hap_progress,
+        )
+        return genotype_probs_from_haplotypes(hap_probs)
     model.eval()
     codes = np.asarray(codes, dtype=np.uint8)
     n_samples, n_variants = codes.shape

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
+
 from impbench.errors import ImpbenchError
 from impbench.nn.imputer import SegmentImputer
 
@@ -41,10 +43,16 @@ class BiUNetImputer(SegmentImputer):
             if self.layout is None or self.n_variants is None:
                 raise ImpbenchError("biunet: dense_per_segment needs the panel's variants; build the model through fit()")
             segments = n_segments(self.n_variants, *self.layout)
-        return BiUNet(
+        model = BiUNet(
             in_channels, base_channels=o.base_channels, depth=o.depth, kernel_size=o.kernel_size, dropout=o.dropout,
-            dense_hidden=o.dense_hidden, length=length, n_segments=segments,
+            dense_hidden=o.dense_hidden, length=length, n_segments=segments, unet=o.unet, haplotypes=o.haplotypes,
         )
+        if self.train_alt_frequency is not None and model.haplotypes and model.takes_segment_index:
+            from impbench.imputers.segments import segment_index
+
+            index, valid = segment_index(self.n_variants, *self.layout)
+            model.start_from_frequencies(np.where(valid, self.train_alt_frequency[index], 0.5))
+        return model
 
     def loss(self, logits: "torch.Tensor", target: "torch.Tensor") -> "torch.Tensor":
         from impbench.nn import losses

@@ -32,7 +32,10 @@ from impbench.nn.options import NNOptions
 
 LOSSES = ("hybrid", "focal", "ce")
 
-PAPER_NETWORK = dict(base_channels=32, depth=6, kernel_size=7, dense_hidden=0, dense_per_segment=False, frequency_channel=False, use_position=True)
+PAPER_NETWORK = dict(
+    unet=True, base_channels=32, depth=6, kernel_size=7, dense_hidden=0, dense_per_segment=False, frequency_channel=False, use_position=True,
+    haplotypes=False, mosaic_switches=-1, epoch_passes=1, mask_sampling="curriculum", lr_schedule="epochs",
+)
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {},
@@ -73,6 +76,7 @@ class Options(NNOptions):
     PRESETS: ClassVar[Mapping[str, Mapping[str, Any]]] = PRESETS
 
     preset: str = "cpu"
+    unet: bool = True
     base_channels: int = 4
     depth: int = 6
     kernel_size: int = 7
@@ -107,6 +111,8 @@ class Options(NNOptions):
             raise ImpbenchError(f"option dropout={self.dropout}: must be in [0, 1)")
         if self.dense_hidden < 0:
             raise ImpbenchError(f"option dense_hidden={self.dense_hidden}: must be >= 0 (0 = no dense branch)")
+        if not self.unet and self.dense_hidden == 0:
+            raise ImpbenchError("option unet=false: needs the dense branch (dense_hidden > 0)")
         if not 0.0 <= self.dosage_weight <= 1.0:
             raise ImpbenchError(f"option dosage_weight={self.dosage_weight}: must be in [0, 1]")
         if self.focal_gamma < 0 or self.penalty <= 0:
