@@ -301,6 +301,13 @@ class Trainer:
         total = self.env.all_sum(torch.from_numpy(stats).to(self.env.device)).cpu().numpy()
         return scores_from_statistics(total)
 
+    def _set_time_lr(self, seconds: float) -> None:
+        """``lr_schedule="time"``: the learning rate after ``seconds`` of the time budget."""
+        opts = self.options
+        factor = time_factor(seconds / opts.train_seconds, opts.warmup_fraction, opts.min_lr_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = opts.lr * factor
+
     def _budget_left(self) -> bool:
         """True while neither the epoch nor the time budget is spent."""
         opts = self.options
@@ -333,6 +340,8 @@ class Trainer:
             rate = curriculum_rate(epoch, opts.mask_start, opts.mask_end, ramp)
             if opts.mask_sampling == "uniform":
                 rate = 0.5 * (opts.mask_start + opts.mask_end)  # the mean of the rows' rates (logged)
+            if opts.lr_schedule == "time":
+                self._set_time_lr(self.seconds_used)
             lr = self.optimizer.param_groups[0]["lr"]
             torch.manual_seed(derived_seed(self.seed, epoch, env.rank))
             generator = torch.Generator(device=env.device)
@@ -353,9 +362,7 @@ class Trainer:
                     break
                 groups = torch.from_numpy(index % train.n_seg).to(env.device)
                 if opts.lr_schedule == "time":
-                    fraction = (self.seconds_used + time.perf_counter() - epoch_start) / opts.train_seconds
-                    for group in self.optimizer.param_groups:
-                        group["lr"] = opts.lr * time_factor(fraction, opts.warmup_fraction, opts.min_lr_ratio)
+                    self._set_time_lr(self.seconds_used + time.perf_counter() - epoch_start)
                 row_rate: float | torch.Tensor = rate
                 if opts.mask_sampling == "uniform":
                     draw = torch.rand((len(index), 1), generator=generator, device=env.device)
@@ -381,7 +388,8 @@ class Trainer:
                         torch.distributed.broadcast(out_of_time, 0)
                     if out_of_time.item():
                         break
-            self.scheduler.step()
+            if opts.lr_schedule == "epochs":
+                self.scheduler.step()
             sums = env.all_sum(sums)
             seconds = time.perf_counter() - epoch_start
             self.seconds_used += seconds

@@ -26,8 +26,9 @@ class BiUNetImputer(SegmentImputer):
 
     @property
     def length_multiple(self) -> int:  # type: ignore[override]
-        """Segment lengths must survive ``depth - 1`` halvings."""
-        return 2 ** (self.options.depth - 1)
+        """Segment lengths must survive the U-Net's ``depth - 1`` halvings (any length without
+        the U-Net)."""
+        return 2 ** (self.options.depth - 1) if self.options.unet else 1
 
     def build_model(self, in_channels: int) -> "torch.nn.Module":
         """The U-Net; the dense branch (``dense_hidden > 0``) needs the segment length, known
