@@ -54,7 +54,8 @@ class NNOptions:
         lr_schedule : "epochs" (warm-up and cosine over ``epochs``, stepped per epoch) or
         "time" (set before every step from the share of ``train_seconds`` spent: warm-up over
         the first ``warmup_fraction`` of it, then cosine to ``min_lr_ratio``; needs a time
-        budget). Under a time budget the epoch schedule is cut wherever the time runs out.
+        budget; the rate then follows the wall clock, so such a training is not bit-for-bit
+        reproducible). Under a time budget the epoch schedule is cut wherever the time runs out.
     Masking curriculum (a fresh mask per batch; each call hidden with the current rate)
         mask_sampling : "curriculum" (below) or "uniform" (every row of every batch draws its
         own rate uniformly from [mask_start, mask_end]: one model for every masking level).

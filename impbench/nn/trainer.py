@@ -272,8 +272,9 @@ class Trainer:
         n_groups: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mask, encode, forward a batch from ``SegmentData.batch``; returns (loss, logits
-        float32, masked input codes). ``rate``: a float or float32 (B, 1). ``groups``: int64 (B,) the segment index of each row
-        (for ``mask_mode="variants"`` and models that take it)."""
+        float32, masked input codes). ``rate``: a float or float32 (B, 1), one per row.
+        ``groups``: int64 (B,) the segment index of each row (for ``mask_mode="variants"``
+        and models that take it)."""
         codes, position, features = batch
         masked = mask_batch(codes, rate, generator, groups if self.options.mask_mode == "variants" else None, n_groups)
         x = encode(masked, position if self.options.use_position else None, features)
@@ -302,8 +303,13 @@ class Trainer:
         return scores_from_statistics(total)
 
     def _set_time_lr(self, seconds: float) -> None:
-        """``lr_schedule="time"``: the learning rate after ``seconds`` of the time budget."""
+        """``lr_schedule="time"``: the learning rate after ``seconds`` of the time budget (rank
+        0's clock under DDP, so that every replica takes the same step)."""
         opts = self.options
+        if self.env.distributed:
+            clock = torch.tensor([seconds], dtype=torch.float64, device=self.env.device)
+            torch.distributed.broadcast(clock, 0)
+            seconds = float(clock.item())
         factor = time_factor(seconds / opts.train_seconds, opts.warmup_fraction, opts.min_lr_ratio)
         for group in self.optimizer.param_groups:
             group["lr"] = opts.lr * factor

@@ -55,6 +55,20 @@ class BiUNetImputer(SegmentImputer):
             model.start_from_frequencies(np.where(valid, self.train_alt_frequency[index], 0.5))
         return model
 
+    def departures_from_paper(self) -> list[str]:
+        """The learning settings that differ from the ``paper`` preset (the authors' archived
+        run config), as ``"field=value (paper: value)"``; the report shows them with the
+        manifest's info. Budgets and execution settings (``RUNTIME_FIELDS``) and ``preset``
+        are left out."""
+        paper = Options.from_preset("paper").learning_fields()
+        ours = self.options.learning_fields()
+        return [f"{k}={ours[k]!r} (paper: {paper[k]!r})" for k in paper if k != "preset" and ours.get(k) != paper[k]]
+
+    def manifest_info(self) -> dict:
+        info = super().manifest_info()
+        info["departures_from_paper"] = self.departures_from_paper()
+        return info
+
     def loss(self, logits: "torch.Tensor", target: "torch.Tensor") -> "torch.Tensor":
         from impbench.nn import losses
 

@@ -104,7 +104,7 @@ class Options(NNOptions):
     use_position: bool = False
     frequency_channel: bool = False
     haplotypes: bool = True
-    mosaic_switches: int = 3
+    mosaic_switches: int = -1
     epoch_passes: int = 4
     loss_positions: str = "masked"
     mask_sampling: str = "uniform"

@@ -154,7 +154,7 @@ def test_presets_and_overrides():
     assert text.base_channels == 32 and text.dense_hidden == 0 and text.loss_positions == "all" and text.batch_size == 1024
     assert Options() == Options.from_preset("cpu")
     cpu = Options()  # reference-free haplotype model (not from the paper)
-    assert cpu.haplotypes and cpu.mosaic_switches == 3 and not cpu.unet and cpu.dense_per_segment and cpu.dense_hidden == 512
+    assert cpu.haplotypes and cpu.mosaic_switches == -1 and not cpu.unet and cpu.dense_per_segment and cpu.dense_hidden == 512
     assert cpu.mask_sampling == "uniform" and (cpu.mask_start, cpu.mask_end) == (0.05, 0.5) and cpu.lr_schedule == "time"
     old = Options.from_preset("unet-cpu")  # the previous cpu recipe, kept for the ablation
     assert old.unet and old.base_channels == 4 and old.dense_hidden == 2048 and not old.haplotypes and not old.dense_per_segment
@@ -179,6 +179,10 @@ def test_options_recorded_in_manifest_info(tmp_path):
     assert info["best_val_r2"] == max(c["val_r2"] for c in info["validation_curve"])
     assert info["params"] == count_parameters(imputer.model)
     assert (info["segment_length"], info["segment_overlap"]) == (32, 8)
+    departures = info["departures_from_paper"]
+    assert "haplotypes=True (paper: False)" in departures and "unet=False (paper: True)" in departures
+    assert not any(d.startswith(("preset=", "epochs=", "train_seconds=")) for d in departures)
+    assert BiUNetImputer(Options.from_preset("paper")).departures_from_paper() == []
 
 
 # ---------------------------------------------------------------- bad input
