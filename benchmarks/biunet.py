@@ -68,11 +68,13 @@ def measure(preset: str, mode: str, device_name: str, seconds: float, threads: i
     model = imputer.build_model(input_channels(options.use_position, n_features)).to(device)
     precision = precision_for(options.amp, device)
 
-    x_one = encode(torch.full((1, length), 1, dtype=torch.uint8, device=device), torch.rand(1, length, device=device),
-                   torch.rand(1, n_features, length, device=device) if n_features else None)
+    # FLOPs per segment: one row of every segment (a per-segment branch computes each segment's
+    # group once), divided by the rows.
+    x_all = encode(torch.full((n_seg_per_sample, length), 1, dtype=torch.uint8, device=device), torch.rand(n_seg_per_sample, length, device=device),
+                   torch.rand(n_seg_per_sample, n_features, length, device=device) if n_features else None)
     with FlopCounterMode(display=False) as counter:
-        forward(model, x_one, torch.zeros(1, dtype=torch.int64, device=device))
-    flops_forward = counter.get_total_flops()
+        forward(model, x_all, torch.arange(n_seg_per_sample, device=device))
+    flops_forward = counter.get_total_flops() / n_seg_per_sample
 
     # Calibrate: time a few batches, then size the data to run about `seconds`.
     step_batch = options.batch_size if mode == "train" else options.predict_batch_size

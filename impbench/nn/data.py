@@ -127,8 +127,8 @@ def genotype_probs_from_haplotypes(haplotype_probs: np.ndarray) -> np.ndarray:
     Returns float32 (n, m, 4): ``(1-a)(1-b), (1-a) b, a (1-b), a b`` for codes 0|0, 0|1, 1|0,
     1|1 with ``a``, ``b`` the ALT probabilities of the first and second haplotype.
     """
-    p = np.asarray(haplotype_probs, dtype=np.float64)
-    alt = np.clip(p[..., 3] + 0.5 * (p[..., 1] + p[..., 2]), 0.0, 1.0)
+    p = np.asarray(haplotype_probs)
+    alt = np.clip(p[..., 3] + 0.5 * (p[..., 1] + p[..., 2]), 0.0, 1.0).astype(np.float64)
     a, b = alt[0::2], alt[1::2]
     return np.stack([(1 - a) * (1 - b), (1 - a) * b, a * (1 - b), a * b], axis=-1).astype(np.float32)
 

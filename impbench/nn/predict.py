@@ -53,13 +53,6 @@ def predict_probs(
     two haplotypes are imputed as rows of their own and combined
     (``data.genotype_probs_from_haplotypes``).
     """
-    if haplotypes:
-        hap_progress = None if progress is None else (lambda done, total: progress(done // 2, total // 2))
-        hap_probs = predict_probs(
-            model, haplotype_codes(codes), positions, length, overlap, use_position=use_position, device=device,
-            precision=precision, batch_size=batch_size, features=features, progress=hap_progress,
-        )
-        return genotype_probs_from_haplotypes(hap_probs)
     model.eval()
     codes = np.asarray(codes, dtype=np.uint8)
     n_samples, n_variants = codes.shape
@@ -67,6 +60,19 @@ def predict_probs(
     out = np.empty((n_samples, n_variants, 4), dtype=np.float32)
     per_sample = n_seg * length * 4 * 4
     chunk = max(1, CHUNK_BYTES // per_sample)
+    if haplotypes:
+        # A chunk of samples at a time: its 2 x chunk haplotype rows, then their product.
+        chunk = max(1, chunk // 2)
+        for first in range(0, n_samples, chunk):
+            block = codes[first : first + chunk]
+            hap_probs = predict_probs(
+                model, haplotype_codes(block), positions, length, overlap, use_position=use_position, device=device,
+                precision=precision, batch_size=batch_size, features=features,
+            )
+            out[first : first + len(block)] = genotype_probs_from_haplotypes(hap_probs)
+            if progress is not None:
+                progress(first + len(block), n_samples)
+        return out
     for first in range(0, n_samples, chunk):
         block = SegmentData(codes[first : first + chunk], positions, length, overlap, device, features)
         seg_probs = np.empty((len(block), length, 4), dtype=np.float32)
