@@ -20,7 +20,7 @@ class BiUNetImputer(SegmentImputer):
     """BiU-Net (Huang et al.): a biologically informed 1-D U-Net, reference-free."""
 
     name: ClassVar[str] = "biunet"
-    description: ClassVar[str] = "BiU-Net: 1-D U-Net over 128-SNP segments (presets cpu, paper, paper-text; reference-free)"
+    description: ClassVar[str] = "BiU-Net (reference-free): the published 1-D U-Net (presets paper, paper-text) or, by default (cpu), a per-segment haplotype perceptron"
     reference_free: ClassVar[bool] = True
     Options: ClassVar[type] = Options
 

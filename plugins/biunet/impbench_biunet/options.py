@@ -17,8 +17,7 @@ Presets, each following one named source (``/work/shared/reference/biunet.md`` r
 ``cpu`` (default)
     Reference-free and sized for 2 CPU cores; not from the paper (every departure is listed in
     the plugin README). Haplotype-level learning: the phased panel's 2n haplotypes are the
-    training rows, each a fresh Li-Stephens mosaic of 4 panel haplotypes (3 random switches
-    per segment); no U-Net (``unet=false``): a per-segment denoising perceptron
+    training rows (no mosaics: ``mosaic_switches=3`` measured worse); no U-Net (``unet=false``): a per-segment denoising perceptron
     (``dense_per_segment``: allele and observed flag of 128 positions -> 512 hidden -> 128 ALT
     logits, own weights per segment, output bias started at the panel's allele frequencies);
     cross-entropy on the hidden alleles, a mask rate drawn per row uniformly from 5-50 %;
