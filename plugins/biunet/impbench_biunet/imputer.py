@@ -66,8 +66,8 @@ class BiUNetImputer(SegmentImputer):
 
     def manifest_info(self) -> dict:
         info = super().manifest_info()
-        info["departures_from_paper"] = self.departures_from_paper()
-        return info
+        # Right after the preset: the report shows the start of the info.
+        return {"preset": info.pop("preset", ""), "departures_from_paper": self.departures_from_paper(), **info}
 
     def loss(self, logits: "torch.Tensor", target: "torch.Tensor") -> "torch.Tensor":
         from impbench.nn import losses
