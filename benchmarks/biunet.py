@@ -45,7 +45,8 @@ def measure(preset: str, mode: str, device_name: str, seconds: float, threads: i
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from impbench.nn import SegmentData, Trainer, count_parameters, encode, input_channels, losses, predict_probs
+    from impbench.nn import SegmentData, Trainer, count_parameters, encode, haplotype_codes, input_channels, predict_probs
+    from impbench.nn.data import forward
     from impbench.nn import checkpoint as ckpt
     from impbench.nn.runtime import DistEnv, precision_for, resolve_device
     from impbench_biunet import BiUNetImputer, Options
@@ -57,39 +58,46 @@ def measure(preset: str, mode: str, device_name: str, seconds: float, threads: i
         options = Options(**{**options.as_dict(), "batch_size": batch, "predict_batch_size": batch})
     imputer = BiUNetImputer(options)
     length, overlap = 128, 16
+    n_seg_per_sample = 64
+    n_variants = n_seg_per_sample * (length - overlap) + overlap
     n_features = 1 if options.frequency_channel else 0
     rss_before = rss_mb()
     torch.manual_seed(0)
+    # A per-segment branch (the cpu preset) needs the layout and the variant count.
+    imputer.layout, imputer.n_variants = (length, overlap), n_variants
     model = imputer.build_model(input_channels(options.use_position, n_features)).to(device)
     precision = precision_for(options.amp, device)
 
-    x_one = encode(torch.full((1, length), 1, dtype=torch.uint8, device=device), torch.rand(1, length, device=device),
-                   torch.rand(1, n_features, length, device=device) if n_features else None)
+    # FLOPs per segment: one row of every segment (a per-segment branch computes each segment's
+    # group once), divided by the rows.
+    x_all = encode(torch.full((n_seg_per_sample, length), 1, dtype=torch.uint8, device=device), torch.rand(n_seg_per_sample, length, device=device),
+                   torch.rand(n_seg_per_sample, n_features, length, device=device) if n_features else None)
     with FlopCounterMode(display=False) as counter:
-        model(x_one)
-    flops_forward = counter.get_total_flops()
+        forward(model, x_all, torch.arange(n_seg_per_sample, device=device))
+    flops_forward = counter.get_total_flops() / n_seg_per_sample
 
     # Calibrate: time a few batches, then size the data to run about `seconds`.
     step_batch = options.batch_size if mode == "train" else options.predict_batch_size
     codes = torch.randint(1, 5, (step_batch, length), dtype=torch.uint8, device=device)
+    if options.haplotypes:  # haplotype rows: 1 = REF, 4 = ALT
+        codes = (torch.randint(0, 2, (step_batch, length), device=device) * 3 + 1).to(torch.uint8)
+    segment_index = torch.arange(step_batch, device=device) % n_seg_per_sample
     x = encode(codes, torch.rand(step_batch, length, device=device),
                torch.rand(step_batch, n_features, length, device=device) if n_features else None)
 
     def one_step() -> None:
         if mode == "train":
             with precision.autocast():
-                logits = model(x)
-            losses.hybrid(logits.float(), codes.long()).backward()
+                logits = forward(model, x, segment_index)
+            imputer.loss(logits.float(), codes.long()).backward()
             model.zero_grad(set_to_none=True)
         else:
             with torch.inference_mode(), precision.autocast():
-                model(x).float().cpu()
+                forward(model, x, segment_index).float().cpu()
 
     rate = step_batch / seconds_per_step(one_step, device)
     n_segments = int(max(3 * step_batch, rate * seconds))
-    n_seg_per_sample = 64
     n_samples = max(1, -(-n_segments // n_seg_per_sample))
-    n_variants = n_seg_per_sample * (length - overlap) + overlap
     matrix = random_matrix(n_samples, n_variants, seed=1)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -97,7 +105,8 @@ def measure(preset: str, mode: str, device_name: str, seconds: float, threads: i
     if mode == "train":
         with tempfile.TemporaryDirectory() as tmp:
             features = imputer.variant_features(matrix.codes) if n_features else None
-            data = SegmentData(matrix.codes, matrix.positions, length, overlap, device, features)
+            rows = haplotype_codes(matrix.codes) if options.haplotypes else matrix.codes
+            data = SegmentData(rows, matrix.positions, length, overlap, device, features)
             run_options = Options(**{**options.as_dict(), "epochs": 1, "warmup_epochs": 0, "patience": 0})
             fp = ckpt.fingerprint("biunet", run_options.learning_fields(), "bench", "random")
             trainer = Trainer(model, imputer.loss, run_options, DistEnv(device=device), Path(tmp), fp, seed=0, name="biunet")
@@ -109,7 +118,8 @@ def measure(preset: str, mode: str, device_name: str, seconds: float, threads: i
         features = imputer.variant_features(matrix.codes) if n_features else None
         start = time.perf_counter()
         predict_probs(model, matrix.codes, matrix.positions, length, overlap, use_position=options.use_position,
-                      device=device, precision=precision, batch_size=options.predict_batch_size, features=features)
+                      device=device, precision=precision, batch_size=options.predict_batch_size, features=features,
+                      haplotypes=options.haplotypes)
         if device.type == "cuda":
             torch.cuda.synchronize()
         n_done = matrix.n_samples * n_seg_per_sample

@@ -5,12 +5,14 @@ selection, ``train_seconds`` = the budget) and is scored on the test split: mask
 minor-allele dosage R² (minor allele of the training panel) under a seeded uniform mask at each
 level, beside knn. Learning curves (validation R² against training seconds) go to a PNG.
 
-Variants (all from the ``cpu`` preset unless named): the position channel on vs off; hybrid vs
+Variants: the reference-free ``cpu`` preset (haplotype mosaics, per-segment perceptron) with
+and without mosaics, and on genotypes instead of haplotypes; then, on the U-Net recipe
+``unet-cpu`` (U-Net width 4 + shared dense branch): the position channel on vs off; hybrid vs
 focal vs CE loss; segment length 64 / 128 / 256; with vs without the dense branch; ``paper``
 vs ``paper-text`` (the published network) for the same budget.
 
-    python benchmarks/neural_ablation.py                        # ~10-15 min on 2 cores
-    python benchmarks/neural_ablation.py --seconds 30 --only cpu,no-dense
+    python benchmarks/neural_ablation.py                        # ~17 min on 2 cores
+    python benchmarks/neural_ablation.py --seconds 30 --only cpu,cpu-no-mosaic
     python benchmarks/neural_ablation.py --png /tmp/ablation.png --threads 2
 
 Wall and CPU seconds are printed per variant: on a shared machine the same budget buys fewer
@@ -30,14 +32,21 @@ from pathlib import Path
 
 import numpy as np
 
+#: The paper's claims are ablated on the U-Net recipe (``unet-cpu``: U-Net width 4 + shared
+#: dense branch on genotypes); the reference-free ``cpu`` preset (haplotype mosaics, per-segment
+#: perceptron) is ablated on its own ideas.
+UNET = {"preset": "unet-cpu"}
 VARIANTS: dict[str, dict] = {
     "cpu": {},
-    "no-position": {"use_position": False},
-    "hybrid": {"loss": "hybrid"},
-    "focal": {"loss": "focal"},
-    "segment-64": {"segment_length": 64, "segment_overlap": 8},
-    "segment-256": {"segment_length": 256, "segment_overlap": 32},
-    "no-dense": {"dense_hidden": 0},
+    "cpu-no-mosaic": {"mosaic_switches": -1},
+    "cpu-genotypes": {"haplotypes": False, "mosaic_switches": -1},
+    "unet-cpu": dict(UNET),
+    "no-position": dict(UNET, use_position=False),
+    "hybrid": dict(UNET, loss="hybrid"),
+    "focal": dict(UNET, loss="focal"),
+    "segment-64": dict(UNET, segment_length=64, segment_overlap=8),
+    "segment-256": dict(UNET, segment_length=256, segment_overlap=32),
+    "no-dense": dict(UNET, dense_hidden=0),
     "paper": {"preset": "paper"},
     "paper-text": {"preset": "paper-text"},
 }
@@ -82,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="", help="also write the results here")
     args = parser.parse_args(argv)
 
-    from impbench.data.cards import get_card, prepare
+    from impbench.data.cards import get_card
+    from impbench.data.prepare import prepare
     from impbench.imputers.base import RunContext, make_options
     from impbench.imputers.registry import get_imputers
 

@@ -550,3 +550,142 @@ def test_registering_the_neural_plugins_does_not_import_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+# ---------------------------------------------------------------- haplotypes, mosaics, per-segment weights
+def test_haplotype_codes_against_a_loop_and_back():
+    from impbench.genotypes import ALLELES_CODE
+    from impbench.nn.data import genotype_probs_from_haplotypes, haplotype_codes
+
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 5, size=(5, 9)).astype(np.uint8)
+    haps = haplotype_codes(codes)
+    assert haps.shape == (10, 9) and haps.dtype == np.uint8
+    allele_of = {1: (0, 0), 2: (0, 1), 3: (1, 0), 4: (1, 1)}
+    for i in range(5):
+        for j in range(9):
+            if codes[i, j] == MISSING:
+                assert haps[2 * i, j] == haps[2 * i + 1, j] == MISSING
+            else:
+                first, second = allele_of[int(codes[i, j])]
+                assert (haps[2 * i, j], haps[2 * i + 1, j]) == (1 + 3 * first, 1 + 3 * second)
+    # One-hot haplotype predictions combine back into the one-hot of the original code.
+    one_hot = np.eye(4, dtype=np.float32)[np.clip(haps.astype(int) - 1, 0, 3)]
+    probs = genotype_probs_from_haplotypes(one_hot)
+    called = codes != MISSING
+    assert probs.shape == (5, 9, 4)
+    assert np.array_equal(probs.argmax(-1)[called] + 1, codes[called])
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-6)
+    # Independent haplotypes: P(code) is the product of the two allele probabilities.
+    alt = rng.random((4, 3))
+    hap_probs = np.stack([1 - alt, np.zeros_like(alt), np.zeros_like(alt), alt], axis=-1)
+    combined = genotype_probs_from_haplotypes(hap_probs)
+    for i in range(2):
+        for j in range(3):
+            for a0 in (0, 1):
+                for a1 in (0, 1):
+                    want = (alt[2 * i, j] if a0 else 1 - alt[2 * i, j]) * (alt[2 * i + 1, j] if a1 else 1 - alt[2 * i + 1, j])
+                    assert combined[i, j, ALLELES_CODE[a0, a1] - 1] == pytest.approx(want, abs=1e-6)
+
+
+def test_mosaics_copy_pieces_of_panel_rows_of_the_same_segment():
+    n_samples, n_variants = 4, 70
+    constant = np.repeat(np.arange(1, 5, dtype=np.uint8)[:, None], n_variants, axis=1)  # row i is all i + 1
+    data = SegmentData(constant, np.arange(n_variants) * 10, 16, 4, "cpu")
+    index = np.arange(len(data))
+    rng = np.random.default_rng(0)
+    for switches in (0, 1, 3):
+        rows = data.mosaic_rows(index, switches, rng)
+        valid = rows != PAD
+        changes = ((rows[:, 1:] != rows[:, :-1]) & valid[:, 1:]).sum(axis=1)
+        assert changes.max() <= switches
+        if switches:
+            assert changes.max() > 0
+        assert np.array_equal(valid, data.segments[index] != PAD)  # the padded tail stays padding
+    # Distinct rows: a mosaic without switches is one panel row of the same segment.
+    matrix = simulate_matrix(n_samples=6, sequence_length=30_000, seed=3)
+    data = SegmentData(matrix.codes, matrix.positions, 32, 8, "cpu")
+    index = np.arange(len(data))
+    rows = data.mosaic_rows(index, 0, np.random.default_rng(1))
+    for row, i in zip(rows, index):
+        same_segment = data.segments[i % data.n_seg :: data.n_seg]
+        assert any(np.array_equal(row, other) for other in same_segment)
+    codes, _, _ = data.batch(index[:5], 2, np.random.default_rng(2))
+    assert codes.shape == (5, 32) and codes.dtype == torch.uint8
+
+
+def test_segment_mlp_matches_per_row_weights():
+    from impbench.nn.segment_mlp import SegmentMLP
+
+    torch.manual_seed(0)
+    mlp = SegmentMLP(n_segments=5, in_features=6, hidden=4, out_features=3)
+    x = torch.randn(11, 6, requires_grad=True)
+    segment = torch.tensor([4, 0, 0, 2, 4, 4, 1, 0, 3, 2, 4])
+    out = mlp(x, segment)
+    want = torch.stack([
+        torch.relu(x[b] @ mlp.w1[k] + mlp.b1[k, 0]) @ mlp.w2[k] + mlp.b2[k, 0] for b, k in enumerate(segment.tolist())
+    ])
+    torch.testing.assert_close(out, want)
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(mlp.w1.grad).all()
+    assert torch.count_nonzero(mlp.w1.grad[[0, 1, 2, 3, 4]].flatten(1).abs().sum(1)) == 5
+
+
+def test_mask_batch_with_a_rate_per_row():
+    codes = torch.full((3, 4000), 1, dtype=torch.uint8)
+    rate = torch.tensor([[0.0], [0.3], [0.9]])
+    hidden = (mask_batch(codes, rate, torch.Generator().manual_seed(0)) == MISSING).float().mean(1)
+    assert hidden[0] == 0.0
+    assert abs(float(hidden[1]) - 0.3) < 0.04 and abs(float(hidden[2]) - 0.9) < 0.04
+
+
+def test_time_schedule_warms_up_then_decays_to_the_floor():
+    from impbench.nn.trainer import time_factor
+
+    assert time_factor(0.025, 0.05, 0.1) == pytest.approx(0.5)
+    assert time_factor(0.05, 0.05, 0.1) == pytest.approx(1.0)
+    assert time_factor(1.0, 0.05, 0.1) == pytest.approx(0.1)
+    assert time_factor(0.6, 0.05, 0.1) < time_factor(0.3, 0.05, 0.1) < 1.0
+
+
+def test_haplotype_options_validation():
+    with pytest.raises(ImpbenchError, match="mosaic_switches=-2"):
+        NNOptions(mosaic_switches=-2)
+    with pytest.raises(ImpbenchError, match="lr_schedule"):
+        NNOptions(lr_schedule="time", train_seconds=0)
+    with pytest.raises(ImpbenchError, match="mask_sampling='random'"):
+        NNOptions(mask_sampling="random")
+    with pytest.raises(ImpbenchError, match="mask_start"):
+        NNOptions(mask_sampling="uniform", mask_start=0.6, mask_end=0.5)
+    with pytest.raises(ImpbenchError, match="epoch_passes=0"):
+        NNOptions(epoch_passes=0)
+
+
+def test_haplotype_training_with_mosaics_imputes_both_haplotypes(tmp_path):
+    """A haplotype model trains on mosaics with per-row mask rates and a time schedule; its
+    imputation of a target is the product of its two haplotypes' predictions."""
+    from impbench.nn.data import genotype_probs_from_haplotypes, haplotype_codes
+    from impbench.nn.predict import predict_probs
+    from impbench.nn.runtime import precision_for
+
+    matrix = simulate_matrix(n_samples=20, sequence_length=30_000, seed=8)
+    options = TinyOptions(
+        epochs=2, haplotypes=True, mosaic_switches=2, mask_sampling="uniform", mask_start=0.05, mask_end=0.5,
+        lr_schedule="time", train_seconds=60.0, epoch_passes=2,
+    )
+    imputer = TinyImputer(options)
+    ctx = RunContext(work_dir=tmp_path, seed=1)
+    imputer.fit(matrix.take_samples(np.arange(14)), None, ctx)
+    assert imputer.result.epochs_run == 2
+    target = matrix.take_samples(np.arange(14, 20))
+    codes = target.codes.copy()
+    codes[:, ::3] = MISSING
+    result = imputer.impute(target.with_codes(codes), ctx)
+    seen = codes != MISSING
+    assert np.array_equal(result.calls[seen], codes[seen])
+    length, overlap = imputer.layout
+    hap_probs = predict_probs(
+        imputer.model, haplotype_codes(codes), target.positions, length, overlap, use_position=True,
+        device=torch.device("cpu"), precision=precision_for("off", torch.device("cpu")), batch_size=64,
+    )
+    np.testing.assert_allclose(result.probs[~seen], genotype_probs_from_haplotypes(hap_probs)[~seen], atol=1e-5)

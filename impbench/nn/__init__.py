@@ -40,7 +40,9 @@ Modules: ``options`` (``NNOptions``), ``data`` (``SegmentData``, ``encode``, ``m
 ``curriculum_rate``), ``losses`` (cross-entropy, focal with a penalty matrix, dosage MSE),
 ``trainer`` (``Trainer``), ``checkpoint``, ``runtime`` (device, process group, precision),
 ``predict``, ``imputer`` (``SegmentImputer``), ``launch`` (the ``torchrun`` worker),
-``validation`` (model selection on masked-cell minor-allele dosage R²). Only ``options`` and
+``validation`` (model selection on masked-cell minor-allele dosage R²), ``segment_mlp``
+(``SegmentMLP``: per-segment weights, grouped). Haplotype-level training and mosaics are
+options of ``NNOptions`` (``haplotypes``, ``mosaic_switches``). Only ``options`` and
 ``imputer`` load without torch (torch is imported when an imputer is built).
 """
 
@@ -73,8 +75,11 @@ _EXPORTS = {
     "TrainResult": "trainer",
     "warmup_cosine": "trainer",
     "ValidationSet": "validation",
+    "SegmentMLP": "segment_mlp",
+    "haplotype_codes": "data",
+    "genotype_probs_from_haplotypes": "data",
 }
-_SUBMODULES = ("checkpoint", "data", "imputer", "launch", "losses", "options", "predict", "runtime", "trainer", "validation")
+_SUBMODULES = ("checkpoint", "data", "imputer", "launch", "losses", "options", "predict", "runtime", "segment_mlp", "trainer", "validation")
 
 
 def __getattr__(name: str) -> Any:
@@ -94,6 +99,7 @@ __all__ = [
     "NNOptions",
     "SegmentData",
     "SegmentImputer",
+    "SegmentMLP",
     "TrainResult",
     "ValidationSet",
     "Trainer",
@@ -101,6 +107,8 @@ __all__ = [
     "count_parameters",
     "curriculum_rate",
     "encode",
+    "genotype_probs_from_haplotypes",
+    "haplotype_codes",
     "imputation_from_probs",
     "input_channels",
     "mask_batch",

@@ -1,7 +1,14 @@
-"""Segment data, per-batch encoding and the masking curriculum.
+"""Segment data, per-batch encoding, haplotype mosaics, haplotype conversion and the masking
+curriculum.
 
 Segments stay uint8 in host memory (``SegmentData.segments``); each batch is moved to the
 device as uint8 and expanded there to the model's float input by ``encode``.
+
+Haplotype mode (``NNOptions.haplotypes``): the phased codes of ``n`` samples become ``2n``
+haplotype rows written as genotype codes, ``1`` (0|0) for a REF allele and ``4`` (1|1) for an
+ALT allele (0 where the genotype is missing), so that segments, masks, losses and reassembly
+work unchanged; ``genotype_probs_from_haplotypes`` multiplies the two haplotypes' allele
+probabilities back into probabilities over the four phased codes.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ import numpy as np
 import torch
 
 from impbench.imputers import segments as seg
-from impbench.genotypes import HOM_ALT, HOM_REF, MISSING, N_CODES
+from impbench.genotypes import HET_01, HET_10, HOM_ALT, HOM_REF, MISSING, N_CODES
 
 
 class SegmentData:
@@ -63,14 +70,31 @@ class SegmentData:
     def n_features(self) -> int:
         return 0 if self.features is None else int(self.features.shape[1])
 
-    def batch(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Segments ``index`` (int array) on the device.
+    def mosaic_rows(self, index: np.ndarray, switches: int, rng: np.random.Generator) -> np.ndarray:
+        """Mosaic segments (uint8 (B, length)): row ``b`` is segment ``index[b] % n_seg`` copied
+        from ``switches + 1`` random rows (donors) of the data, switching donor at ``switches``
+        random breakpoints (Li and Stephens' copying model: recombinants with the panel's local
+        linkage disequilibrium). ``switches=0`` copies one random donor."""
+        index = np.asarray(index, dtype=np.int64)
+        segment = index % self.n_seg
+        donors = rng.integers(0, self.n_samples, size=(index.size, switches + 1))
+        breakpoints = np.sort(rng.integers(1, self.length, size=(index.size, switches)), axis=1)
+        piece = (np.arange(self.length)[None, :, None] >= breakpoints[:, None, :]).sum(axis=2)  # (B, L)
+        rows = np.take_along_axis(donors, piece, axis=1) * self.n_seg + segment[:, None]
+        return self.segments[rows, np.arange(self.length)[None, :]]
+
+    def batch(
+        self, index: np.ndarray, mosaic_switches: int = -1, rng: np.random.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Segments ``index`` (int array) on the device; with ``mosaic_switches >= 0`` (and
+        ``rng``) mosaics of the same segments instead (``mosaic_rows``).
 
         Returns codes (uint8, shape (B, length)), their positional channel (float32, shape
         (B, length)) and their per-variant features (float32 (B, n_features, length) or None).
         """
         index = np.asarray(index, dtype=np.int64)
-        codes = torch.from_numpy(self.segments[index])
+        rows = self.segments[index] if mosaic_switches < 0 or rng is None else self.mosaic_rows(index, mosaic_switches, rng)
+        codes = torch.from_numpy(np.ascontiguousarray(rows))
         if self.device.type == "cuda":
             codes = codes.pin_memory().to(self.device, non_blocking=True)
         else:
@@ -78,6 +102,35 @@ class SegmentData:
         seg_index = torch.from_numpy(index % self.n_seg).to(self.device)
         features = None if self.features is None else self.features[seg_index]
         return codes, self.position[seg_index], features
+
+
+def haplotype_codes(codes: np.ndarray) -> np.ndarray:
+    """The haplotypes of phased genotype codes as rows of codes: uint8 (n, m) -> uint8 (2n, m).
+
+    Row ``2i`` is sample ``i``'s first haplotype, row ``2i + 1`` its second; an allele is
+    written ``1`` (REF) or ``4`` (ALT), a missing genotype ``0`` in both rows.
+    """
+    codes = np.asarray(codes, dtype=np.uint8)
+    first_alt = (codes == HET_10) | (codes == HOM_ALT)
+    second_alt = (codes == HET_01) | (codes == HOM_ALT)
+    called = (codes >= HOM_REF) & (codes <= HOM_ALT)
+    alleles = np.stack([first_alt, second_alt], axis=1).reshape(-1, codes.shape[1])
+    out = np.where(alleles, np.uint8(HOM_ALT), np.uint8(HOM_REF))
+    return np.where(np.repeat(called, 2, axis=0), out, np.uint8(MISSING)).astype(np.uint8)
+
+
+def genotype_probs_from_haplotypes(haplotype_probs: np.ndarray) -> np.ndarray:
+    """Probabilities over the four phased codes from two haplotypes' predictions.
+
+    haplotype_probs : float (2n, m, 4) over codes 1-4 of the ``haplotype_codes`` rows; the ALT
+    probability of a haplotype is ``p4 + (p2 + p3) / 2`` (a haplotype model puts ~0 on 2, 3).
+    Returns float32 (n, m, 4): ``(1-a)(1-b), (1-a) b, a (1-b), a b`` for codes 0|0, 0|1, 1|0,
+    1|1 with ``a``, ``b`` the ALT probabilities of the first and second haplotype.
+    """
+    p = np.asarray(haplotype_probs)
+    alt = np.clip(p[..., 3] + 0.5 * (p[..., 1] + p[..., 2]), 0.0, 1.0).astype(np.float64)
+    a, b = alt[0::2], alt[1::2]
+    return np.stack([(1 - a) * (1 - b), (1 - a) * b, a * (1 - b), a * b], axis=-1).astype(np.float32)
 
 
 def input_channels(use_position: bool, n_features: int = 0) -> int:
@@ -119,14 +172,15 @@ def forward(model: torch.nn.Module, x: torch.Tensor, segment_index: torch.Tensor
 
 def mask_batch(
     codes: torch.Tensor,
-    rate: float,
+    rate: float | torch.Tensor,
     generator: torch.Generator | None = None,
     groups: torch.Tensor | None = None,
     n_groups: int = 0,
 ) -> torch.Tensor:
     """Hide genotype calls (codes 1-4) with probability ``rate``.
 
-    codes : uint8, shape (B, L). Without ``groups`` each cell is hidden on its own. With
+    codes : uint8, shape (B, L). rate : a float, or float32 (B, 1) for a rate per row.
+    Without ``groups`` each cell is hidden on its own. With
     ``groups`` (int64 (B,), values < ``n_groups``: the segment index of each row) a column of
     a group is hidden in every row of that group (whole variants, as an array scheme hides
     untyped variants in every sample). Returns a new uint8 tensor with hidden cells set to 0;

@@ -84,6 +84,9 @@ class SegmentImputer(Imputer):
         self.variants: GenotypeMatrix | None = None
         #: Per-variant input channels (float32 (n_variants, k)) or None; see ``variant_features``.
         self.features: np.ndarray | None = None
+        #: float64 (n_variants,): the training rows' ALT allele frequency (0 where nothing is
+        #: called), set before ``build_model`` in training (a model may start from it).
+        self.train_alt_frequency: np.ndarray | None = None
         self.result: TrainResult | None = None
         #: Variants of the training panel (known before the model is built; a model may have
         #: weights per segment of the chromosome).
@@ -202,7 +205,7 @@ class SegmentImputer(Imputer):
         with the best weights. Called directly in one process and by each ``torchrun`` worker.
         Validation: ``val_codes`` under a fixed mask of ``val_mask_rate`` seeded by the run's
         seed (the same cells on every rank and every epoch)."""
-        from impbench.nn.data import SegmentData
+        from impbench.nn.data import SegmentData, haplotype_codes
         from impbench.nn.runtime import seed_everything
         from impbench.nn.trainer import Trainer
         from impbench.nn.validation import ValidationSet
@@ -212,9 +215,13 @@ class SegmentImputer(Imputer):
         seed_everything(seed)
         self.n_variants = int(train_codes.shape[1])
         self.features = self.variant_features(train_codes)
+        self.train_alt_frequency = np.nan_to_num(alt_allele_frequency(train_codes), nan=0.0)
         self.model = self.build_model(self.n_input_channels())
         opts = self.options
-        train = SegmentData(train_codes, positions, length, overlap, env.device, self.features)
+        # Haplotype mode: the 2n haplotypes are the training rows; validation still scores
+        # genotypes (predict_probs combines a target's two haplotypes).
+        rows = haplotype_codes(train_codes) if opts.haplotypes else train_codes
+        train = SegmentData(rows, positions, length, overlap, env.device, self.features)
         val = None
         if val_codes is not None:
             val = ValidationSet.build(val_codes, train_codes, positions, opts.val_mask_rate, seed, opts.mask_mode, self.features)
@@ -325,6 +332,7 @@ class SegmentImputer(Imputer):
                 batch_size=self.options.predict_batch_size,
                 features=self.features,
                 progress=lambda done, total: ctx.progress("predict", done, total),
+                haplotypes=self.options.haplotypes,
             )
         return imputation_from_probs(target.codes, probs)
 

@@ -22,6 +22,8 @@ RUNTIME_FIELDS = ("resume", "predict_batch_size", "amp", "epochs", "train_second
 AMP_MODES = ("auto", "bf16", "fp16", "fp16-cuda", "off")
 LOSS_POSITIONS = ("all", "masked")
 MASK_MODES = ("cells", "variants")
+MASK_SAMPLING = ("curriculum", "uniform")
+LR_SCHEDULES = ("epochs", "time")
 
 
 @dataclass
@@ -35,10 +37,28 @@ class NNOptions:
         frequency_channel : add the training panel's ALT allele frequency of each variant as
         one more input channel (not in the BiU-Net paper: it gives a small model trained
         briefly the per-variant prior that a large model learns from many epochs).
+    Haplotype-level learning (not in the BiU-Net paper)
+        haplotypes : train and predict on haplotypes, not genotypes: the phased panel of ``n``
+        samples is ``2n`` allele sequences (``data.haplotype_codes``); a target's two
+        haplotypes are imputed separately and their allele probabilities multiplied into the
+        four phased codes (``data.genotype_probs_from_haplotypes``).
+        mosaic_switches : -1 = train on the panel's rows as they are; k >= 0 = every training
+        row is a fresh mosaic of k + 1 random panel rows of the same segment, switching at k
+        random breakpoints (Li and Stephens' copying model): unlimited training data with the
+        panel's local linkage disequilibrium.
+        epoch_passes : an epoch is this many passes over the training rows (with mosaics each
+        pass is new data; fewer validations and checkpoints per training second).
     Optimisation (AdamW, linear warm-up then cosine, stepped per epoch)
         epochs, batch_size, lr, beta1, beta2, weight_decay, warmup_epochs, min_lr_ratio (the
         cosine's floor as a fraction of ``lr``), grad_clip (max gradient norm; 0 = off).
+        lr_schedule : "epochs" (warm-up and cosine over ``epochs``, stepped per epoch) or
+        "time" (set before every step from the share of ``train_seconds`` spent: warm-up over
+        the first ``warmup_fraction`` of it, then cosine to ``min_lr_ratio``; needs a time
+        budget; the rate then follows the wall clock, so such a training is not bit-for-bit
+        reproducible). Under a time budget the epoch schedule is cut wherever the time runs out.
     Masking curriculum (a fresh mask per batch; each call hidden with the current rate)
+        mask_sampling : "curriculum" (below) or "uniform" (every row of every batch draws its
+        own rate uniformly from [mask_start, mask_end]: one model for every masking level).
         mask_start, mask_end : the rate rises linearly from ``mask_start`` at epoch 0 to
         ``mask_end`` at epoch ``mask_ramp_epochs`` (``None``: over all epochs), then stays.
         loss_positions : "all" (every non-padding position, observed and hidden, as the
@@ -76,6 +96,9 @@ class NNOptions:
     segment_overlap: int | None = None
     use_position: bool = True
     frequency_channel: bool = False
+    haplotypes: bool = False
+    mosaic_switches: int = -1
+    epoch_passes: int = 1
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1e-3
@@ -85,6 +108,9 @@ class NNOptions:
     warmup_epochs: int = 2
     min_lr_ratio: float = 0.0
     grad_clip: float = 1.0
+    lr_schedule: str = "epochs"
+    warmup_fraction: float = 0.05
+    mask_sampling: str = "curriculum"
     mask_start: float = 0.05
     mask_end: float = 0.25
     mask_ramp_epochs: int | None = None
@@ -116,7 +142,7 @@ class NNOptions:
         def bad(field: str, why: str) -> None:
             raise ImpbenchError(f"option {field}={getattr(self, field)!r}: {why}")
 
-        for name in ("epochs", "batch_size", "predict_batch_size"):
+        for name in ("epochs", "batch_size", "predict_batch_size", "epoch_passes"):
             if getattr(self, name) < 1:
                 bad(name, "must be at least 1")
         if self.segment_length is not None and self.segment_length < 1:
@@ -132,6 +158,18 @@ class NNOptions:
             bad("val_mask_rate", "must be in (0, 1)")
         if self.train_seconds < 0:
             bad("train_seconds", "must be >= 0 (0 = no time budget)")
+        if self.mosaic_switches < -1:
+            bad("mosaic_switches", "must be -1 (no mosaics) or >= 0 (breakpoints per mosaic)")
+        if self.mask_sampling not in MASK_SAMPLING:
+            bad("mask_sampling", f"must be one of {', '.join(MASK_SAMPLING)}")
+        if self.mask_sampling == "uniform" and self.mask_start > self.mask_end:
+            bad("mask_start", f"must be <= mask_end={self.mask_end} with mask_sampling=uniform")
+        if self.lr_schedule not in LR_SCHEDULES:
+            bad("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
+        if self.lr_schedule == "time" and self.train_seconds <= 0:
+            bad("lr_schedule", "needs a time budget (train_seconds > 0)")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            bad("warmup_fraction", "must be in [0, 1)")
         if self.mask_mode not in MASK_MODES:
             bad("mask_mode", f"must be one of {', '.join(MASK_MODES)}")
         if not 0.0 <= self.val_fraction < 1.0:

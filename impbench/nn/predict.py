@@ -9,7 +9,7 @@ import torch
 from impbench.imputers import segments as seg
 from impbench.genotypes import HOM_ALT, HOM_REF
 from impbench.imputers.base import Imputation
-from impbench.nn.data import SegmentData, encode, forward
+from impbench.nn.data import SegmentData, encode, forward, genotype_probs_from_haplotypes, haplotype_codes
 from impbench.nn.runtime import Precision
 
 #: Upper bound on the per-segment probabilities held at once (bytes); samples are processed in
@@ -40,6 +40,7 @@ def predict_probs(
     batch_size: int,
     features: np.ndarray | None = None,
     progress=None,
+    haplotypes: bool = False,
 ) -> np.ndarray:
     """Probabilities over the call codes for every cell.
 
@@ -48,6 +49,9 @@ def predict_probs(
     Returns float32, shape (n_samples, n_variants, 4): for each cell, the prediction of the
     overlapping segment most confident about it (``segments.reassemble``).
     ``progress(done, total)`` is called with samples done, when given.
+    haplotypes : the model was trained on haplotypes (``NNOptions.haplotypes``): each sample's
+    two haplotypes are imputed as rows of their own and combined
+    (``data.genotype_probs_from_haplotypes``).
     """
     model.eval()
     codes = np.asarray(codes, dtype=np.uint8)
@@ -56,6 +60,19 @@ def predict_probs(
     out = np.empty((n_samples, n_variants, 4), dtype=np.float32)
     per_sample = n_seg * length * 4 * 4
     chunk = max(1, CHUNK_BYTES // per_sample)
+    if haplotypes:
+        # A chunk of samples at a time: its 2 x chunk haplotype rows, then their product.
+        chunk = max(1, chunk // 2)
+        for first in range(0, n_samples, chunk):
+            block = codes[first : first + chunk]
+            hap_probs = predict_probs(
+                model, haplotype_codes(block), positions, length, overlap, use_position=use_position, device=device,
+                precision=precision, batch_size=batch_size, features=features,
+            )
+            out[first : first + len(block)] = genotype_probs_from_haplotypes(hap_probs)
+            if progress is not None:
+                progress(first + len(block), n_samples)
+        return out
     for first in range(0, n_samples, chunk):
         block = SegmentData(codes[first : first + chunk], positions, length, overlap, device, features)
         seg_probs = np.empty((len(block), length, 4), dtype=np.float32)

@@ -64,6 +64,16 @@ def warmup_cosine(epoch: int, warmup_epochs: int, epochs: int, floor: float) -> 
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def time_factor(fraction: float, warmup_fraction: float, floor: float) -> float:
+    """The learning-rate factor at ``fraction`` (0-1) of a time budget: linear warm-up over the
+    first ``warmup_fraction``, then a cosine from 1 down to ``floor`` at the end."""
+    fraction = min(1.0, max(0.0, fraction))
+    if fraction < warmup_fraction:
+        return max(fraction / warmup_fraction, 1e-3)
+    progress = (fraction - warmup_fraction) / max(1e-12, 1.0 - warmup_fraction)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def parameter_digest(model: torch.nn.Module) -> str:
     """SHA-256 of all parameters' bytes, in order (equal on every DDP replica when in sync)."""
     h = hashlib.sha256()
@@ -256,14 +266,15 @@ class Trainer:
         self,
         model: torch.nn.Module,
         batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
-        rate: float,
+        rate: float | torch.Tensor,
         generator: torch.Generator,
         groups: torch.Tensor | None = None,
         n_groups: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mask, encode, forward a batch from ``SegmentData.batch``; returns (loss, logits
-        float32, masked input codes). ``groups``: int64 (B,) the segment index of each row
-        (for ``mask_mode="variants"`` and models that take it)."""
+        float32, masked input codes). ``rate``: a float or float32 (B, 1), one per row.
+        ``groups``: int64 (B,) the segment index of each row (for ``mask_mode="variants"``
+        and models that take it)."""
         codes, position, features = batch
         masked = mask_batch(codes, rate, generator, groups if self.options.mask_mode == "variants" else None, n_groups)
         x = encode(masked, position if self.options.use_position else None, features)
@@ -286,9 +297,22 @@ class Trainer:
         stats = val.statistics(
             self.model, rows, length=length, overlap=overlap, use_position=self.options.use_position,
             device=self.env.device, precision=self.precision, batch_size=self.options.predict_batch_size,
+            haplotypes=self.options.haplotypes,
         )
         total = self.env.all_sum(torch.from_numpy(stats).to(self.env.device)).cpu().numpy()
         return scores_from_statistics(total)
+
+    def _set_time_lr(self, seconds: float) -> None:
+        """``lr_schedule="time"``: the learning rate after ``seconds`` of the time budget (rank
+        0's clock under DDP, so that every replica takes the same step)."""
+        opts = self.options
+        if self.env.distributed:
+            clock = torch.tensor([seconds], dtype=torch.float64, device=self.env.device)
+            torch.distributed.broadcast(clock, 0)
+            seconds = float(clock.item())
+        factor = time_factor(seconds / opts.train_seconds, opts.warmup_fraction, opts.min_lr_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = opts.lr * factor
 
     def _budget_left(self) -> bool:
         """True while neither the epoch nor the time budget is spent."""
@@ -311,7 +335,8 @@ class Trainer:
         sampler = DistributedSampler(
             range(len(train)), num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=self.seed, drop_last=False
         )
-        steps_per_epoch = max(1, len(sampler) // opts.batch_size) if opts.drop_last else math.ceil(len(sampler) / opts.batch_size)
+        rows_per_epoch = len(sampler) * opts.epoch_passes
+        steps_per_epoch = max(1, rows_per_epoch // opts.batch_size) if opts.drop_last else math.ceil(rows_per_epoch / opts.batch_size)
         total_steps = steps_per_epoch * opts.epochs
         ramp = opts.mask_ramp_epochs if opts.mask_ramp_epochs is not None else opts.epochs - 1
         stage = "train"
@@ -319,12 +344,20 @@ class Trainer:
         while not self.finished:
             epoch = self.epoch  # 0-based index of the epoch now run
             rate = curriculum_rate(epoch, opts.mask_start, opts.mask_end, ramp)
+            if opts.mask_sampling == "uniform":
+                rate = 0.5 * (opts.mask_start + opts.mask_end)  # the mean of the rows' rates (logged)
+            if opts.lr_schedule == "time":
+                self._set_time_lr(self.seconds_used)
             lr = self.optimizer.param_groups[0]["lr"]
             torch.manual_seed(derived_seed(self.seed, epoch, env.rank))
             generator = torch.Generator(device=env.device)
             generator.manual_seed(derived_seed(self.seed, epoch, env.rank, 1))
-            sampler.set_epoch(epoch)
-            order = np.fromiter(iter(sampler), dtype=np.int64, count=len(sampler))
+            passes = []
+            for p in range(opts.epoch_passes):
+                sampler.set_epoch(epoch * opts.epoch_passes + p)
+                passes.append(np.fromiter(iter(sampler), dtype=np.int64, count=len(sampler)))
+            order = np.concatenate(passes)
+            mosaic_rng = np.random.default_rng(derived_seed(self.seed, epoch, env.rank, 2))
             self.ddp_model.train()
             sums = torch.zeros(2, dtype=torch.float64, device=env.device)
             epoch_start = time.perf_counter()
@@ -334,7 +367,14 @@ class Trainer:
                 if opts.drop_last and len(index) < opts.batch_size and step > 0:
                     break
                 groups = torch.from_numpy(index % train.n_seg).to(env.device)
-                loss, _, _ = self._forward_loss(self.ddp_model, train.batch(index), rate, generator, groups, train.n_seg)
+                if opts.lr_schedule == "time":
+                    self._set_time_lr(self.seconds_used + time.perf_counter() - epoch_start)
+                row_rate: float | torch.Tensor = rate
+                if opts.mask_sampling == "uniform":
+                    draw = torch.rand((len(index), 1), generator=generator, device=env.device)
+                    row_rate = opts.mask_start + (opts.mask_end - opts.mask_start) * draw
+                batch = train.batch(index, opts.mosaic_switches, mosaic_rng)
+                loss, _, _ = self._forward_loss(self.ddp_model, batch, row_rate, generator, groups, train.n_seg)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 if opts.grad_clip > 0:
@@ -354,7 +394,8 @@ class Trainer:
                         torch.distributed.broadcast(out_of_time, 0)
                     if out_of_time.item():
                         break
-            self.scheduler.step()
+            if opts.lr_schedule == "epochs":
+                self.scheduler.step()
             sums = env.all_sum(sums)
             seconds = time.perf_counter() - epoch_start
             self.seconds_used += seconds

@@ -120,9 +120,13 @@ class ValidationSet:
     def n_masked(self) -> int:
         return int(self.mask.sum())
 
-    def statistics(self, model, rows: np.ndarray, *, length: int, overlap: int, use_position: bool, device, precision, batch_size: int) -> np.ndarray:
+    def statistics(
+        self, model, rows: np.ndarray, *, length: int, overlap: int, use_position: bool, device, precision, batch_size: int,
+        haplotypes: bool = False,
+    ) -> np.ndarray:
         """``sufficient_statistics`` of ``model``'s imputation of the validation ``rows`` (int
-        array; a rank's slice) through the real prediction path."""
+        array; a rank's slice) through the real prediction path (``haplotypes``: a haplotype
+        model, see ``predict.predict_probs``)."""
         from impbench.nn.predict import predict_probs
 
         rows = np.asarray(rows, dtype=np.int64)
@@ -130,6 +134,6 @@ class ValidationSet:
             return np.zeros(len(STAT_NAMES), dtype=np.float64)
         probs = predict_probs(
             model, self.masked[rows], self.positions, length, overlap, use_position=use_position, device=device,
-            precision=precision, batch_size=batch_size, features=self.features,
+            precision=precision, batch_size=batch_size, features=self.features, haplotypes=haplotypes,
         )
         return sufficient_statistics(self.truth[rows], probs_dosage(probs), probs_calls(probs), self.mask[rows], self.flip)

@@ -1,6 +1,7 @@
 """impbench plugin: BiU-Net, a biologically informed 1-D U-Net for reference-free genotype imputation.
 
-Presets: ``cpu`` (default; reference-free, trains within minutes on 2 cores), ``paper`` (the
+Presets: ``cpu`` (default; a reference-free per-segment perceptron over haplotypes, not the
+U-Net; trains in 200 s on 2 cores), ``unet-cpu`` (the previous CPU recipe), ``paper`` (the
 authors' archived 1000 Genomes run config) and ``paper-text`` (the paper's text); both paper
 presets build the published network (9,783,078 parameters). Every setting is an option:
 ``impbench run --imputers biunet --opt biunet.preset=paper --opt biunet.epochs=200``.

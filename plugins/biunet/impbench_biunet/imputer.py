@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
+
 from impbench.errors import ImpbenchError
 from impbench.nn.imputer import SegmentImputer
 
@@ -18,14 +20,15 @@ class BiUNetImputer(SegmentImputer):
     """BiU-Net (Huang et al.): a biologically informed 1-D U-Net, reference-free."""
 
     name: ClassVar[str] = "biunet"
-    description: ClassVar[str] = "BiU-Net: 1-D U-Net over 128-SNP segments (presets cpu, paper, paper-text; reference-free)"
+    description: ClassVar[str] = "BiU-Net (reference-free): the published 1-D U-Net (presets paper, paper-text) or, by default (cpu), a per-segment haplotype perceptron"
     reference_free: ClassVar[bool] = True
     Options: ClassVar[type] = Options
 
     @property
     def length_multiple(self) -> int:  # type: ignore[override]
-        """Segment lengths must survive ``depth - 1`` halvings."""
-        return 2 ** (self.options.depth - 1)
+        """Segment lengths must survive the U-Net's ``depth - 1`` halvings (any length without
+        the U-Net)."""
+        return 2 ** (self.options.depth - 1) if self.options.unet else 1
 
     def build_model(self, in_channels: int) -> "torch.nn.Module":
         """The U-Net; the dense branch (``dense_hidden > 0``) needs the segment length, known
@@ -41,10 +44,30 @@ class BiUNetImputer(SegmentImputer):
             if self.layout is None or self.n_variants is None:
                 raise ImpbenchError("biunet: dense_per_segment needs the panel's variants; build the model through fit()")
             segments = n_segments(self.n_variants, *self.layout)
-        return BiUNet(
+        model = BiUNet(
             in_channels, base_channels=o.base_channels, depth=o.depth, kernel_size=o.kernel_size, dropout=o.dropout,
-            dense_hidden=o.dense_hidden, length=length, n_segments=segments,
+            dense_hidden=o.dense_hidden, length=length, n_segments=segments, unet=o.unet, haplotypes=o.haplotypes,
         )
+        if self.train_alt_frequency is not None and model.haplotypes and model.takes_segment_index:
+            from impbench.imputers.segments import segment_index
+
+            index, valid = segment_index(self.n_variants, *self.layout)
+            model.start_from_frequencies(np.where(valid, self.train_alt_frequency[index], 0.5))
+        return model
+
+    def departures_from_paper(self) -> list[str]:
+        """The learning settings that differ from the ``paper`` preset (the authors' archived
+        run config), as ``"field=value (paper: value)"``; the report shows them with the
+        manifest's info. Budgets and execution settings (``RUNTIME_FIELDS``) and ``preset``
+        are left out."""
+        paper = Options.from_preset("paper").learning_fields()
+        ours = self.options.learning_fields()
+        return [f"{k}={ours[k]!r} (paper: {paper[k]!r})" for k in paper if k != "preset" and ours.get(k) != paper[k]]
+
+    def manifest_info(self) -> dict:
+        info = super().manifest_info()
+        # Right after the preset: the report shows the start of the info.
+        return {"preset": info.pop("preset", ""), "departures_from_paper": self.departures_from_paper(), **info}
 
     def loss(self, logits: "torch.Tensor", target: "torch.Tensor") -> "torch.Tensor":
         from impbench.nn import losses

@@ -15,8 +15,14 @@ Linear(dense_hidden -> 6 * L)``, and the result is added to the head's logits. S
 convolution kernels behind five poolings cannot learn "copy the allele of that particular SNP";
 a dense layer over the whole segment can (measured on sim-1kgp; see the plugin README).
 With ``n_segments`` set the branch has its own weights for every segment of the chromosome
-(``SegmentBranch``), so it is specific to the variants, not only to the offset within a
-segment; ``forward`` then needs each row's segment index.
+(``impbench.nn.SegmentMLP``), so it is specific to the variants, not only to the offset within
+a segment; ``forward`` then needs each row's segment index.
+
+Haplotype mode (``haplotypes=True``, for ``NNOptions.haplotypes``): every row is one haplotype
+written with codes 1 (REF) and 4 (ALT); the logits of codes 2 and 3 are ``-inf`` too, and a
+per-segment branch reads only the allele and the observed flag of each position (``2 L``
+inputs) and gives one ALT logit per position (code 1's logit is 0). ``unet=False`` leaves the
+U-Net out: the logits are the dense branch's alone (a per-segment denoising perceptron).
 """
 
 from __future__ import annotations
@@ -26,36 +32,13 @@ import math
 import torch
 from torch import nn
 
-from impbench.genotypes import MISSING, N_CODES, PAD
+from impbench.genotypes import HET_01, HET_10, HOM_ALT, HOM_REF, MISSING, N_CODES, PAD
+from impbench.nn.segment_mlp import SegmentMLP
 
 
 def channel_widths(base_channels: int, depth: int) -> list[int]:
     """Encoder widths: ``base * 2**i`` for ``i < depth`` (32 ... 1024 in the paper)."""
     return [base_channels * 2**i for i in range(depth)]
-
-
-class SegmentBranch(nn.Module):
-    """A two-layer dense branch with separate weights per segment of the chromosome.
-
-    ``forward(x, segment_index)``: x float (B, C, L), segment_index int64 (B,) < n_segments
-    -> logits float (B, 6, L). Each row uses ``W1[k]`` (C*L, H) and ``W2[k]`` (H, 6*L) of its
-    segment ``k`` (initialised like ``nn.Linear``).
-    """
-
-    def __init__(self, in_channels: int, length: int, hidden: int, n_segments: int):
-        super().__init__()
-        fan1, fan2 = in_channels * length, hidden
-        self.length = int(length)
-        self.w1 = nn.Parameter(torch.empty(n_segments, fan1, hidden).uniform_(-1 / math.sqrt(fan1), 1 / math.sqrt(fan1)))
-        self.b1 = nn.Parameter(torch.empty(n_segments, hidden).uniform_(-1 / math.sqrt(fan1), 1 / math.sqrt(fan1)))
-        self.w2 = nn.Parameter(torch.empty(n_segments, hidden, N_CODES * length).uniform_(-1 / math.sqrt(fan2), 1 / math.sqrt(fan2)))
-        self.b2 = nn.Parameter(torch.empty(n_segments, N_CODES * length).uniform_(-1 / math.sqrt(fan2), 1 / math.sqrt(fan2)))
-
-    def forward(self, x: torch.Tensor, segment_index: torch.Tensor) -> torch.Tensor:
-        flat = x.flatten(1).unsqueeze(1)  # (B, 1, C*L)
-        hidden = torch.relu(torch.bmm(flat, self.w1[segment_index]).squeeze(1) + self.b1[segment_index])
-        out = torch.bmm(hidden.unsqueeze(1), self.w2[segment_index]).squeeze(1) + self.b2[segment_index]
-        return out.view(-1, N_CODES, self.length)
 
 
 class BiUNet(nn.Module):
@@ -74,8 +57,12 @@ class BiUNet(nn.Module):
         dense_hidden: int = 0,
         length: int | None = None,
         n_segments: int = 0,
+        unet: bool = True,
+        haplotypes: bool = False,
     ):
         super().__init__()
+        if not unet and dense_hidden <= 0:
+            raise ValueError("unet=False needs a dense branch (dense_hidden > 0)")
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
         if kernel_size % 2 != 1:
@@ -83,18 +70,23 @@ class BiUNet(nn.Module):
         widths = channel_widths(base_channels, depth)
         pad = kernel_size // 2
         self.depth = depth
+        # unet=False: no convolutions at all (the dense branch alone).
         self.encoder = nn.ModuleList(
-            nn.Conv1d(c_in, c_out, kernel_size, padding=pad) for c_in, c_out in zip([in_channels] + widths[:-1], widths)
+            nn.Conv1d(c_in, c_out, kernel_size, padding=pad) for c_in, c_out in zip([in_channels] + widths[:-1], widths) if unet
         )
         self.decoder = nn.ModuleList(
-            nn.Conv1d(widths[i + 1], widths[i], kernel_size, padding=pad) for i in reversed(range(depth - 1))
+            nn.Conv1d(widths[i + 1], widths[i], kernel_size, padding=pad) for i in reversed(range(depth - 1)) if unet
         )
-        self.head = nn.Conv1d(widths[0], N_CODES, kernel_size, padding=pad)
+        self.head = nn.Conv1d(widths[0], N_CODES, kernel_size, padding=pad) if unet else None
         self.pool = nn.MaxPool1d(2)
         self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
         self.dropout = nn.Dropout(dropout)
+        self.use_unet = bool(unet)
+        self.haplotypes = bool(haplotypes)
         never = torch.zeros(N_CODES, dtype=torch.bool)
         never[[MISSING, PAD]] = True
+        if haplotypes:
+            never[[HET_01, HET_10]] = True
         self.dense: nn.Module | None = None
         #: True when ``forward`` needs each row's segment index (a per-segment branch).
         self.takes_segment_index = False
@@ -102,8 +94,11 @@ class BiUNet(nn.Module):
             if not length:
                 raise ValueError("dense_hidden needs the segment length")
             self.length = int(length)
-            if n_segments > 0:
-                self.dense = SegmentBranch(in_channels, self.length, dense_hidden, n_segments)
+            if n_segments > 0 and haplotypes:
+                self.dense = SegmentMLP(n_segments, 2 * self.length, dense_hidden, self.length)
+                self.takes_segment_index = True
+            elif n_segments > 0:
+                self.dense = SegmentMLP(n_segments, in_channels * self.length, dense_hidden, N_CODES * self.length)
                 self.takes_segment_index = True
             else:
                 self.dense = nn.Sequential(
@@ -114,7 +109,33 @@ class BiUNet(nn.Module):
     def forward(self, x: torch.Tensor, segment_index: torch.Tensor | None = None) -> torch.Tensor:
         """x float (B, in_channels, L) -> logits (B, 6, L); ``segment_index`` int64 (B,) is
         needed (and only used) by a per-segment dense branch."""
-        inputs = x
+        logits = self.unet(x) if self.use_unet else x.new_zeros((x.shape[0], N_CODES, x.shape[2]))
+        if self.takes_segment_index:
+            if segment_index is None:
+                raise ValueError("this BiU-Net has a per-segment dense branch: forward needs segment_index")
+            if self.haplotypes:
+                # Channel 4 is an observed ALT allele, channel 1 an observed REF allele.
+                observed = x[:, HOM_REF] + x[:, HOM_ALT]
+                alt_logit = self.dense(torch.cat([x[:, HOM_ALT], observed], dim=1), segment_index)
+                logits = logits.index_add(1, torch.tensor([HOM_ALT], device=x.device), alt_logit.unsqueeze(1))
+            else:
+                logits = logits + self.dense(x.flatten(1), segment_index).view(-1, N_CODES, self.length)
+        elif self.dense is not None:
+            logits = logits + self.dense(x).view(-1, N_CODES, self.length)
+        return logits.masked_fill(self.never_predicted, float("-inf"))
+
+    @torch.no_grad()
+    def start_from_frequencies(self, alt_frequency) -> None:
+        """Set the output bias of a haplotype per-segment branch to the logit of each
+        position's ALT allele frequency (array-like (n_segments, L), clipped to [1e-3, 1 - 1e-3]):
+        training starts from the panel's allele frequencies instead of 1/2."""
+        if not (self.haplotypes and self.takes_segment_index):
+            raise ValueError("start_from_frequencies needs a haplotype model with a per-segment branch")
+        freq = torch.as_tensor(alt_frequency, dtype=torch.float32).clamp(1e-3, 1 - 1e-3)
+        self.dense.b2.copy_(torch.log(freq / (1 - freq)).view_as(self.dense.b2))
+
+    def unet(self, x: torch.Tensor) -> torch.Tensor:
+        """The U-Net's logits (B, 6, L)."""
         skips = []
         for level, conv in enumerate(self.encoder):
             x = torch.relu(conv(x))
@@ -124,11 +145,4 @@ class BiUNet(nn.Module):
         for conv in self.decoder:
             x = torch.relu(conv(self.upsample(x))) + skips.pop()
             x = self.dropout(x)
-        logits = self.head(x)
-        if self.takes_segment_index:
-            if segment_index is None:
-                raise ValueError("this BiU-Net has a per-segment dense branch: forward needs segment_index")
-            logits = logits + self.dense(inputs, segment_index)
-        elif self.dense is not None:
-            logits = logits + self.dense(inputs).view(-1, N_CODES, self.length)
-        return logits.masked_fill(self.never_predicted, float("-inf"))
+        return self.head(x)

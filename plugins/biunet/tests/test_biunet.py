@@ -21,7 +21,7 @@ from impbench.testing import ImputerContract
 from impbench_biunet import BiUNet, BiUNetImputer, Options
 
 #: Tiny settings: the contract and most tests train in a second or two.
-TINY = {"base_channels": 4, "depth": 3, "dense_hidden": 16, "epochs": 2, "batch_size": 32, "segment_length": 32, "segment_overlap": 8}
+TINY = {"base_channels": 4, "depth": 3, "dense_hidden": 16, "epochs": 2, "batch_size": 32, "segment_length": 32, "segment_overlap": 8, "lr_schedule": "epochs", "epoch_passes": 1}
 
 
 def tiny_options(**extra) -> Options:
@@ -99,7 +99,7 @@ def test_network_shapes_skips_and_never_predicted_codes():
 
 def test_forward_backward_step_changes_every_layer():
     torch.manual_seed(0)
-    imputer = BiUNetImputer(tiny_options())
+    imputer = BiUNetImputer(tiny_options(unet=True, dense_per_segment=False, haplotypes=False, use_position=True, frequency_channel=True))
     model = imputer.build_model(imputer.n_input_channels())
     codes = torch.randint(1, 5, (4, 32))
     x = torch.nn.functional.one_hot(codes, 6).permute(0, 2, 1).float()
@@ -130,9 +130,9 @@ def test_loss_options_select_the_loss(loss):
 
 
 def test_position_and_frequency_channels_are_options():
-    assert BiUNetImputer(tiny_options(frequency_channel=False)).n_input_channels() == 7
+    assert BiUNetImputer(tiny_options(frequency_channel=False, use_position=True)).n_input_channels() == 7
     assert BiUNetImputer(tiny_options(frequency_channel=False, use_position=False)).n_input_channels() == 6
-    imputer = BiUNetImputer(tiny_options(use_position=False))
+    imputer = BiUNetImputer(tiny_options(use_position=False, frequency_channel=True))
     imputer.features = np.zeros((10, 1), dtype=np.float32)
     assert imputer.n_input_channels() == 7  # 6 codes + allele frequency
 
@@ -153,6 +153,11 @@ def test_presets_and_overrides():
     assert (text.mask_start, text.mask_end) == (0.05, 0.25) and not text.weighted_dosage and text.loss == "hybrid"
     assert text.base_channels == 32 and text.dense_hidden == 0 and text.loss_positions == "all" and text.batch_size == 1024
     assert Options() == Options.from_preset("cpu")
+    cpu = Options()  # reference-free haplotype model (not from the paper)
+    assert cpu.haplotypes and cpu.mosaic_switches == -1 and not cpu.unet and cpu.dense_per_segment and cpu.dense_hidden == 512
+    assert cpu.mask_sampling == "uniform" and (cpu.mask_start, cpu.mask_end) == (0.05, 0.5) and cpu.lr_schedule == "time"
+    old = Options.from_preset("unet-cpu")  # the previous cpu recipe, kept for the ablation
+    assert old.unet and old.base_channels == 4 and old.dense_hidden == 2048 and not old.haplotypes and not old.dense_per_segment
     assert make_options(Options, {}, "biunet").preset == "cpu"
     with pytest.raises(ImpbenchError, match="unknown preset 'gpu'.*cpu, paper"):
         make_options(Options, {"preset": "gpu"}, "biunet")
@@ -174,13 +179,17 @@ def test_options_recorded_in_manifest_info(tmp_path):
     assert info["best_val_r2"] == max(c["val_r2"] for c in info["validation_curve"])
     assert info["params"] == count_parameters(imputer.model)
     assert (info["segment_length"], info["segment_overlap"]) == (32, 8)
+    departures = info["departures_from_paper"]
+    assert "haplotypes=True (paper: False)" in departures and "unet=False (paper: True)" in departures
+    assert not any(d.startswith(("preset=", "epochs=", "train_seconds=")) for d in departures)
+    assert BiUNetImputer(Options.from_preset("paper")).departures_from_paper() == []
 
 
 # ---------------------------------------------------------------- bad input
 def test_segment_length_must_fit_the_poolings(tmp_path):
     panel = simulate_matrix(n_samples=10, sequence_length=20_000, seed=2)
     with pytest.raises(ImpbenchError, match="segment_length=42: must be a multiple of 4"):
-        BiUNetImputer(tiny_options(segment_length=42)).fit(panel, None, context(tmp_path))
+        BiUNetImputer(tiny_options(segment_length=42, unet=True)).fit(panel, None, context(tmp_path))
 
 
 def test_card_segment_layout_is_used_when_options_leave_it(tmp_path):
@@ -237,7 +246,7 @@ def test_training_writes_metrics_csv_and_summary(tmp_path):
 
     panel = simulate_matrix(n_samples=20, sequence_length=30_000, seed=2)
     calls = []
-    imputer = BiUNetImputer(tiny_options(epochs=3, mask_start=0.05, mask_end=0.25))
+    imputer = BiUNetImputer(tiny_options(epochs=3, mask_start=0.05, mask_end=0.25, mask_sampling="curriculum"))
     imputer.fit(panel, None, context(tmp_path, progress=lambda *a: calls.append(a)))
     rows = list(csv.DictReader(open(tmp_path / METRICS_CSV)))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
@@ -269,7 +278,7 @@ def test_short_training_beats_major(tmp_path):
     rng = np.random.default_rng(0)
     mask = rng.random(test.codes.shape) < 0.15
     masked = np.where(mask, MISSING, test.codes).astype(np.uint8)
-    imputer = BiUNetImputer(make_options(Options, {"epochs": 6, "batch_size": 32, "lr": 0.004, "patience": 0, "dense_hidden": 128, "train_seconds": 0}, "biunet"))  # cpu preset, small and short
+    imputer = BiUNetImputer(make_options(Options, {"epochs": 6, "batch_size": 256, "dense_hidden": 64, "train_seconds": 0, "lr_schedule": "epochs"}, "biunet"))  # cpu preset, small and short
     ctx = context(tmp_path)
     imputer.fit(panel, val, ctx)
     result = imputer.impute(test.with_codes(masked), ctx)
@@ -307,3 +316,38 @@ def test_ddp_two_processes_gloo_end_in_sync(tmp_path):
 class TestBiUNetContract(ImputerContract):
     imputer_cls = BiUNetImputer
     options = dict(TINY)
+
+
+# ---------------------------------------------------------------- the haplotype model (cpu preset)
+def test_haplotype_model_predicts_alleles_and_starts_from_the_panel_frequencies():
+    model = BiUNet(in_channels=6, dense_hidden=8, length=16, n_segments=3, unet=False, haplotypes=True)
+    assert count_parameters(model) == 3 * (2 * 16 * 8 + 8 + 8 * 16 + 16)
+    freq = np.random.default_rng(0).uniform(0.05, 0.95, size=(3, 16))
+    model.start_from_frequencies(freq)
+    with torch.no_grad():
+        model.dense.w2.zero_()
+    codes = torch.randint(0, 2, (6, 16)) * 3 + 1  # haplotypes: 1 = REF, 4 = ALT
+    x = torch.nn.functional.one_hot(codes, 6).permute(0, 2, 1).float()
+    segment = torch.tensor([0, 1, 2, 2, 1, 0])
+    logits = model(x, segment)
+    assert torch.isinf(logits[:, [0, 2, 3, 5]]).all() and torch.isfinite(logits[:, [1, 4]]).all()
+    p_alt = torch.softmax(logits[:, [1, 4]], dim=1)[:, 1]
+    np.testing.assert_allclose(p_alt.detach().numpy(), freq[segment.numpy()], atol=1e-5)
+    with pytest.raises(ValueError, match="segment_index"):
+        model(x)
+
+
+def test_cpu_preset_trains_on_haplotype_mosaics(tmp_path):
+    full = simulate_matrix(n_samples=40, sequence_length=60_000, seed=3)
+    panel, target = full.take_samples(np.arange(32)), full.take_samples(np.arange(32, 40))
+    options = {"dense_hidden": 32, "epochs": 3, "mosaic_switches": 2, "epoch_passes": 1, "batch_size": 256, "segment_length": 32, "segment_overlap": 8}
+    imputer = BiUNetImputer(make_options(Options, options, "biunet"))  # the cpu preset, small, with mosaics
+    imputer.fit(panel, None, context(tmp_path))
+    info = imputer.manifest_info()
+    assert info["stop_reason"] == "epochs" and info["epochs_run"] == 3
+    masked = target.codes.copy()
+    masked[:, ::3] = MISSING
+    result = imputer.impute(target.with_codes(masked), context(tmp_path))
+    observed = masked != MISSING
+    assert np.array_equal(result.calls[observed], masked[observed])
+    np.testing.assert_allclose(result.probs.sum(-1), 1.0, atol=1e-5)
