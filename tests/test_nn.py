@@ -689,3 +689,12 @@ def test_haplotype_training_with_mosaics_imputes_both_haplotypes(tmp_path):
         device=torch.device("cpu"), precision=precision_for("off", torch.device("cpu")), batch_size=64,
     )
     np.testing.assert_allclose(result.probs[~seen], genotype_probs_from_haplotypes(hap_probs)[~seen], atol=1e-5)
+
+
+@pytest.mark.parametrize("scheme, expected", [("uniform", "cells"), ("per-variant", "cells"), ("array", "variants")])
+def test_auto_mask_mode_follows_the_run_scheme(tmp_path, scheme, expected):
+    matrix = simulate_matrix(n_samples=16, sequence_length=20_000, seed=3)
+    imputer = TinyImputer(TinyOptions(epochs=1))
+    assert imputer.options.mask_mode == "auto"
+    imputer.fit(matrix, None, RunContext(work_dir=tmp_path, seed=1, scheme=scheme))
+    assert imputer.options.mask_mode == expected

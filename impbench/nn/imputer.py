@@ -7,6 +7,8 @@ training in this process or under ``torchrun``, checkpoints, prediction and reas
 
 from __future__ import annotations
 
+import dataclasses
+
 import contextlib
 import json
 import math
@@ -172,6 +174,9 @@ class SegmentImputer(Imputer):
         if panel.codes.size and int(panel.codes.max()) >= PAD:
             raise ImpbenchError(f"{self.name}: the panel holds padding codes (5); it must hold genotype codes 0-4")
         device = resolve_device(ctx.device)
+        if self.options.mask_mode == "auto":  # train as the run masks: whole variants under "array"
+            mode = "variants" if getattr(ctx, "scheme", "uniform") == "array" else "cells"
+            self.options = dataclasses.replace(self.options, mask_mode=mode)
         self.layout = self.segment_layout(panel.n_variants, ctx)
         self.n_variants = int(panel.n_variants)
         self.variants = panel.take_samples(np.arange(0))

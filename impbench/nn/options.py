@@ -21,7 +21,7 @@ RUNTIME_FIELDS = ("resume", "predict_batch_size", "amp", "epochs", "train_second
 
 AMP_MODES = ("auto", "bf16", "fp16", "fp16-cuda", "off")
 LOSS_POSITIONS = ("all", "masked")
-MASK_MODES = ("cells", "variants")
+MASK_MODES = ("auto", "cells", "variants")
 MASK_SAMPLING = ("curriculum", "uniform")
 LR_SCHEDULES = ("epochs", "time")
 
@@ -63,9 +63,10 @@ class NNOptions:
         ``mask_end`` at epoch ``mask_ramp_epochs`` (``None``: over all epochs), then stays.
         loss_positions : "all" (every non-padding position, observed and hidden, as the
         paper) or "masked" (the hidden cells only: a stronger signal for short training).
-        mask_mode : "cells" (each call hidden on its own) or "variants" (whole variants hidden
+        mask_mode : "cells" (each call hidden on its own), "variants" (whole variants hidden
         in every sample of a batch that holds them: an array-like scheme where untyped
-        variants are missing in every target sample). Validation uses the same mode.
+        variants are missing in every target sample), or "auto" (the default: "variants" when
+        the run's masking scheme is "array", else "cells"). Validation uses the same mode.
         drop_last : skip each epoch's last, partial batch (as the authors' archived runs).
         seed : the training seed; None = the run's seed (``ctx.seed``).
     Budgets
@@ -115,7 +116,7 @@ class NNOptions:
     mask_end: float = 0.25
     mask_ramp_epochs: int | None = None
     loss_positions: str = "all"
-    mask_mode: str = "cells"
+    mask_mode: str = "auto"
     drop_last: bool = False
     seed: int | None = None
     train_seconds: float = 0.0
