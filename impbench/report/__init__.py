@@ -37,6 +37,7 @@ from impbench.errors import ImpbenchError
 from impbench.files import atomic_write
 from impbench.report import figures, overview
 from impbench.report.content import build_report
+from impbench.report.model import safe_file_name
 from impbench.report.model import FigureOut, Report, Section, display_width as _display_width
 from impbench.report.summary import run_summary  # noqa: F401
 from impbench.report.html import report_html
@@ -79,10 +80,10 @@ def _write_outputs(report: Report, out_dir: Path, formats: tuple[str, ...], stem
                    csvs: dict[str, pd.DataFrame]) -> Path:
     if "png" in formats:
         for figure in report.all_figures:
-            atomic_write(out_dir / figure.filename, figure.png)
+            atomic_write(out_dir / safe_file_name(figure.filename), figure.png)
     if "csv" in formats:
         for name, frame in csvs.items():
-            atomic_write(out_dir / name, frame.to_csv(index=False, float_format="%.6g"))
+            atomic_write(out_dir / safe_file_name(name), frame.to_csv(index=False, float_format="%.6g"))
     if "md" in formats:
         atomic_write(out_dir / f"{stem}.md", report_markdown(report, link_figures="png" in formats))
     if "html" in formats:
@@ -202,6 +203,6 @@ def write_compare(run_a: str | Path, run_b: str | Path, out_dir: str | Path | No
     report = Report(f"impbench compare: {results_b.label} against {results_a.label}",
                     f"{len(matched):,} matched (imputer, level, sample) rows",
                     None, sections, pd.DataFrame(), pd.DataFrame())
-    default = results_a.run_dir / "report" / f"compare-{results_b.dataset_name}-{results_b.name}"
+    default = results_a.run_dir / "report" / safe_file_name(f"compare-{results_b.dataset_name}-{results_b.name}")
     out = _prepare_out(Path(out_dir) if out_dir is not None else default)
     return _write_outputs(report, out, formats, "compare", {"compare.csv": matched})

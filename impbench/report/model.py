@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -21,6 +23,18 @@ class FigureOut:
     caption: str
     png: bytes
     max_width_px: int | None = None  # HTML display width cap (the PNG keeps its resolution)
+
+    def __post_init__(self) -> None:
+        # Names can carry values read from a run folder (a protocol, a level): never a path.
+        self.filename = safe_file_name(self.filename)
+
+
+def safe_file_name(name: str) -> str:
+    """``name`` as one plain file name: characters other than letters, digits, ``.``, ``_`` and
+    ``-`` become ``_``, and leading dots are dropped, so that no value read from a run folder
+    (``../x``, ``/etc``) can name a file outside the report folder."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).lstrip(".")
+    return cleaned or "_"
 
 
 @dataclass
