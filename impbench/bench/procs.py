@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -23,8 +22,6 @@ ATTEMPT_ENV = "IMPBENCH_ATTEMPT"
 #: The harness's pid as its workers saw it at start (a worker whose parent changed exits).
 PARENT_ENV = "IMPBENCH_PARENT_PID"
 
-_PR_SET_PDEATHSIG = 1
-
 
 def signal_name(number: int) -> str:
     """``SIGSEGV`` for 11; ``signal 99`` for an unknown number."""
@@ -32,20 +29,6 @@ def signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-
-
-def set_parent_death_signal(sig: int = signal.SIGTERM) -> bool:
-    """Ask Linux to send ``sig`` to this process when its parent dies (``prctl``
-    ``PR_SET_PDEATHSIG``). Returns False where that is not available."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def tagged_processes(name: str, value: str) -> list[int]:

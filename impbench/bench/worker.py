@@ -49,6 +49,7 @@ from impbench.bench.units import FIT_PICKLE, FIT_RESULT, PROGRESS_NAME, RESULT_N
 from impbench.errors import ImputerError, ImputerNotApplicable
 from impbench.files import atomic_write, write_json
 from impbench.genotypes import MISSING
+from impbench.imputers.tools import set_parent_death_signal
 
 _INPUTS_CACHE: dict[tuple[str, int], dict] = {}
 
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = json.loads(Path(argv[0]).read_text())
     attempt = str(spec["attempt_dir"])
     signal.signal(signal.SIGTERM, _on_sigterm)
-    procs.set_parent_death_signal(signal.SIGTERM)
+    set_parent_death_signal(signal.SIGTERM)
     parent = os.environ.get(procs.PARENT_ENV)
     if parent is not None:
         if os.getppid() != int(parent):  # the harness died before the parent-death signal was set

@@ -38,6 +38,7 @@ import numpy as np
 from impbench.errors import ImpbenchError, ImputerNotApplicable
 from impbench.genotypes import GenotypeMatrix, is_call
 from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
+from impbench.imputers.tools import new_call_dir
 from impbench.io.gmap import detect_map_format, write_plink_map
 from impbench.io.vcf_write import write_vcf
 
@@ -52,7 +53,7 @@ from .panel import (
     resolve_path,
     shares_a_marker,
 )
-from .process import new_call_dir, run_beagle
+from .process import run_beagle
 
 NO_MAP = "no map: Beagle assumes 1 cM = 1 Mb"
 

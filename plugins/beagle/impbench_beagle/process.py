@@ -13,20 +13,15 @@ call works in a folder of its own (``new_call_dir``), so two calls never write t
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import signal
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from impbench.errors import ImpbenchError
+from impbench.imputers.tools import child_setup, group_dies_with_caller, kill_group
 
 from .locate import BeagleTool
 
@@ -99,87 +94,8 @@ class _ConsoleWatch:
         return 0.0 if self._seen_at is None else now - self._seen_at
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _load_prctl():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
-        return None
-
-
-_PRCTL = _load_prctl()  # loaded here: the child, between fork and exec, only calls it
-
-
-def _child_setup(parent_pid: int) -> Callable[[], None]:
-    """``preexec_fn`` of a tool: its own session, and SIGKILL when its parent dies.
-
-    The parent-death signal fires when the thread that started the child ends, so a call
-    waits for its child in the thread that started it (``run_beagle`` does)."""
-
-    def setup() -> None:
-        os.setsid()
-        if _PRCTL is not None:
-            _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-            if os.getppid() != parent_pid:  # the parent died before prctl took effect
-                os._exit(137)
-
-    return setup
-
-
-def new_call_dir(parent: Path, prefix: str) -> Path:
-    """A new, empty folder ``<parent>/<prefix>-<random>`` for one call (no whitespace in its
-    name: Debian's ``beagle`` wrapper splits arguments at spaces)."""
-    parent = Path(parent)
-    parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=parent))
-
-
-@contextlib.contextmanager
-def group_dies_with_caller(proc: subprocess.Popen, kill: Callable[[subprocess.Popen], None]) -> Iterator[None]:
-    """While waiting for ``proc`` (the leader of its own process group): any exception
-    (Ctrl-C's KeyboardInterrupt included) kills the group before it propagates, and so does
-    SIGTERM or SIGHUP when the caller has left them at their default (the signal then ends
-    the caller as it would have). Signal handlers are set only in the main thread."""
-    previous: dict[int, object] = {}
-
-    def on_signal(signum, frame) -> None:
-        if proc.returncode is None:
-            kill(proc)
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            if signal.getsignal(sig) == signal.SIG_DFL:
-                previous[sig] = signal.signal(sig, on_signal)
-    try:
-        yield
-    except BaseException:
-        if proc.returncode is None:
-            kill(proc)
-        raise
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _kill_group(proc: subprocess.Popen) -> None:
-    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            pid, _status, _usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                proc.returncode = -sig
-                return
-            time.sleep(_POLL_S)
+    kill_group(proc, grace_s=5.0)  # the JVM may take a few seconds to stop
 
 
 def run_beagle(
@@ -212,7 +128,7 @@ def run_beagle(
         try:
             proc = subprocess.Popen(
                 argv, stdout=console_file, stderr=subprocess.STDOUT, env=env, cwd=run_dir,
-                preexec_fn=_child_setup(os.getpid()),
+                preexec_fn=child_setup(os.getpid()),
             )  # fmt: skip
         except OSError as err:
             raise ImpbenchError(f"beagle: could not start {argv[0]}: {err.strerror}") from None

@@ -17,7 +17,8 @@ import pytest
 
 from impbench.errors import ImpbenchError
 from impbench_beagle.locate import BeagleTool
-from impbench_beagle.process import new_call_dir, run_beagle
+from impbench.imputers.tools import new_call_dir
+from impbench_beagle.process import run_beagle
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
 

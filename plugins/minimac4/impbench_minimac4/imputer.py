@@ -30,12 +30,13 @@ import numpy as np
 from impbench.errors import ImpbenchError, ImputerNotApplicable
 from impbench.genotypes import GenotypeMatrix, is_call
 from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
+from impbench.imputers.tools import new_call_dir
 from impbench.io.gmap import detect_map_format, write_plink_map
 from impbench.io.vcf_write import write_vcf
 
 from .locate import Minimac4Tool, find_minimac4, minimac4_version
 from .output import assemble_imputation, read_minimac4_output
-from .process import new_call_dir, run_tool
+from .process import run_tool
 
 SPORADIC_REASON = "Minimac4 imputes untyped variants and does not restore sporadic missing genotypes"
 FORMAT_FIELDS = "GT,DS,HDS,GP"

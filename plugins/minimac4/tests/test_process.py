@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from impbench.errors import ImpbenchError
-from impbench_minimac4.process import new_call_dir, run_tool
+from impbench.imputers.tools import new_call_dir
+from impbench_minimac4.process import run_tool
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
 
