@@ -422,3 +422,16 @@ def test_run_summary_names_imputers_and_next_command(tmp_path):
     console = Console(width=140, record=True)
     console.print(run_summary(run))
     assert "No dosage R² to summarise yet" in console.export_text()
+
+
+def test_not_applicable_imputer_is_an_info_line_not_a_failure(tmp_path):
+    import json
+
+    run = write_synthetic_run(tmp_path / "syn" / "run", imputers=("major", "knn"), levels=(0.05,), replicates=2)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["imputers"]["minimac4"] = {"status": "not_applicable", "options": {}, "impute": [], "info": {},
+                                        "error": "imputer 'minimac4' does not apply to masking scheme 'uniform'"}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    html = write_report(run, formats=("html",)).read_text()
+    assert "did not finish" not in html and "Not applicable to this masking scheme" in html
+    assert "Every imputer that applies to this run finished" in html

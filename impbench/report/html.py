@@ -159,15 +159,27 @@ def _nav(sections: list[Section]) -> str:
 def report_html(report: Report, footer: str = "") -> str:
     """The whole page as a string."""
     failures = ""
-    if report.failures:
-        items = "".join(f"<li><strong>{escape(name)}</strong>: {escape(status)}"
-                        + (f" — <code>{escape(error)}</code>" if error else "")
-                        + (f" — {escape(note)}" if note else "") + "</li>"
-                        for name, status, error, note in report.failures)
-        failures = (f'<div class="alert" id="failures"><h2>{len(report.failures)} imputer(s) did not finish</h2>'
-                    f"<ul>{items}</ul><p>The tables and figures below show what exists for them.</p></div>")
-    elif report.failures is not None:
-        failures = '<div class="ok">Every imputer in this run finished.</div>'
+    if report.failures is not None:
+        # An imputer that does not apply to the run's masking scheme did not fail: an info line.
+        broken = [f for f in report.failures if f[1] != "not_applicable"]
+        skipped = [f for f in report.failures if f[1] == "not_applicable"]
+
+        def items(rows):
+            return "".join(f"<li><strong>{escape(name)}</strong>: {escape(status)}"
+                           + (f" — <code>{escape(error)}</code>" if error else "")
+                           + (f" — {escape(note)}" if note else "") + "</li>"
+                           for name, status, error, note in rows)
+
+        if broken:
+            failures = (f'<div class="alert" id="failures"><h2>{len(broken)} imputer(s) did not finish</h2>'
+                        f"<ul>{items(broken)}</ul><p>The tables and figures below show what exists for them.</p></div>")
+        elif skipped:
+            failures = '<div class="ok">Every imputer that applies to this run finished.</div>'
+        else:
+            failures = '<div class="ok">Every imputer in this run finished.</div>'
+        if skipped:
+            failures += (f'<div class="ok" id="not-applicable"><p>Not applicable to this masking scheme (not a '
+                         f"failure):</p><ul>{items(skipped)}</ul></div>")
     nav_items = _nav(report.sections)
     body = "\n".join(_section_html(s) for s in report.sections)
     return f"""<!DOCTYPE html>

@@ -36,11 +36,14 @@ def report_markdown(report: Report, link_figures: bool = True) -> str:
     """The whole report; figure links point to PNGs beside the Markdown file."""
     out = [f"# {report.title}", "", report.subtitle, ""]
     for name, status, error, note in report.failures or []:
-        out.append(f"> **{status.upper()}: {name}**" + (f" — `{error}`" if error else "")
+        label = "NOT APPLICABLE (not a failure)" if status == "not_applicable" else status.upper()
+        out.append(f"> **{label}: {name}**" + (f" — `{error}`" if error else "")
                    + (f" — {note}" if note else ""))
         out.append(">")
-    if report.failures:
+    if any(status != "not_applicable" for _, status, _, _ in report.failures or []):
         out += ["> Tables and figures show what exists for these imputers.", ""]
+    elif report.failures:
+        out.append("")
     for section in report.sections:
         out += [f"{'#' * section.depth} {section.title}", ""]
         for alert in section.alerts:
