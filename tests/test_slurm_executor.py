@@ -169,6 +169,71 @@ def test_a_job_killed_for_memory_is_its_units_failure_with_slurms_reason(hog_plu
     assert "memhog" in outcome.failures
 
 
+@pytest.mark.slurm
+def test_a_job_sbatch_refuses_is_one_line(capsys, tmp_path):
+    from impbench.data.simulate import simulate_matrix
+    from impbench.errors import ImpbenchError
+    from impbench.testing import InMemoryStore
+
+    sim = simulate_matrix(n_samples=40, sequence_length=40_000, seed=3)
+    store = InMemoryStore(sim.take_variants(np.arange(min(sim.n_variants, 100))), name="mem")
+    settings = RunSettings(dataset="mem", imputers=["major"], levels=(0.1,), replicates=1, out=tmp_path, run_name="p",
+                           device="cpu", n_boot=20, executor="slurm", slurm=SlurmOptions(partition="no-such-partition"))
+    with pytest.raises(ImpbenchError) as info:
+        Runner(settings, store).run()
+    line = str(info.value)
+    assert "sbatch refused the job of major fit" in line and "partition" in line.lower() and "\n" not in line
+    assert "no-such-partition" not in capsys.readouterr().err.replace(line, "")  # said once
+
+
+@dataclass
+class NapOptions:
+    seconds: float = 150.0
+
+
+class Napper(Imputer):
+    """Sleeps ``seconds`` in impute: past a one-minute Slurm time limit."""
+
+    name = "napper"
+    Options = NapOptions
+
+    def fit(self, panel, val, ctx):
+        pass
+
+    def impute(self, target, ctx):
+        time.sleep(self.options.seconds)
+        calls = np.where(target.codes == MISSING, 1, target.codes).astype(np.uint8)
+        return Imputation(calls=calls, dosage=np.zeros(calls.shape, dtype=np.float32))
+
+
+class NapPlugin:
+    @hookimpl
+    def register_imputers(self, register):
+        register(Napper)
+
+
+@pytest.mark.slurm
+@pytest.mark.slow  # Slurm's time limits are whole minutes: about 75 s
+def test_a_job_past_its_slurm_time_limit_is_timed_out_with_slurms_reason(monkeypatch, tmp_path):
+    from impbench.data.simulate import simulate_matrix
+    from impbench.testing import InMemoryStore
+
+    monkeypatch.setenv(registry.LOAD_PLUGINS_ENV, "")
+    registry.reset()
+    registry.register_plugin(NapPlugin(), "nap-plugin")
+    try:
+        sim = simulate_matrix(n_samples=40, sequence_length=40_000, seed=3)
+        store = InMemoryStore(sim.take_variants(np.arange(min(sim.n_variants, 100))), name="mem")
+        settings = RunSettings(dataset="mem", imputers=["napper"], levels=(0.1,), replicates=1, out=tmp_path,
+                               run_name="t", device="cpu", n_boot=20, executor="slurm", slurm=SlurmOptions(time_min=1))
+        outcome = Runner(settings, store).run()
+    finally:
+        registry.reset()
+    unit = json.loads((outcome.run_dir / "manifest.json").read_text())["imputers"]["napper"]["units"][0]
+    assert unit["status"] == "timed_out", unit
+    assert "TIMEOUT" in unit["error"] and "time limit" in unit["error"], unit["error"]
+
+
 DEMO = ["--dataset", "sim-1kgp", "--imputers", "major,knn,beagle", "--levels", "0.05", "--replicates", "2",
         "--bootstrap", "100", "--no-progress"]
 

@@ -33,6 +33,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -44,7 +46,7 @@ import time
 from dataclasses import dataclass, replace
 from hashlib import sha256
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from impbench.bench import procs, slurm
 from impbench.bench.executor import THREAD_ENV, OnDone, outcome_from_result, skipped
@@ -97,7 +99,8 @@ def _follow_torchrun(spec: dict, started: float, env: dict) -> int:
 def run_in_job(spec_path: str, threads: int) -> int:
     """What every Slurm job runs (through submitit): the worker on ``spec_path`` with
     ``threads`` threads, its output appended to the attempt's ``worker.log``. Raises when the
-    worker exited without success, so Slurm records the job FAILED with the reason in its log."""
+    worker exited without success (or a fit did not succeed), so Slurm records the job FAILED
+    with the reason as the last line of its log."""
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # submitit's early timeout signal: Slurm decides
     spec = json.loads(Path(spec_path).read_text())
     attempt = Path(spec["attempt_dir"])
@@ -119,15 +122,23 @@ def run_in_job(spec_path: str, threads: int) -> int:
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     if code != 0:
         why = f"signal {procs.signal_name(-code)}" if code < 0 else f"status {code}"
-        raise RuntimeError(f"the impbench worker exited with {why}; see {attempt / LOG_NAME}")
+        _fail_job(f"the impbench worker exited with {why}; see {attempt / LOG_NAME}")
     if spec["kind"] == "fit":  # a fit without success fails its job, so afterok cancels its units
         try:
             status = json.loads((attempt / RESULT_NAME).read_text()).get("status")
         except (OSError, ValueError, AttributeError):
             status = None
         if status != "ok":
-            raise RuntimeError(f"the fit did not succeed ({status}); see {attempt}")
+            _fail_job(f"the fit did not succeed ({status}); see {attempt}")
     return code
+
+
+def _fail_job(message: str) -> None:
+    """End the job with exit status 1 (Slurm: FAILED) and one line in its log, no traceback."""
+    sys.stderr.write(f"impbench: {message}\n")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(1)
 
 
 # ---------------------------------------------------------------------------- the head
@@ -271,14 +282,16 @@ class SlurmExecutor:
 
     def _submit_fit(self, item: WorkItem) -> None:
         spec_path = self._claim(item)
-        job = self._submitter(self.item_options(item)).submit(run_in_job, str(spec_path), self.cpus())
+        with _sbatch_errors(item.label):
+            job = self._submitter(self.item_options(item)).submit(run_in_job, str(spec_path), self.cpus())
         self._remember(_Job(item, str(job.job_id), time.monotonic()))
         self._save_record()
 
     def _submit_units(self, units: list[WorkItem], fit_job: str | None) -> None:
         spec_paths = [str(self._claim(item)) for item in units]
         submitter = self._submitter(self.item_options(units[0]), f"afterok:{fit_job}" if fit_job else None)
-        jobs = submitter.map_array(run_in_job, spec_paths, [self.cpus()] * len(units))
+        with _sbatch_errors(f"{units[0].imputer} units"):
+            jobs = submitter.map_array(run_in_job, spec_paths, [self.cpus()] * len(units))
         for item, job in zip(units, jobs):
             self._remember(_Job(item, str(job.job_id), time.monotonic()))
         self._save_record()
@@ -410,6 +423,23 @@ class SlurmExecutor:
             self.progress.remove(job.item.label)
             finished[job.item.label] = out = skipped(job.item, fit_out)
             on_done(job.item, out)
+
+
+@contextlib.contextmanager
+def _sbatch_errors(what: str) -> Iterator[None]:
+    """sbatch refusing a job (a bad partition, account or flag) -> one-line ``ImpbenchError``."""
+    from submitit.core import utils as submitit_utils
+
+    from impbench.errors import ImpbenchError
+
+    quiet = io.StringIO()  # submitit prints sbatch's stderr itself; the error below says it once
+    try:
+        with contextlib.redirect_stderr(quiet):
+            yield
+    except (submitit_utils.FailedJobError, submitit_utils.FailedSubmissionError, OSError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ImpbenchError(f"--executor slurm: sbatch refused the job of {what}: "
+                            f"{lines[-1] if lines else type(exc).__name__}") from None
 
 
 def _scancel(job_ids: Sequence[str]) -> None:
