@@ -8,7 +8,11 @@ folders:
 
 * ``inline``: every fit and unit in the harness process (no worker processes): the reference;
 * ``local, --jobs 1``: each fit and unit in its own worker process, one at a time;
-* ``local, --jobs 2``: two at a time, each with half the cores.
+* ``local, --jobs 2``: two at a time, each with half the cores;
+* ``slurm``: ``--executor slurm`` through the Slurm that ``sinfo`` answers (e.g. the single-node
+  one of ``scripts/slurm-local.sh``, with ``SLURM_CONF`` exported): each fit a job, each
+  imputer's units a job array, ``--slurm cpus_per_task=<--slurm-cpus>``; left out, with the
+  reason, when no Slurm answers.
 
 It prints the wall time of each, the ratio to ``--jobs 1``, the per-work-item overhead of a
 worker process (``(jobs 1 - inline) / work items``), and whether the three runs' metrics.csv
@@ -57,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--neural-epochs", type=int, default=2)
     parser.add_argument("--skip-inline", action="store_true", help="no in-process reference run")
     parser.add_argument("--keep", default=None, help="keep the run folders here")
+    parser.add_argument("--no-slurm", action="store_true", help="leave out the run through Slurm")
+    parser.add_argument("--slurm-cpus", type=int, default=1, help="CPUs per Slurm job (default 1)")
     args = parser.parse_args(argv)
     imputers = args.imputers + (",biunet,scda" if args.neural else "")
     common = ["--dataset", args.dataset, "--imputers", imputers, "--levels", args.levels,
@@ -70,13 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     plan = [("local-jobs1", ["--jobs", "1"]), ("local-jobs2", ["--jobs", "2"])]
     if not args.skip_inline:
         plan.insert(0, ("inline", ["--executor", "inline"]))
+    slurm_note = "left out (--no-slurm)" if args.no_slurm else None
+    if slurm_note is None:
+        from impbench.bench.slurm import slurm_available
+
+        slurm_note = slurm_available()
+    if slurm_note is None:
+        plan.append(("slurm", ["--executor", "slurm", "--slurm", f"cpus_per_task={args.slurm_cpus}"]))
     rows = {}
     for name, extra in plan:
         seconds, run_dir, _ = run(out, name, common + extra)
         manifest = json.loads((run_dir / "manifest.json").read_text())
         statuses = {k: v["status"] for k, v in manifest["imputers"].items()}
         n_units = sum(len(v.get("impute", [])) for v in manifest["imputers"].values())
-        rows[name] = (seconds, run_dir, statuses, n_units, manifest["settings"]["threads"])
+        threads = args.slurm_cpus if name == "slurm" else manifest["settings"]["threads"]
+        rows[name] = (seconds, run_dir, statuses, n_units, threads)
         print(f"  {name}: {seconds:.1f} s ({n_units} units, {statuses})", file=sys.stderr)
     n_imputers = len(imputers.split(","))
     n_items = rows["local-jobs1"][3] + n_imputers  # units + fits
@@ -87,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| {'-' * 14} | {'-' * 7}: | {'-' * 8}: | {'-' * 9}: |")
     for name, (seconds, _, _, _, threads) in rows.items():
         print(f"| {name:<14} | {threads:>7} | {seconds:>8.1f} | {seconds / base:>8.2f}x |")
+    if "slurm" not in rows:
+        print(f"| {'slurm':<14} | {'-':>7} | {'-':>8} | {'-':>9} |")
+        print(f"\nslurm: not run: {slurm_note}")
     print(f"\n--jobs 2 speed-up over --jobs 1: {base / rows['local-jobs2'][0]:.2f}x")
+    if "slurm" in rows:
+        print(f"slurm ({args.slurm_cpus} CPU(s) per job) vs --jobs 1: {base / rows['slurm'][0]:.2f}x")
     if "inline" in rows:
         overhead = (base - rows["inline"][0]) / n_items
         print(f"worker overhead per work item (jobs 1 - inline) / items: {overhead:.2f} s")

@@ -173,6 +173,11 @@ class Runner:
     def _executor(self) -> Any:
         if self.settings.executor == "inline":
             return InlineExecutor(self.progress)
+        if self.settings.executor == "slurm":
+            from impbench.bench.slurm_executor import make_slurm_executor
+
+            return make_slurm_executor(self.run_dir, self.settings.slurm, threads=self.settings.threads,
+                                       nproc=self.settings.nproc, progress=self.progress)
         return LocalExecutor(self.run_dir, self.settings.jobs, self.threads, gpu_slots=visible_gpus(self.device),
                              progress=self.progress)
 

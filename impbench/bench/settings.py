@@ -28,8 +28,10 @@ from impbench.imputers.segments import SegmentLayout
 DEFAULT_LEVELS = (0.05, 0.15, 0.25)
 DEFAULT_REPLICATES = 3
 PROTOCOL_CHOICES = ("standard", "paper", "both")
-#: ``--executor`` choices (``impbench.bench.executor``).
-EXECUTORS = ("local", "inline")
+#: ``--executor`` choices (``impbench.bench.executor``, ``impbench.bench.slurm_executor``).
+EXECUTORS = ("local", "inline", "slurm")
+#: The options file's table of Slurm options (not an imputer's).
+SLURM_TABLE = "slurm"
 
 
 @dataclass
@@ -39,7 +41,8 @@ class RunSettings:
     imputers : names, or None for every registered imputer.
     options : imputer name -> {key: value} from ``--options``/``--opt`` (values may be strings).
     cards : extra folders of dataset cards (``--cards``).
-    executor : ``local`` (worker processes) or ``inline`` (in this process, no isolation).
+    executor : ``local`` (worker processes), ``inline`` (in this process, no isolation) or
+        ``slurm`` (Slurm jobs). slurm : the ``SlurmOptions`` of ``--slurm``/``[slurm]`` (None: none given).
     jobs : work items run at once (``--jobs``). time_limit : seconds a fit or a unit may take
         (``--time-limit``), or None; time_limits : imputer name -> seconds (``--time-limit-for``).
     """
@@ -74,6 +77,7 @@ class RunSettings:
     jobs: int = 1
     time_limit: float | None = None
     time_limits: Mapping[str, float] = field(default_factory=dict)
+    slurm: Any = None
 
     @property
     def training_cohort(self) -> str | None:
@@ -111,7 +115,19 @@ def parse_opt(text: str) -> tuple[str, str, str]:
 
 
 def read_options_file(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """A TOML file of per-imputer tables (``[biunet]`` ``epochs = 5``) -> {imputer: {key: value}}."""
+    """A TOML file of per-imputer tables (``[biunet]`` ``epochs = 5``) -> {imputer: {key: value}};
+    the ``[slurm]`` table is not an imputer's (``read_slurm_table``)."""
+    tables = _read_toml_tables(path)
+    tables.pop(SLURM_TABLE, None)
+    return tables
+
+
+def read_slurm_table(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``[slurm]`` table of an options file ({} when it has none)."""
+    return _read_toml_tables(path).get(SLURM_TABLE, {})
+
+
+def _read_toml_tables(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     import tomllib
 
     path = Path(path)
@@ -184,6 +200,12 @@ def validate_settings(settings: RunSettings) -> None:
     check_device(settings.device)
     if settings.executor not in EXECUTORS:
         raise ImpbenchError(f"--executor {settings.executor!r} is unknown; valid: {', '.join(EXECUTORS)}")
+    if settings.executor == "slurm":
+        from impbench.bench.slurm import slurm_available
+
+        reason = slurm_available()
+        if reason is not None:
+            raise ImpbenchError(f"--executor slurm: {reason}")
     if settings.jobs < 1:
         raise ImpbenchError(f"--jobs must be at least 1, got {settings.jobs}")
     for flag, value in [("--time-limit", settings.time_limit),

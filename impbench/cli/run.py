@@ -11,7 +11,7 @@ from rich.console import Console
 from impbench.bench.aggregate import parse_maf_classes
 from impbench.bench.runner import RunInterrupted, run_benchmark
 from impbench.bench.settings import (
-    RunSettings, merge_options, parse_levels, parse_opt, parse_time_limit_for, read_options_file,
+    RunSettings, merge_options, parse_levels, parse_opt, parse_time_limit_for, read_options_file, read_slurm_table,
 )
 from impbench.cli import invocation
 from impbench.errors import ImpbenchError
@@ -45,6 +45,13 @@ Examples:
   impbench run --dataset 1kgp-chr20 --scheme array --imputers major,knn,beagle,minimac4
   impbench run --dataset sim-1kgp --panel-cohort CEU --test-cohort YRI --run ceu-to-yri
   impbench run --dataset sim-1kgp --imputers major,knn,beagle --jobs 2 --time-limit-for beagle=600
+  impbench run --dataset sim-1kgp --executor slurm --slurm partition=cpu --slurm time=60 --run r1
+
+\b
+--executor slurm submits each fit as a Slurm job and each imputer's units as a job array that
+waits on its fit (docs/cluster.md); the run folder must be on a file system the nodes share.
+Killing the head and rerunning with the same --run resubmits only what is missing and waits
+for its jobs still queued or running.
 """
 
 
@@ -85,8 +92,12 @@ Examples:
 @click.option("--options", "options_file", default=None, type=click.Path(dir_okay=False), metavar="FILE.toml",
               help="Imputer options as TOML tables ([knn] k = 5); --opt overrides them.")
 @click.option("--cards", multiple=True, type=click.Path(file_okay=False), metavar="DIR", help="Extra folder of dataset cards (repeatable).")
-@click.option("--executor", default="local", show_default=True, metavar="local|inline",
-              help="local: each fit and unit in a worker process; inline: all in this process (debugging, no isolation).")
+@click.option("--executor", default="local", show_default=True, metavar="local|inline|slurm",
+              help="local: each fit and unit in a worker process; inline: all in this process (debugging, no isolation); "
+                   "slurm: each fit a Slurm job, each imputer's units a job array.")
+@click.option("--slurm", "slurm_pairs", multiple=True, metavar="KEY=VALUE",
+              help="A Slurm option of --executor slurm (repeatable; over the options file's [slurm] table): partition, "
+                   "account, time, mem, gpus, cpus_per_task, nodes, tasks_per_node, sbatch.")
 @click.option("--jobs", default=1, show_default=True, type=int, metavar="N",
               help="Fits and units run at once (local executor); threads are divided so jobs x threads <= cores.")
 @click.option("--time-limit", default=None, type=float, metavar="SECONDS",
@@ -96,13 +107,20 @@ Examples:
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 def run_cmd(dataset, imputers, levels, replicates, scheme, typed_sites, typed_density, protocol, out, run_name, device,
             threads, nproc, seed, train_cohort, panel_cohort, test_cohort, write_vcf, n_boot, bootstrap_seed,
-            min_variant_cells, maf_classes, opts, options_file, cards, executor, jobs, time_limit, time_limit_for,
-            no_progress) -> None:
+            min_variant_cells, maf_classes, opts, options_file, cards, executor, slurm_pairs, jobs, time_limit,
+            time_limit_for, no_progress) -> None:
     cli_options: dict[str, dict[str, str]] = {}
     for text in opts:
         name, key, value = parse_opt(text)
         cli_options.setdefault(name, {})[key] = value
     file_options = read_options_file(options_file) if options_file else {}
+    slurm_options = None
+    if slurm_pairs and executor != "slurm":
+        raise ImpbenchError("--slurm options need --executor slurm")
+    if executor == "slurm":
+        from impbench.bench.slurm import parse_slurm_options
+
+        slurm_options = parse_slurm_options(slurm_pairs, read_slurm_table(options_file) if options_file else None)
     names = [n.strip() for n in imputers.split(",") if n.strip()] if imputers else None
     if imputers is not None and not names:
         raise ImpbenchError("--imputers: give at least one imputer name")
@@ -115,6 +133,7 @@ def run_cmd(dataset, imputers, levels, replicates, scheme, typed_sites, typed_de
         maf_classes=parse_maf_classes(maf_classes) if maf_classes else None,
         typed_sites=Path(typed_sites) if typed_sites else None, typed_density=typed_density, panel_cohort=panel_cohort,
         executor=executor, jobs=jobs, time_limit=time_limit, time_limits=parse_time_limit_for(time_limit_for),
+        slurm=slurm_options,
     )
     console = Console(stderr=True)
     try:
