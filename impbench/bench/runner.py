@@ -427,6 +427,7 @@ class Runner:
                 "levels": [float(v) for v in self.levels], "replicates": s.replicates, "scheme": s.scheme,
                 "protocols": list(s.protocols), "seed": s.seed, "device": self.device, "threads": self.threads,
                 "executor": s.executor, "jobs": s.jobs, "time_limit": s.time_limit, "time_limits": dict(s.time_limits),
+                "slurm": to_jsonable(s.slurm) if s.slurm else None,
                 "nproc": s.nproc, "write_vcf": s.write_vcf, "bin_edges": [float(e) for e in self.bin_edges],
                 "bootstrap": {"n": s.n_boot, "seed": s.bootstrap_seed}, "min_variant_cells": s.min_variant_cells,
                 "maf_classes": [list(c) for c in self.maf_classes],
