@@ -18,6 +18,7 @@ import pytest
 from impbench.errors import ImpbenchError
 from impbench_beagle.locate import BeagleTool
 from impbench.imputers.tools import new_call_dir
+from impbench.testing.processes import alive, kill_all, read_pid, wait_for
 from impbench_beagle.process import run_beagle
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
@@ -38,39 +39,11 @@ def fake_tool(folder: Path, body: str) -> Path:
     return script
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
-def wait_for(predicate, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-def read_pid(path: Path) -> int:
-    assert wait_for(lambda: path.is_file() and path.read_text().strip(), 20), f"{path} never written"
-    return int(path.read_text())
-
-
 def start_harness(tmp_path: Path, body: str) -> subprocess.Popen:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     tool = fake_tool(tmp_path, body)
     return subprocess.Popen([sys.executable, "-c", CHILD, str(tool), str(run_dir)], env=dict(os.environ))
-
-
-def cleanup(*pids: int) -> None:
-    for pid in pids:
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_sigkill_of_the_harness_kills_the_tool(tmp_path):
@@ -82,7 +55,7 @@ def test_sigkill_of_the_harness_kills_the_tool(tmp_path):
         harness.wait()
         assert wait_for(lambda: not alive(tool_pid), 5), "the tool outlived its SIGKILLed parent"
     finally:
-        cleanup(tool_pid)
+        kill_all(tool_pid)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -99,7 +72,7 @@ def test_sigterm_and_ctrl_c_kill_the_whole_group(tmp_path, sig):
             assert code == -signal.SIGTERM  # the harness still ends by the signal
         assert wait_for(lambda: not alive(tool_pid) and not alive(grandchild), 5)
     finally:
-        cleanup(tool_pid, grandchild)
+        kill_all(tool_pid, grandchild)
 
 
 def test_an_exception_while_waiting_kills_the_group(tmp_path, monkeypatch):
@@ -125,7 +98,7 @@ def test_an_exception_while_waiting_kills_the_group(tmp_path, monkeypatch):
     try:
         assert wait_for(lambda: not alive(tool_pid), 5)
     finally:
-        cleanup(tool_pid)
+        kill_all(tool_pid)
 
 
 def test_signal_handlers_are_restored(tmp_path):

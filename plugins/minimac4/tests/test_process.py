@@ -8,13 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from impbench.errors import ImpbenchError
 from impbench.imputers.tools import new_call_dir
+from impbench.testing.processes import alive, kill_all, read_pid, wait_for
 from impbench_minimac4.process import run_tool
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
@@ -28,37 +28,9 @@ run_tool(["/bin/sh", "-c", sys.argv[2]], run_dir, run_dir / "console.txt", "impu
 """
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
-def wait_for(predicate, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-def read_pid(path: Path) -> int:
-    assert wait_for(lambda: path.is_file() and path.read_text().strip(), 20), f"{path} never written"
-    return int(path.read_text())
-
-
 def start_harness(run_dir: Path, script: str) -> subprocess.Popen:
     run_dir.mkdir()
     return subprocess.Popen([sys.executable, "-c", CHILD, str(run_dir), script], env=dict(os.environ))
-
-
-def cleanup(*pids: int) -> None:
-    for pid in pids:
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_sigkill_of_the_harness_kills_the_tool(tmp_path):
@@ -69,7 +41,7 @@ def test_sigkill_of_the_harness_kills_the_tool(tmp_path):
         harness.wait()
         assert wait_for(lambda: not alive(tool_pid), 5), "the tool outlived its SIGKILLed parent"
     finally:
-        cleanup(tool_pid)
+        kill_all(tool_pid)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -85,7 +57,7 @@ def test_sigterm_and_ctrl_c_kill_the_whole_group(tmp_path, sig):
             assert code == -signal.SIGTERM
         assert wait_for(lambda: not alive(tool_pid) and not alive(grandchild), 5)
     finally:
-        cleanup(tool_pid, grandchild)
+        kill_all(tool_pid, grandchild)
 
 
 def test_timeout_kills_the_tool(tmp_path):
