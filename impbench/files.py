@@ -50,17 +50,6 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, *, suffix: str = TM
     return path
 
 
-def temp_path(path: str | os.PathLike, suffix: str = TMP_SUFFIX) -> Path:
-    """A fresh, empty temporary file beside ``path`` (for writers that fill it themselves and
-    rename it with ``os.replace`` when complete). The caller removes it on failure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
-    return Path(tmp)
-
-
 #: ``errno`` values of a write that the user must fix (disk full, quota, read-only, permission):
 #: the CLI reports them as one line naming the path, not as a traceback.
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})

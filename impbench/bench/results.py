@@ -57,7 +57,6 @@ NUMERIC: dict[str, tuple[str, ...]] = {
 #: pooling the bins' statistics, so the report ranks imputers per class with CIs.
 MAF_CLASSES: tuple[tuple[str, float, float], ...] = (
     ("rare (<1%)", 0.0, 0.01), ("low-frequency (1–5%)", 0.01, 0.05), ("common (≥5%)", 0.05, 0.5))
-TABLES = tuple(COLUMNS)
 #: Tables rebuilt from the done markers' rows (the others are the aggregate's).
 MARKER_TABLES = ("replicates", "per_sample", "confusion", "variant_quality")
 #: Version of the done-marker format.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -122,7 +122,7 @@ def masked_target(truth: GenotypeMatrix, mask: np.ndarray) -> GenotypeMatrix:
     return truth.with_codes(codes)
 
 
-def mask_entry(level: float, replicate: int, mask: Mask, requested: Sequence[float] | None = None) -> dict:
+def mask_entry(level: float, replicate: int, mask: Mask) -> dict:
     """The manifest's record of a mask."""
     achieved = float(mask.rate["rate"])
     return {"level": level, "replicate": replicate, "sha256": mask.sha256, "n_masked": mask.n_masked,
