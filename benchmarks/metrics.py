@@ -1,4 +1,4 @@
-"""Time ``impbench.bench.metrics.score`` and the bootstrap on a large synthetic replicate.
+"""Time ``impbench.scoring.metrics.score`` and the bootstrap on a large synthetic replicate.
 
 Default: 300 samples x 250,000 variants, 25% of cells masked (uniform), both protocols; the
 imputation is the truth with 10% of masked cells replaced by random codes and a noisy dosage
@@ -44,7 +44,7 @@ def _inputs(n_samples: int, n_variants: int, rate: float, seed: int = 0):
 
 
 def _measure(inputs, protocol: str, repeat: int):
-    from impbench.bench.metrics import score
+    from impbench.scoring.metrics import score
 
     truth, imputation, mask, alt_freq = inputs
     best = float("inf")
@@ -84,7 +84,7 @@ def main() -> None:
     inputs = _inputs(args.samples, args.variants, args.rate)
     input_mb = sum(a.nbytes for a in (inputs[0], inputs[1].calls, inputs[1].dosage, inputs[2])) / 2**20
     rows = [_measure(inputs, protocol, args.repeat) for protocol in ("standard", "paper")]
-    table = Table(title=f"impbench.bench.metrics.score: {args.samples} samples x {args.variants:,} variants, {args.rate:.0%} masked")
+    table = Table(title=f"impbench.scoring.metrics.score: {args.samples} samples x {args.variants:,} variants, {args.rate:.0%} masked")
     for column in ("protocol", "seconds", "peak MB", "scored cells", "metric rows"):
         table.add_column(column, justify="right")
     for protocol, seconds, peak, n_scored, n_rows, _ in rows:
@@ -93,7 +93,7 @@ def main() -> None:
     console.print(table)
     console.print(f"inputs (truth, calls, dosage, mask): {input_mb:.0f} MB")
 
-    from impbench.bench.bootstrap import bootstrap_metrics, paired_differences
+    from impbench.scoring.bootstrap import bootstrap_metrics, paired_differences
 
     score_seconds, scores = rows[0][1], rows[0][5]
     other = scores.sample_stats  # a second imputer's statistics: same shapes, same cost

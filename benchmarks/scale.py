@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         plan.insert(0, ("inline", ["--executor", "inline"]))
     slurm_note = "left out (--no-slurm)" if args.no_slurm else None
     if slurm_note is None:
-        from impbench.bench.slurm import slurm_available
+        from impbench.bench.exec.slurm import slurm_available
 
         slurm_note = slurm_available()
     if slurm_note is None:

@@ -65,7 +65,7 @@ def pytest_runtest_setup(item):
     ``SLURM_CONF``): skipped without one, failed under ``CI=true`` (``.ci/run`` starts it)."""
     if item.get_closest_marker("slurm") is None:
         return
-    from impbench.bench.slurm import slurm_available
+    from impbench.bench.exec.slurm import slurm_available
 
     reason = slurm_available()
     if reason is None:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from impbench.bench.masking import make_mask
-from impbench.bench.metrics import score
+from impbench.scoring.metrics import score
 from impbench.data.simulate import simulate_matrix
 from impbench.genotypes import MISSING, alt_allele_frequency, code_dosage
 from impbench.imputers.baselines import KnnImputer

@@ -7,15 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from impbench.bench.bootstrap import (
+from impbench.scoring.bootstrap import (
     bootstrap_metrics,
     bootstrap_values,
     paired_differences,
     resample_indices,
     resample_weights,
 )
-from impbench.bench.metrics import PROTOCOLS, score
-from impbench.bench.pooled import PAPER_POOLED, STANDARD_POOLED, pool_replicates
+from impbench.scoring.metrics import PROTOCOLS, score
+from impbench.scoring.pooled import PAPER_POOLED, STANDARD_POOLED, pool_replicates
 from impbench.errors import ImpbenchError
 from impbench.imputers.base import Imputation
 from impbench.testing.reference_metrics import ref_cells, ref_groups, ref_pooled_metrics, same

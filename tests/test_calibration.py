@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import impbench.bench.calibration as calibration
-from impbench.bench.calibration import (
+import impbench.scoring.calibration as calibration
+from impbench.scoring.calibration import (
     estimated_variant_dr2,
     expected_calibration_error,
     pool_reliability,

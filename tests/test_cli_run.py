@@ -242,7 +242,7 @@ def test_other_bad_input(capsys, tiny_cards, tmp_path, args, message):
 def test_run_folder_in_use_is_refused_naming_the_holder(capsys, tiny_cards, tmp_path):
     import socket
 
-    from impbench.bench.lock import RunLock
+    from impbench.bench.exec.lock import RunLock
 
     run_dir = tmp_path / "tiny" / "busy"
     run_dir.mkdir(parents=True)

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from impbench import hookimpl
-from impbench.bench import executor as executor_module
+from impbench.bench.exec import gpus as gpus_module
 from impbench.bench import runner as runner_module
-from impbench.bench.lock import LOCK_NAME, RunLock
+from impbench.bench.exec.lock import LOCK_NAME, RunLock
 from impbench.bench.runner import Runner
 from impbench.bench.settings import RunSettings, worker_threads
 from impbench.bench.units import fit_key, new_attempt_dir, unit_key
@@ -134,12 +134,23 @@ def test_one_gpu_item_per_device(store, tmp_path, monkeypatch):
     assert overlaps(records) and {r["gpu"] for r in records} <= {"0", "1"}
 
 
+def test_gpu_need_is_the_class_attribute(monkeypatch):
+    from impbench.imputers.baselines import KnnImputer
+
+    class GpuImputer(KnnImputer):
+        uses_gpu = True
+
+    monkeypatch.setattr(gpus_module, "gpu_driver_present", lambda: True)
+    assert gpus_module.wants_gpu(GpuImputer, "auto") and not gpus_module.wants_gpu(GpuImputer, "cpu")
+    assert not gpus_module.wants_gpu(KnnImputer, "auto")
+
+
 def test_visible_gpus(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    assert executor_module.visible_gpus("auto") == ["2", "3"]
-    assert executor_module.visible_gpus("cuda:1") == [None]
+    assert gpus_module.visible_gpus("auto") == ["2", "3"]
+    assert gpus_module.visible_gpus("cuda:1") == [None]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert executor_module.visible_gpus("cuda") == [None]
+    assert gpus_module.visible_gpus("cuda") == [None]
 
 
 # ---------------------------------------------------------------------------- time limits

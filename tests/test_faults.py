@@ -25,8 +25,9 @@ import numpy as np
 import pytest
 
 from impbench import hookimpl
-from impbench.bench import procs
-from impbench.bench.runner import RunInterrupted, Runner
+from impbench.bench.exec import procs
+from impbench.bench.exec.signals import RunInterrupted
+from impbench.bench.runner import Runner
 from impbench.bench.settings import RunSettings
 from impbench.genotypes import MISSING
 from impbench.imputers import registry

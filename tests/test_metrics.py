@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import impbench.bench.metrics as metrics_module
+import impbench.scoring.metrics as metrics_module
 from impbench.errors import ImpbenchError
 from impbench.imputers.base import Imputation
-from impbench.bench.metrics import (
+from impbench.scoring.metrics import (
     DEFAULT_BIN_EDGES,
     PAPER_METRICS,
     PROTOCOLS,

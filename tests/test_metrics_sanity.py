@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from impbench.bench.bootstrap import bootstrap_metrics
+from impbench.scoring.bootstrap import bootstrap_metrics
 from impbench.bench.masking import make_mask
-from impbench.bench.metrics import score
-from impbench.bench.pooled import STANDARD_POOLED
+from impbench.scoring.metrics import score
+from impbench.scoring.pooled import STANDARD_POOLED
 from impbench.genotypes import CODE_DOSAGE_CLASS, alt_allele_frequency
 from impbench.imputers.base import Imputation, RunContext
 from impbench.imputers.baselines import MajorImputer
@@ -43,7 +43,7 @@ def test_truth_against_itself_is_perfect_in_every_bin(sim_1kgp, level):
     flip = freq > 0.5
     classes = CODE_DOSAGE_CLASS[test.codes].astype(int)
     classes = np.where(flip[None, :], 2 - classes, classes)
-    from impbench.bench.metrics import maf_bins
+    from impbench.scoring.metrics import maf_bins
 
     variant_bin = maf_bins(np.minimum(freq, 1 - freq))
     labels = list(dict.fromkeys(table["bin"]))

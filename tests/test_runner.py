@@ -20,7 +20,7 @@ from impbench.errors import ImpbenchError
 from impbench.genotypes import MISSING
 from impbench.imputers.base import Imputation, Imputer
 from impbench.bench.masking import make_mask, mask_sha256, replicate_seed
-from impbench.bench.measure import StageMeter
+from impbench.bench.exec.measure import StageMeter
 from impbench.bench.results import COLUMNS
 from impbench.bench.runner import Runner
 from impbench.bench.settings import RunSettings, check_device, merge_options, parse_levels, parse_opt, read_options_file
@@ -194,7 +194,7 @@ def test_results_folder_as_specified(store, tmp_path):
 
 def test_scores_are_those_of_metrics_score(store, tmp_path):
     """The CSV holds what metrics.score gives for the recorded imputation (fill=1 everywhere)."""
-    from impbench.bench import metrics
+    from impbench.scoring import metrics
     from impbench.genotypes import alt_allele_frequency
 
     outcome = run(store, tmp_path, imputers=["rec-a"], levels=(0.3,), replicates=1)

@@ -1,4 +1,4 @@
-"""Slurm helpers (impbench/bench/slurm.py): unit tests on mocked Slurm commands, and, marked
+"""Slurm helpers (impbench/bench/exec/slurm.py): unit tests on mocked Slurm commands, and, marked
 ``slurm``, the same helpers against a real Slurm (scripts/slurm-local.sh start)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from impbench.bench import slurm
+from impbench.bench.exec import slurm
 from impbench.errors import ImpbenchError
 
 MOUNTS = """\

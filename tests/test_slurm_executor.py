@@ -21,8 +21,8 @@ import pytest
 from impbench import hookimpl
 from impbench.bench.runner import Runner
 from impbench.bench.settings import RunSettings, read_options_file, read_slurm_table
-from impbench.bench.slurm import SlurmOptions
-from impbench.bench.slurm_executor import SlurmExecutor, torchrun_args
+from impbench.bench.exec.slurm import SlurmOptions
+from impbench.bench.exec.slurm_executor import SlurmExecutor, torchrun_args
 from impbench.bench.units import WorkItem
 from impbench.cli import main
 from impbench.genotypes import MISSING

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from impbench.bench.masking import make_mask
-from impbench.bench.metrics import DEFAULT_BIN_EDGES
+from impbench.scoring.metrics import DEFAULT_BIN_EDGES
 from impbench.bench.unit import paper_view, score_unit
 from impbench.data.simulate import simulate_matrix
 from impbench.genotypes import HET_01, HET_10, MISSING, alt_allele_frequency, code_dosage

@@ -18,12 +18,13 @@ fixture writes through it too, so no column list exists twice.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
-from impbench.bench.pooled import Moments, SampleStats
+from impbench.scoring.pooled import Moments, SampleStats
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write, write_json
 
@@ -52,11 +53,6 @@ NUMERIC: dict[str, tuple[str, ...]] = {
     "variant_quality": ("level", "replicate", "position", "maf", "n_genotypes", "true_r2", "estimated_dr2",
                         "reported_quality"),
 }
-#: The MAF classes of the report's verdict: (label, lo, hi), ``[lo, hi)`` (the last closed). The
-#: runner writes rows with these ``bin`` labels to metrics.csv and pairs.csv besides the MAF bins,
-#: pooling the bins' statistics, so the report ranks imputers per class with CIs.
-MAF_CLASSES: tuple[tuple[str, float, float], ...] = (
-    ("rare (<1%)", 0.0, 0.01), ("low-frequency (1–5%)", 0.01, 0.05), ("common (≥5%)", 0.05, 0.5))
 #: Tables rebuilt from the done markers' rows (the others are the aggregate's).
 MARKER_TABLES = ("replicates", "per_sample", "confusion", "variant_quality")
 #: Version of the done-marker format.
@@ -255,8 +251,6 @@ def _read_marker(path: Path) -> dict | None:
 
 def ensure_writable(folder: Path) -> None:
     """Create ``folder`` (and parents) and check that it is writable, else ``ImpbenchError``."""
-    import os
-
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ImpbenchError(f"output folder {folder} is not a folder")
@@ -267,3 +261,19 @@ def ensure_writable(folder: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise ImpbenchError(f"output folder {folder} is not writable ({exc.strerror or exc})") from None
+
+
+def check_output_folder(folder: Path) -> None:
+    """``ImpbenchError`` unless ``folder`` is (or can be created as) a writable folder; creates nothing."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ImpbenchError(f"output folder {folder} is not a folder")
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ImpbenchError(f"output folder {folder} is not writable ({probe} is a file)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ImpbenchError(f"output folder {folder} is not writable (Permission denied)")

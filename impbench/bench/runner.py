@@ -6,13 +6,13 @@ imputer with its options) as independent work items (``impbench.bench.units``):
 1. it reads the splits once and builds every shared mask up front (seeded from the dataset
    hash, level and replicate, see ``impbench.bench.masking``; a level that masks no cell is an
    error before any fit); their SHA-256 go into the manifest;
-2. it takes the run lock (``impbench.bench.lock``) and pickles the run's inputs for the workers
+2. it takes the run lock (``impbench.bench.exec.lock``) and pickles the run's inputs for the workers
    (``work/inputs.pkl``);
 3. per imputer, one **fit** (keyed by imputer, options, dataset hash and training cohort; a
    finished fit of the same key is reused) and one **unit** per (level, replicate) not done
    yet, each unit depending on its fit;
-4. an executor (``impbench.bench.executor``: ``local`` worker processes, ``--jobs`` at a time,
-   or ``inline``) runs them; each worker (``impbench.bench.worker``) fits, or imputes, validates
+4. an executor (``impbench.bench.exec.executor``: ``local`` worker processes, ``--jobs`` at a time,
+   or ``inline``) runs them; each worker (``impbench.bench.exec.worker``) fits, or imputes, validates
    (``check_imputation``; **an imputer that changes an observed cell is an error**, not silently
    repaired), scores (``impbench.bench.unit.score_unit``) and writes the unit's done marker
    ``done/<imputer>.L<level>.r<replicate>.json`` with its statistics;
@@ -28,7 +28,7 @@ SIGINT/SIGTERM the workers are stopped, running imputers are marked ``interrupte
 ``RunInterrupted`` is raised (exit 130/143 at the CLI).
 
 Timings and memory (``fit_seconds``, ``seconds``, ``peak_mb``, ``child_peak_mb``) are measured
-in the worker by ``impbench.bench.measure.StageMeter``. The run folder's files belong to
+in the worker by ``impbench.bench.exec.measure.StageMeter``. The run folder's files belong to
 ``impbench.bench.results.RunFolder``.
 """
 
@@ -44,17 +44,19 @@ from pathlib import Path
 from typing import Any
 
 from impbench import __version__
-from impbench.bench import metrics
-from impbench.bench.aggregate import DEFAULT_MAF_CLASSES, aggregate, class_bins
-from impbench.bench.executor import InlineExecutor, LocalExecutor, visible_gpus
-from impbench.bench.harness import RunInterrupted, check_output_folder, signals_raise_interrupted, wants_gpu  # noqa: F401
-from impbench.bench.lock import RunLock
-from impbench.bench.measure import package_versions
-from impbench.bench.results import RunFolder
+from impbench.scoring import metrics
+from impbench.scoring.aggregate import aggregate
+from impbench.scoring.classes import DEFAULT_MAF_CLASSES, class_bins
+from impbench.bench.exec.executor import InlineExecutor, LocalExecutor
+from impbench.bench.exec.gpus import visible_gpus, wants_gpu
+from impbench.bench.exec.signals import RunInterrupted, signals_raise_interrupted
+from impbench.bench.exec.lock import RunLock
+from impbench.bench.exec.measure import package_versions
+from impbench.bench.results import RunFolder, check_output_folder
 from impbench.bench.rundata import Mask, array_levels, build_mask, mask_entry, read_run_data, resolve_typed
 from impbench.bench.settings import ImputerPlan, RunPlan, RunSettings, plan_run
 from impbench.bench.units import SPEC_FORMAT, Outcome, WorkItem, fit_dir, fit_done, fit_key, unit_key
-from impbench.bench.worker import write_inputs
+from impbench.bench.exec.worker import write_inputs
 from impbench.data.cards import get_card
 from impbench.data.prepare import prepare
 from impbench.errors import ImpbenchError
@@ -174,7 +176,7 @@ class Runner:
         if self.settings.executor == "inline":
             return InlineExecutor(self.progress)
         if self.settings.executor == "slurm":
-            from impbench.bench.slurm_executor import make_slurm_executor
+            from impbench.bench.exec.slurm_executor import make_slurm_executor
 
             return make_slurm_executor(self.run_dir, self.settings.slurm, threads=self.settings.threads,
                                        nproc=self.settings.nproc, progress=self.progress)

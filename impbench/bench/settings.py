@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from impbench.bench.exec.gpus import gpu_driver_present
 from impbench.bench.masking import SCHEMES
 from impbench.errors import ImpbenchError
 from impbench.imputers.base import Imputer, make_options
@@ -28,7 +28,7 @@ from impbench.imputers.segments import SegmentLayout
 DEFAULT_LEVELS = (0.05, 0.15, 0.25)
 DEFAULT_REPLICATES = 3
 PROTOCOL_CHOICES = ("standard", "paper", "both")
-#: ``--executor`` choices (``impbench.bench.executor``, ``impbench.bench.slurm_executor``).
+#: ``--executor`` choices (``impbench.bench.exec.executor``, ``impbench.bench.exec.slurm_executor``).
 EXECUTORS = ("local", "inline", "slurm")
 #: The options file's table of Slurm options (not an imputer's).
 SLURM_TABLE = "slurm"
@@ -175,7 +175,7 @@ def check_device(device: str) -> str:
         return device
     if not re.fullmatch(r"cuda(?::\d+)?", device):
         raise ImpbenchError(f"--device {device!r} is unknown; use auto, cpu, cuda or cuda:N")
-    if not _gpu_driver_present():
+    if not gpu_driver_present():
         raise ImpbenchError(f"--device {device}: no CUDA GPU is available (no GPU driver on this machine); use --device cpu")
     return device
 
@@ -201,7 +201,7 @@ def validate_settings(settings: RunSettings) -> None:
     if settings.executor not in EXECUTORS:
         raise ImpbenchError(f"--executor {settings.executor!r} is unknown; valid: {', '.join(EXECUTORS)}")
     if settings.executor == "slurm":
-        from impbench.bench.slurm import slurm_available
+        from impbench.bench.exec.slurm import slurm_available
 
         reason = slurm_available()
         if reason is not None:
@@ -231,14 +231,6 @@ def validate_settings(settings: RunSettings) -> None:
         raise ImpbenchError(f"--typed-density {settings.typed_density:g}: must be in (0, 1)")
     if settings.run_name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", settings.run_name):
         raise ImpbenchError(f"--run {settings.run_name!r}: use letters, digits, '.', '_' and '-'")
-
-
-def _gpu_driver_present() -> bool:
-    """False when this Linux machine plainly has no NVIDIA or ROCm GPU driver; True otherwise."""
-    if not sys.platform.startswith("linux"):
-        return True
-    markers = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd")
-    return any(os.path.exists(path) for path in markers)
 
 
 @dataclass

@@ -15,9 +15,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from impbench.bench import metrics
-from impbench.bench.calibration import estimated_variant_dr2, reliability_table
-from impbench.bench.pooled import SampleStats
+from impbench.scoring import metrics
+from impbench.scoring.calibration import estimated_variant_dr2, reliability_table
+from impbench.scoring.pooled import SampleStats
 from impbench.bench.results import records
 from impbench.genotypes import GenotypeMatrix
 from impbench.imputers.base import Imputation

@@ -12,7 +12,7 @@ counts attempts, claimed by an atomic ``mkdir``): spec, worker log, progress, ou
 imputer's work folder for that call. Stale or concurrent attempts never share a folder.
 
 ``WorkItem`` is what an executor runs: one fit or one unit, with the JSON spec a worker reads
-(``python -m impbench.bench.worker SPEC.json``), the item it depends on, whether it holds a
+(``python -m impbench.bench.exec.worker SPEC.json``), the item it depends on, whether it holds a
 GPU, and its time limit.
 """
 

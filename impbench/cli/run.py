@@ -8,8 +8,9 @@ import click
 
 from rich.console import Console
 
-from impbench.bench.aggregate import parse_maf_classes
-from impbench.bench.runner import RunInterrupted, run_benchmark
+from impbench.scoring.classes import parse_maf_classes
+from impbench.bench.exec.signals import RunInterrupted
+from impbench.bench.runner import run_benchmark
 from impbench.bench.settings import (
     RunSettings, merge_options, parse_levels, parse_opt, parse_time_limit_for, read_options_file, read_slurm_table,
 )
@@ -118,7 +119,7 @@ def run_cmd(dataset, imputers, levels, replicates, scheme, typed_sites, typed_de
     if slurm_pairs and executor != "slurm":
         raise ImpbenchError("--slurm options need --executor slurm")
     if executor == "slurm":
-        from impbench.bench.slurm import parse_slurm_options
+        from impbench.bench.exec.slurm import parse_slurm_options
 
         slurm_options = parse_slurm_options(slurm_pairs, read_slurm_table(options_file) if options_file else None)
     names = [n.strip() for n in imputers.split(",") if n.strip()] if imputers else None

@@ -191,6 +191,8 @@ class Imputer(ABC):
     Options: ClassVar[type] = NoOptions
     #: One line shown by ``impbench plugins``.
     description: ClassVar[str] = ""
+    #: Whether its work should hold a GPU when the run has one (``--device auto|cuda``).
+    uses_gpu: ClassVar[bool] = False
 
     def __init__(self, options: Any = None):
         self.options = options if options is not None else self.Options()

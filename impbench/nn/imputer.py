@@ -73,6 +73,7 @@ class SegmentImputer(Imputer):
 
     Options: ClassVar[type] = NNOptions
     reference_free: ClassVar[bool] = True
+    uses_gpu: ClassVar[bool] = True
     #: The segment length must be a multiple of this.
     length_multiple: ClassVar[int] = 1
 

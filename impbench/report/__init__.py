@@ -117,7 +117,7 @@ def paired_sample_stats(diff: np.ndarray, n_boot: int = N_BOOT_COMPARE, seed: in
     diff : float (n_samples,), B - A per sample (NaN left out)."""
     from scipy.stats import wilcoxon
 
-    from impbench.bench.bootstrap import resample_indices
+    from impbench.scoring.bootstrap import resample_indices
 
     diff = np.asarray(diff, dtype=float)
     diff = diff[np.isfinite(diff)]

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from impbench.bench.calibration import quality_correlation
+from impbench.scoring.calibration import quality_correlation
 from impbench.report.figures import BASE_FONT, OKABE_ITO, _new_figure, _png, _suptitle
 from impbench.report.load import ALL, OVERALL, RunResults
 from impbench.report.style import imputer_colours, level_label

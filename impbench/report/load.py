@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from impbench.bench.results import COLUMNS, MAF_CLASSES, NUMERIC, RunFolder
+from impbench.bench.results import COLUMNS, NUMERIC, RunFolder
+from impbench.scoring.classes import DEFAULT_MAF_CLASSES
 from impbench.errors import ImpbenchError
 
 OVERALL = "overall"
@@ -40,7 +41,7 @@ class RunResults:
     replicates: pd.DataFrame | None = None
     calibration: pd.DataFrame | None = None
     variant_quality: pd.DataFrame | None = None
-    classes: tuple[str, ...] = tuple(label for label, _, _ in MAF_CLASSES)
+    classes: tuple[str, ...] = tuple(label for label, _, _ in DEFAULT_MAF_CLASSES)
 
     @property
     def cohorts(self) -> list[str]:
@@ -89,7 +90,7 @@ class RunResults:
 def load_run(run_dir: str | Path, classes=None) -> RunResults:
     """Load a run folder; ``ImpbenchError`` if it is missing or not a run folder.
 
-    classes : labels of the MAF classes the verdict ranks (default ``MAF_CLASSES``' labels);
+    classes : labels of the MAF classes the verdict ranks (default ``DEFAULT_MAF_CLASSES``' labels);
         those absent from metrics.csv are dropped.
     """
     run_dir = Path(run_dir)
@@ -111,7 +112,7 @@ def load_run(run_dir: str | Path, classes=None) -> RunResults:
     pairs = folder.read_table("pairs")
     if pairs is not None:
         pairs["cohort"] = pairs["cohort"].fillna(ALL).replace("", ALL)
-    wanted = tuple(label for label, _, _ in MAF_CLASSES) if classes is None else tuple(classes)
+    wanted = tuple(label for label, _, _ in DEFAULT_MAF_CLASSES) if classes is None else tuple(classes)
     present = set(metrics["bin"])
 
     imputers = list((manifest.get("imputers") or {}).keys())

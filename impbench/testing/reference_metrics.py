@@ -1,4 +1,4 @@
-"""A slow, plainly written reference of ``impbench.bench.metrics.score``, for tests.
+"""A slow, plainly written reference of ``impbench.scoring.metrics.score``, for tests.
 
 Loops over cells in plain Python; each metric is written from its definition in
 ``docs/metrics.md``. ``ref_cells`` gathers the scored cells (minor-allele oriented under
@@ -13,7 +13,7 @@ import statistics
 
 import numpy as np
 
-from impbench.bench.metrics import bin_labels
+from impbench.scoring.metrics import bin_labels
 
 DOSAGE_OF_CODE = {1: 0, 2: 1, 3: 1, 4: 2}
 FLIPPED_CODE = {1: 4, 2: 3, 3: 2, 4: 1}

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from impbench.bench.metrics import bin_labels
-from impbench.bench.results import COLUMNS, MAF_CLASSES, RunFolder
+from impbench.scoring.metrics import bin_labels
+from impbench.bench.results import COLUMNS, RunFolder
+from impbench.scoring.classes import DEFAULT_MAF_CLASSES
 
 DEFAULT_EDGES = (0, 0.005, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 #: Pooled standard metrics (they have CIs and paired differences).
@@ -38,14 +39,14 @@ def _value(metric: str, base: float) -> float:
 def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(0.05, 0.15), replicates: int = 3,
                         protocols=("standard",), bin_edges=DEFAULT_EDGES, failed: dict[str, int] | None = None,
                         n_samples: int = 12, cohorts=("YRI", "CEU", "CHB"), seed: int = 0,
-                        classes=MAF_CLASSES, stop_reason: dict[str, str] | None = None,
+                        classes=DEFAULT_MAF_CLASSES, stop_reason: dict[str, str] | None = None,
                         coverage: dict[str, float] | None = None, mask_warnings=(),
                         with_probs=None, reported_quality=(), tied=()) -> Path:
     """Write every table of a run folder and its manifest under ``run_dir``; returns ``run_dir``.
 
     failed : imputer -> number of (level, replicate) units it finished before failing (manifest
         status ``failed``; only those units have results).
-    classes : (label, lo, hi) MAF classes written as extra ``bin`` rows (``MAF_CLASSES``).
+    classes : (label, lo, hi) MAF classes written as extra ``bin`` rows (``DEFAULT_MAF_CLASSES``).
     stop_reason : imputer -> ``epochs``/``time``/``converged`` (manifest ``info.stop_reason``).
     coverage : imputer -> fraction of variants it covered (default 1).
     mask_warnings : levels whose masks carry an achieved-rate warning.

@@ -10,16 +10,16 @@
   ``--dependency=afterok:<fit job>`` and ``--kill-on-invalid-dep=yes``; a unit of a GPU imputer
   asks for one GPU. A fit that fails cancels its array; its units are reported ``skipped``.
 - Every job runs ``run_in_job``: the same worker as the local executor (``python -m
-  impbench.bench.worker SPEC.json``) with its log in the attempt folder. The threads of a
+  impbench.bench.exec.worker SPEC.json``) with its log in the attempt folder. The threads of a
   worker are the job's ``cpus_per_task`` (default ``--threads``, else 1). A job's time limit is
   ``--slurm time`` or else the item's ``--time-limit`` rounded up to whole minutes (or the
   partition's default); submitit's early USR2 signal is ignored, so Slurm itself ends a job at
   its limit and records ``TIMEOUT``.
-- **The head waits**, polling ``impbench.bench.slurm.job_states`` (``sacct`` or ``squeue``; never
+- **The head waits**, polling ``impbench.bench.exec.slurm.job_states`` (``sacct`` or ``squeue``; never
   requires accounting) every ``poll_s`` seconds, showing each job's state (pending, running with
   the worker's progress) and a line of counts. A finished job's outcome is the worker's
   ``result.json``; a job that ended without one is recorded ``timed_out`` (Slurm's TIMEOUT) or
-  ``crashed`` with ``impbench.bench.slurm.job_failure``'s line (Slurm's state and reason, the
+  ``crashed`` with ``impbench.bench.exec.slurm.job_failure``'s line (Slurm's state and reason, the
   tail of the job's log).
 - **Killing the head and rerunning** resubmits only what is missing: the runner plans only
   units without a done marker and a fit only without its artifact. Every submitted job is
@@ -48,9 +48,9 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from impbench.bench import procs, slurm
-from impbench.bench.executor import THREAD_ENV, OnDone, outcome_from_result, skipped
-from impbench.bench.harness import RunInterrupted
+from impbench.bench.exec import procs, slurm
+from impbench.bench.exec.executor import THREAD_ENV, OnDone, outcome_from_result, skipped
+from impbench.bench.exec.signals import RunInterrupted
 from impbench.bench.units import LOG_NAME, PROGRESS_NAME, RESULT_NAME, Outcome, WorkItem, log_tail
 from impbench.files import atomic_write
 from impbench.progress import RichProgress
@@ -118,7 +118,7 @@ def run_in_job(spec_path: str, threads: int) -> int:
     elif int(os.environ.get("SLURM_PROCID") or 0) != 0:
         return 0  # one worker per job; further tasks (tasks_per_node > 1) have nothing to do
     with open(attempt / LOG_NAME, "ab") as log:
-        code = subprocess.call([sys.executable, "-m", "impbench.bench.worker", spec_path], stdout=log,
+        code = subprocess.call([sys.executable, "-m", "impbench.bench.exec.worker", spec_path], stdout=log,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     if code != 0:
         why = f"signal {procs.signal_name(-code)}" if code < 0 else f"status {code}"

@@ -1,9 +1,9 @@
 """Executors: who runs the work items (fits and units) of a run.
 
 ``LocalExecutor`` (``--executor local``, the default) runs each item in a worker process
-(``python -m impbench.bench.worker SPEC.json``), at most ``jobs`` at a time, each fit before its
+(``python -m impbench.bench.exec.worker SPEC.json``), at most ``jobs`` at a time, each fit before its
 units, at most one GPU item per visible GPU. Every worker starts in its own session (its own
-process group), tagged with the run and attempt (``impbench.bench.procs``), with
+process group), tagged with the run and attempt (``impbench.bench.exec.procs``), with
 ``OMP_NUM_THREADS`` and friends set to its share of the cores. It is stopped (SIGTERM, then
 SIGKILL to its group, then every process carrying its attempt's tag) when it runs past its
 time limit, and all of them are when the harness is interrupted. A worker that dies without
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from impbench.bench import procs
+from impbench.bench.exec import procs
 from impbench.bench.units import LOG_NAME, PROGRESS_NAME, RESULT_NAME, Outcome, WorkItem, log_tail
 from impbench.progress import RichProgress
 
@@ -86,7 +86,7 @@ class InlineExecutor:
         self.progress = progress or RichProgress(enabled=False)
 
     def run(self, items: Sequence[WorkItem], on_done: OnDone) -> None:
-        from impbench.bench.worker import run_spec
+        from impbench.bench.exec.worker import run_spec
 
         pending = list(items)
         finished: dict[str, Outcome] = {}
@@ -124,19 +124,6 @@ class _Running:
     progress_seen: dict = field(default_factory=dict)
 
 
-def visible_gpus(device: str) -> list[str | None]:
-    """GPU slots for ``device``: one per visible device (ids from ``CUDA_VISIBLE_DEVICES`` or
-    ``/dev/nvidiaN``), or a single unmapped slot for an explicit ``cuda:N``."""
-    if device.startswith("cuda:"):
-        return [None]
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        ids = [v.strip() for v in visible.split(",") if v.strip() and v.strip() != "-1"]
-    else:
-        ids = sorted((p.name[len("nvidia"):] for p in Path("/dev").glob("nvidia[0-9]*")), key=int)
-    return list(ids) or [None]
-
-
 class LocalExecutor:
     """Runs items in worker processes, ``jobs`` at a time (see the module docstring).
 
@@ -171,7 +158,7 @@ class LocalExecutor:
         log = open(item.attempt_dir / LOG_NAME, "wb")  # type: ignore[operator]
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "impbench.bench.worker", str(spec_path)], stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "impbench.bench.exec.worker", str(spec_path)], stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, env=self._env(item, gpu_slot), start_new_session=True,
             )
         except BaseException:

@@ -1,6 +1,6 @@
 """Per-sample sufficient statistics and the pooled metrics computed from them.
 
-Every pooled metric of ``impbench.bench.metrics`` (a bin's dosage R², GT r², concordance,
+Every pooled metric of ``impbench.scoring.metrics`` (a bin's dosage R², GT r², concordance,
 macro precision/recall/F1, IQS, NRD, error rates by true class, phased accuracy; the paper
 protocol's five) is a function of two summaries of the bin's scored cells:
 

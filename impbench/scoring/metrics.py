@@ -22,8 +22,8 @@ How it is computed. The matrix is read in blocks of whole rows; per block only t
 cells are gathered. One ``bincount`` over ``(sample, bin, flip, truth code, call code)`` gives
 every sample's 4x4 table per bin; two-pass ``bincount`` moments of the oriented dosages per
 (sample, bin) and per variant follow. The per-sample statistics (``Scores.sample_stats``,
-``impbench.bench.pooled.SampleStats``) are summed to give every pooled metric, the same code
-the bootstrap (``impbench.bench.bootstrap``) runs on resampled samples.
+``impbench.scoring.pooled.SampleStats``) are summed to give every pooled metric, the same code
+the bootstrap (``impbench.scoring.bootstrap``) runs on resampled samples.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import pandas as pd
 from impbench.errors import ImpbenchError
 from impbench.genotypes import CODE_DOSAGE_CLASS
 from impbench.imputers.base import Imputation
-from impbench.bench.pooled import OVERALL, PAPER_POOLED, STANDARD_POOLED, Moments, SampleStats, dosage_confusion
+from impbench.scoring.pooled import OVERALL, PAPER_POOLED, STANDARD_POOLED, Moments, SampleStats, dosage_confusion
 
 __all__ = [
     "DEFAULT_BIN_EDGES",
@@ -91,7 +91,7 @@ class Scores:
         sample's scored cells); ``standard`` only, empty for ``paper``.
     confusion : columns ``protocol, kind, truth, pred, count`` over all scored cells, ALT-coded
         (as in a VCF); ``kind`` ``phased`` (codes 1-4, 16 rows) and ``dosage`` (0-2, 9 rows).
-    sample_stats : per-sample sufficient statistics (``impbench.bench.pooled.SampleStats``)
+    sample_stats : per-sample sufficient statistics (``impbench.scoring.pooled.SampleStats``)
         for the bootstrap and per-cohort scores.
     variant_r2 : float64 (n_variants,), each variant's r² where it is reported (enough cells,
         a minor-allele carrier, defined), else NaN; all NaN under ``paper``.

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from impbench.errors import ImpbenchError
-from impbench.bench.pooled import SampleStats, pool_replicates
+from impbench.scoring.pooled import SampleStats, pool_replicates
 
 __all__ = [
     "DEFAULT_N_BOOT",
@@ -89,7 +89,7 @@ def bootstrap_values(
     return stats, stats.values()[0], stats.values(weights)
 
 
-def _percentile_ci(resampled: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def percentile_ci(resampled: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Percentile interval over axis 0, ignoring NaN resamples; NaN where none is defined."""
     defined = np.isfinite(resampled)
     n_defined = defined.sum(axis=0)
@@ -131,7 +131,7 @@ def bootstrap_metrics(
     the resamples where the metric is defined (the CI is NaN when none is).
     """
     stats, point, resampled = bootstrap_values(stats_by_replicate, n_boot, seed, samples)
-    low, high, n_defined = _percentile_ci(resampled, level)
+    low, high, n_defined = percentile_ci(resampled, level)
     return _frame(stats, {"value": point, "ci_low": low, "ci_high": high, "n_boot": n_defined}, BOOTSTRAP_COLUMNS)
 
 
@@ -158,7 +158,7 @@ def paired_differences(
     weights = resample_weights(resample_indices(pooled_a.n_samples, n_boot, seed), pooled_a.n_samples)
     point_a, point_b = pooled_a.values()[0], pooled_b.values()[0]
     diff = pooled_a.values(weights) - pooled_b.values(weights)
-    low, high, n_defined = _percentile_ci(diff, level)
+    low, high, n_defined = percentile_ci(diff, level)
     columns = {"value_a": point_a, "value_b": point_b, "difference": point_a - point_b,
                "ci_low": low, "ci_high": high, "n_boot": n_defined}  # fmt: skip
     return _frame(pooled_a, columns, PAIRED_COLUMNS)

@@ -3,7 +3,7 @@ MAF class, paired differences between imputers, calibration (``docs/results.md``
 
 Input: each unit's per-sample sufficient statistics (``SampleStats``, one per protocol), its
 per-replicate score rows (``replicates.csv``), its reliability rows, and the test samples'
-cohorts. The bootstrap resamples test samples (``impbench.bench.bootstrap``) with one seed, so
+cohorts. The bootstrap resamples test samples (``impbench.scoring.bootstrap``) with one seed, so
 every imputer of a level sees the same resamples and the paired differences are the
 differences of the same resampled values.
 
@@ -21,42 +21,14 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from impbench.bench.bootstrap import _percentile_ci, resample_indices, resample_weights
-from impbench.bench.calibration import expected_calibration_error, pool_reliability
-from impbench.bench.metrics import VARIANT_METRICS, bin_labels
-from impbench.bench.results import MAF_CLASSES
-from impbench.bench.pooled import OVERALL, Moments, SampleStats, pool_replicates
-from impbench.errors import ImpbenchError
+from impbench.scoring.bootstrap import percentile_ci, resample_indices, resample_weights
+from impbench.scoring.calibration import expected_calibration_error, pool_reliability
+from impbench.scoring.metrics import VARIANT_METRICS, bin_labels
+from impbench.scoring.classes import DEFAULT_MAF_CLASSES, class_bins
+from impbench.scoring.pooled import OVERALL, Moments, SampleStats, pool_replicates
 
-#: (label, lo, hi) of the default MAF classes (the report's verdict reads these labels); each
-#: must be a union of MAF bins.
-DEFAULT_MAF_CLASSES = MAF_CLASSES
 #: The ``cohort`` value of rows over every test sample.
 ALL_COHORTS = "all"
-
-
-def parse_maf_classes(text: str) -> tuple[tuple[str, float, float], ...]:
-    """``"0.01,0.05"`` -> classes [0, 0.01), [0.01, 0.05), [0.05, 0.5] labelled by their range."""
-    try:
-        cuts = sorted({float(x) for x in text.split(",") if x.strip()})
-    except ValueError:
-        raise ImpbenchError(f"--maf-classes {text!r}: give MAF cut points, e.g. 0.01,0.05") from None
-    if not cuts or cuts[0] <= 0 or cuts[-1] >= 0.5:
-        raise ImpbenchError(f"--maf-classes {text!r}: cut points must lie in (0, 0.5)")
-    edges = [0.0, *cuts, 0.5]
-    return tuple((f"{lo * 100:g}–{hi * 100:g}%", lo, hi) for lo, hi in zip(edges[:-1], edges[1:]))
-
-
-def class_bins(bin_edges: Sequence[float], classes: Sequence[tuple[str, float, float]]) -> list[np.ndarray]:
-    """For each class, the indices of the MAF bins it unites; ``ImpbenchError`` when a class
-    boundary is not a bin edge."""
-    edges = np.asarray(bin_edges, dtype=float)
-    out = []
-    for label, lo, hi in classes:
-        if not (np.isclose(edges, lo).any() and np.isclose(edges, hi).any()):
-            raise ImpbenchError(f"MAF class {label!r} ({lo:g}-{hi:g}) does not fall on the bin edges {list(edges)}")
-        out.append(np.flatnonzero((edges[:-1] >= lo - 1e-12) & (edges[1:] <= hi + 1e-12)))
-    return out
 
 
 def regroup(stats: SampleStats, groups: Sequence[np.ndarray], labels: Sequence[str]) -> SampleStats:
@@ -152,7 +124,7 @@ def aggregate(
                 for kind, stats in groupings:
                     res = _resampled(stats, weights)
                     values[(imputer, kind)] = res
-                    low, high, _ = _percentile_ci(res.resampled, 0.95)
+                    low, high, _ = percentile_ci(res.resampled, 0.95)
                     frame = _long(stats, {"value": res.point, "ci_low": low, "ci_high": high})
                     frame = frame.merge(_group_cells(stats), on="bin", how="left")
                     if kind == "classes":
@@ -166,7 +138,7 @@ def aggregate(
                     ra, rb = values.get((a, kind)), values.get((b, kind))
                     if ra is None or rb is None or ra.resampled.shape != rb.resampled.shape:
                         continue
-                    low, high, _ = _percentile_ci(ra.resampled - rb.resampled, 0.95)
+                    low, high, _ = percentile_ci(ra.resampled - rb.resampled, 0.95)
                     frame = _long(ra.stats, {"value_a": ra.point, "value_b": rb.point,
                                              "difference": ra.point - rb.point, "ci_low": low, "ci_high": high})
                     if kind == "classes":

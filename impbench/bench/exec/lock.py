@@ -6,7 +6,7 @@ holder into it (pid, host, start time, command). A second run on the same folder
 process dies, however it dies, so a lock whose holder was killed is simply taken; when the file
 still names another process (the holder never released it), the new run warns that it took
 the lock over, and first kills every process still tagged with the run folder (a worker or a
-Beagle JVM of the killed run, see ``impbench.bench.procs``), so no stale process writes into
+Beagle JVM of the killed run, see ``impbench.bench.exec.procs``), so no stale process writes into
 the folder while the new run works.
 
 ``flock`` is advisory and per host; on a shared file system, runs on two hosts are told apart
@@ -22,7 +22,7 @@ import socket
 from pathlib import Path
 from typing import Callable
 
-from impbench.bench import procs
+from impbench.bench.exec import procs
 from impbench.errors import ImpbenchError
 
 LOCK_NAME = ".lock"

@@ -1,4 +1,4 @@
-"""The worker: one fit or one unit, in its own process: ``python -m impbench.bench.worker SPEC.json``.
+"""The worker: one fit or one unit, in its own process: ``python -m impbench.bench.exec.worker SPEC.json``.
 
 A worker reads its JSON spec (``impbench.bench.units.WorkItem``) and the run's inputs
 (``<run>/work/inputs.pkl``, written by the harness: the store, the imputer classes and
@@ -21,7 +21,7 @@ The process exits 0 whenever it wrote its result; a worker that dies without one
 
 Process hygiene: the worker asks for SIGTERM when its parent dies (``prctl``), watches its
 parent besides, and on SIGTERM unwinds (so a plugin's ``finally`` stops its subprocesses), then
-kills every process still tagged with its attempt (``impbench.bench.procs``) and exits 143.
+kills every process still tagged with its attempt (``impbench.bench.exec.procs``) and exits 143.
 
 ``run_spec`` is the same work in the calling process (the ``inline`` executor); it imports
 torch only when the imputer's own module does.
@@ -43,8 +43,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from impbench.bench import procs
-from impbench.bench.harness import RunInterrupted
+from impbench.bench.exec import procs
+from impbench.bench.exec.signals import RunInterrupted
 from impbench.bench.units import FIT_PICKLE, FIT_RESULT, PROGRESS_NAME, RESULT_NAME
 from impbench.errors import ImputerError, ImputerNotApplicable
 from impbench.files import atomic_write, write_json
@@ -182,7 +182,7 @@ def _context(spec: dict, inputs: dict, work_dir: Path, logger: logging.Logger, p
 
 
 def _fit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) -> dict:
-    from impbench.bench.measure import StageMeter
+    from impbench.bench.exec.measure import StageMeter
 
     name = spec["imputer"]
     plan = inputs["imputers"][name]
@@ -229,7 +229,7 @@ def _info(imputer: Any) -> dict:
 
 
 def _unit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) -> dict:
-    from impbench.bench.measure import StageMeter
+    from impbench.bench.exec.measure import StageMeter
     from impbench.bench.results import RunFolder
     from impbench.bench.rundata import RunData, build_mask, masked_target
     from impbench.bench.unit import score_unit
@@ -283,7 +283,7 @@ def _write_vcfs(folder: Any, s: dict, name: str, level: float, replicate: int, t
     """The imputed VCF of a unit, and (once each) the truth and the masked target, with headers
     that say what made them; DR2 over the masked cells only."""
     from impbench import __version__
-    from impbench.bench.calibration import estimated_variant_dr2
+    from impbench.scoring.calibration import estimated_variant_dr2
     from impbench.io.vcf_write import write_vcf
 
     meta = {"impbench_version": __version__, "impbench_command": s["command"], "impbench_scheme": s["scheme"],
@@ -319,7 +319,7 @@ def _watch_parent(parent: int, attempt: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 1:
-        print("usage: python -m impbench.bench.worker SPEC.json", file=sys.stderr)
+        print("usage: python -m impbench.bench.exec.worker SPEC.json", file=sys.stderr)
         return 2
     spec = json.loads(Path(argv[0]).read_text())
     attempt = str(spec["attempt_dir"])
