@@ -2,7 +2,8 @@
 
 ``results/<dataset>/<run>/`` (format: ``docs/results.md``):
 
-- ``manifest.json``: versions, dataset, settings, masks, imputers (status, options, timings);
+- ``manifest.json``: versions, dataset, settings, masks, imputers (status, options, timings),
+  the typed ``impbench.bench.records.Manifest``;
 - ``done/<imputer>.L<level>.r<replicate>.json``: one done marker per finished unit, holding its
   score rows; the record of truth from which the CSVs are rebuilt;
 - ``metrics.csv`` (pooled over replicates, with bootstrap CIs, per cohort), ``pairs.csv`` (paired
@@ -24,6 +25,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from impbench.bench.records import Manifest
 from impbench.scoring.pooled import Moments, SampleStats
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write, write_json
@@ -111,9 +113,10 @@ class RunFolder:
         ensure_writable(self.path)
 
     # ------------------------------------------------------------------ manifest
-    def read_manifest(self, required: bool = True) -> dict | None:
-        """The manifest as a dict; None when absent and not ``required``; ``ImpbenchError``
-        when it cannot be read or is not a JSON object."""
+    def read_manifest(self, required: bool = True) -> Manifest | None:
+        """The manifest (``impbench.bench.records.Manifest``, every field checked); None when
+        absent and not ``required``; ``ImpbenchError`` (one line naming the file, and the field)
+        when it cannot be read, is not JSON or holds a field of the wrong type or value."""
         path = self.manifest_path
         if not path.is_file():
             if required:
@@ -123,12 +126,10 @@ class RunFolder:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ImpbenchError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(manifest, dict):
-            raise ImpbenchError(f"{path}: expected a JSON object at the top level")
-        return manifest
+        return Manifest.from_json(manifest, str(path))
 
-    def write_manifest(self, manifest: dict) -> None:
-        write_json(self.manifest_path, manifest)
+    def write_manifest(self, manifest: Manifest) -> None:
+        write_json(self.manifest_path, manifest.to_json())
 
     # ------------------------------------------------------------------ done markers
     def read_marker(self, imputer: str, level: float, replicate: int) -> dict | None:
