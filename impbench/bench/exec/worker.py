@@ -140,7 +140,7 @@ def run_spec(spec: dict, progress: Callable | None = None) -> dict:
     except ImputerNotApplicable as exc:
         result = {"status": "not_applicable", "error": str(exc).splitlines()[0] if str(exc) else "not applicable"}
     except BaseException as exc:  # noqa: BLE001 - SystemExit from plugin code is this unit's failure
-        (attempt / "error.txt").write_text(traceback.format_exc())
+        atomic_write(attempt / "error.txt", traceback.format_exc())
         result = {"status": "failed", "error": exc_message(name, stage, exc)}
     finally:
         logger.removeHandler(handler)
