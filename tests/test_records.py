@@ -180,3 +180,18 @@ def test_options_that_do_not_survive_json_fail_at_planning():
     check_options_travel("checked", Checked, CheckedOptions())
     with pytest.raises(ImpbenchError, match="imputer 'checked': option\\(s\\) rate change when rebuilt from JSON"):
         check_options_travel("checked", Checked, CheckedOptions(rate=float("inf")))  # JSON has no infinity
+
+
+def test_a_done_marker_with_a_wrong_field_is_not_done(tmp_path):
+    from impbench.bench.records import DoneMarker
+
+    folder = RunFolder(tmp_path)
+    marker = DoneMarker(imputer="knn", mask_sha256="a" * 64, n_masked=10, fit_key="f" * 16, unit_key="u" * 16,
+                        level=0.05, replicate=1, seconds=0.5, replicates=[{"imputer": "knn", "value": 0.9}])
+    folder.write_marker(marker)
+    path = folder.marker_path("knn", 0.05, 1)
+    assert folder.read_marker("knn", 0.05, 1) == marker and json.loads(path.read_text())["format"] == 1
+    data = json.loads(path.read_text())
+    data["replicates"] = {"imputer": "knn"}  # rows must be a list of objects
+    path.write_text(json.dumps(data))
+    assert folder.read_marker("knn", 0.05, 1) is None and list(folder.markers()) == []

@@ -1,5 +1,6 @@
 """The run folder's JSON records, typed: the manifest and what it holds (dataset, settings, masks,
-imputers, their fit and units), and the worker inputs (``RunInputs``).
+imputers, their fit and units), the done markers (``DoneMarker``) and the worker inputs
+(``RunInputs``).
 
 Each record is a dataclass with one ``to_json`` and one ``from_json``. ``from_json`` checks every
 field against its annotation (``str``, ``int``, ``float``, ``bool``, ``None`` in a union, a
@@ -303,6 +304,37 @@ class Manifest(Record):
     identity: dict[str, Any] | None = None
     masks: list[MaskRecord] = field(default_factory=list)
     imputers: dict[str, ImputerRecord] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- done markers
+#: Version of the done-marker format.
+MARKER_FORMAT = 1
+
+
+@dataclass(kw_only=True)
+class DoneMarker(Record):
+    """``done/<imputer>.L<level>.r<replicate>.json``: one finished unit, the record of truth the
+    tables are rebuilt from. Its keys (``unit_key``: imputer, level, replicate, scheme, mask hash;
+    ``fit_key``), timings, and its rows per table (``impbench.bench.unit.UnitScores.rows``:
+    ``replicates``, ``per_sample``, ``confusion``, ``calibration``, ``variant_quality``)."""
+
+    format: int = MARKER_FORMAT
+    imputer: str
+    mask_sha256: str
+    n_masked: int
+    fit_key: str
+    unit_key: str
+    level: float
+    replicate: int
+    seconds: float | None = None
+    peak_mb: float | None = None
+    child_peak_mb: float | None = None
+    n_covered: int | None = None
+    replicates: list[dict[str, Any]] = field(default_factory=list)
+    per_sample: list[dict[str, Any]] = field(default_factory=list)
+    confusion: list[dict[str, Any]] = field(default_factory=list)
+    calibration: list[dict[str, Any]] = field(default_factory=list)
+    variant_quality: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------- the worker inputs

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from impbench.bench.records import Manifest
+from impbench.bench.records import MARKER_FORMAT, DoneMarker, Manifest, RecordError
 from impbench.scoring.pooled import Moments, SampleStats
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write, write_json
@@ -57,8 +57,6 @@ NUMERIC: dict[str, tuple[str, ...]] = {
 }
 #: Tables rebuilt from the done markers' rows (the others are the aggregate's).
 MARKER_TABLES = ("replicates", "per_sample", "confusion", "variant_quality")
-#: Version of the done-marker format.
-MARKER_FORMAT = 1
 _TEXT_DTYPES = {"imputer": str, "imputer_a": str, "imputer_b": str, "protocol": str, "bin": str, "metric": str,
                 "sample_id": str, "cohort": str, "kind": str}
 
@@ -132,14 +130,15 @@ class RunFolder:
         write_json(self.manifest_path, manifest.to_json())
 
     # ------------------------------------------------------------------ done markers
-    def read_marker(self, imputer: str, level: float, replicate: int) -> dict | None:
-        """A unit's done marker, or None when absent, unreadable or of another format."""
+    def read_marker(self, imputer: str, level: float, replicate: int) -> DoneMarker | None:
+        """A unit's done marker; None when absent, unreadable, of another format or with a field
+        that fails its check (the unit is then not done, and a rerun does it again)."""
         return _read_marker(self.marker_path(imputer, level, replicate))
 
-    def write_marker(self, imputer: str, level: float, replicate: int, marker: dict) -> None:
-        write_json(self.marker_path(imputer, level, replicate), {"format": MARKER_FORMAT, **marker})
+    def write_marker(self, marker: DoneMarker) -> None:
+        write_json(self.marker_path(marker.imputer, marker.level, marker.replicate), marker.to_json())
 
-    def markers(self) -> Iterable[dict]:
+    def markers(self) -> Iterable[DoneMarker]:
         """Every valid done marker, in file-name order."""
         if not self.done_dir.exists():
             return
@@ -158,7 +157,7 @@ class RunFolder:
         tables: dict[str, list[dict]] = {table: [] for table in (*MARKER_TABLES, "calibration")}
         for marker in self.markers():
             for table in tables:
-                tables[table].extend(marker.get(table, []))
+                tables[table].extend(getattr(marker, table))
         order = {name: i for i, name in enumerate(imputer_order)}
         out = {}
         for table, rows in tables.items():
@@ -242,12 +241,12 @@ def table_frame(table: str, frame: Any) -> Any:
     return frame.reindex(columns=columns + [c for c in frame.columns if c not in columns])
 
 
-def _read_marker(path: Path) -> dict | None:
+def _read_marker(path: Path) -> DoneMarker | None:
     try:
-        marker = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        marker = DoneMarker.from_json(json.loads(path.read_text()), str(path))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecordError):
         return None
-    return marker if isinstance(marker, dict) and marker.get("format") == MARKER_FORMAT else None
+    return marker if marker.format == MARKER_FORMAT else None
 
 
 def ensure_writable(folder: Path) -> None:

@@ -251,7 +251,7 @@ class Runner:
 
     def _is_done(self, name: str, level: float, replicate: int) -> bool:
         marker = self.folder.read_marker(name, level, replicate)
-        if marker is None or marker.get("mask_sha256") != self.mask(level, replicate).sha256:
+        if marker is None or marker.mask_sha256 != self.mask(level, replicate).sha256:
             return False
         if not self.folder.stats_path(name, level, replicate).exists():
             return False

@@ -213,6 +213,7 @@ def _info(imputer: Any) -> dict:
 
 def _unit(spec: dict, inputs: WorkerInputs, logger: logging.Logger, progress: Callable) -> dict:
     from impbench.bench.exec.measure import StageMeter
+    from impbench.bench.records import DoneMarker
     from impbench.bench.results import RunFolder
     from impbench.bench.rundata import RunData, build_mask, masked_target
     from impbench.bench.unit import score_unit
@@ -253,9 +254,8 @@ def _unit(spec: dict, inputs: WorkerInputs, logger: logging.Logger, progress: Ca
     unit = {"level": level, "replicate": replicate, "seconds": round(meter.seconds, 4), "peak_mb": meter.peak_mb,
             "child_peak_mb": meter.child_peak_mb, "n_covered": int(np.asarray(imputation.covered).sum())}
     folder.write_stats(name, level, replicate, scores.stats)
-    marker = {"imputer": name, "mask_sha256": mask.sha256, "n_masked": mask.n_masked, "fit_key": spec["fit_key"],
-              "unit_key": spec["unit_key"], **unit, **scores.rows}
-    folder.write_marker(name, level, replicate, marker)
+    folder.write_marker(DoneMarker(imputer=name, mask_sha256=mask.sha256, n_masked=mask.n_masked,
+                                   fit_key=spec["fit_key"], unit_key=spec["unit_key"], **unit, **scores.rows))
     progress("impute", 1, 1)
     return {"unit": unit, "info": _info(imputer)}
 
