@@ -203,12 +203,14 @@ def _fit(spec: dict, inputs: WorkerInputs, logger: logging.Logger, progress: Cal
 
 
 def _info(imputer: Any) -> dict:
+    """``manifest_info()`` as JSON for the manifest's ``info`` (an object); a failure is recorded there."""
     from impbench.files import to_jsonable
 
     try:
-        return to_jsonable(imputer.manifest_info())
+        info = to_jsonable(imputer.manifest_info())
     except Exception as exc:  # noqa: BLE001 - recorded, not fatal
         return {"error": f"manifest_info() raised {type(exc).__name__}: {exc}"}
+    return info if isinstance(info, dict) else {"error": f"manifest_info() returned {type(info).__name__}, not a dict"}
 
 
 def _unit(spec: dict, inputs: WorkerInputs, logger: logging.Logger, progress: Callable) -> dict:
