@@ -54,20 +54,18 @@ from impbench.bench.exec.gpus import visible_gpus, wants_gpu
 from impbench.bench.exec.signals import RunInterrupted, signals_raise_interrupted
 from impbench.bench.exec.lock import RunLock
 from impbench.bench.exec.measure import package_versions
-from impbench.bench.records import (BootstrapRecord, ContextInput, DatasetRecord, FitRecord, ImputeRecord, ImputerInput,
-                                    ImputerRecord, Manifest, MaskRecord, RunInputs, ScoringInput, SettingsRecord,
-                                    UnitRecord)
+from impbench.bench.records import (BootstrapRecord, DatasetRecord, FitRecord, ImputeRecord, ImputerRecord, Manifest,
+                                    MaskRecord, SettingsRecord, UnitRecord)
 from impbench.bench.results import RunFolder, check_output_folder
 from impbench.bench.rundata import Mask, array_levels, build_mask, mask_entry, read_run_data, resolve_typed
 from impbench.bench.settings import ImputerPlan, RunPlan, RunSettings, plan_run
 from impbench.bench.units import SPEC_FORMAT, Outcome, WorkItem, fit_dir, fit_done, fit_key, unit_key
-from impbench.bench.exec.inputs import inputs_path, write_inputs
+from impbench.bench.exec.inputs import inputs_path, run_inputs, write_inputs
 from impbench.data.cards import get_card
 from impbench.data.prepare import prepare
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write, to_jsonable
 from impbench.imputers.base import options_to_json
-from impbench.imputers.registry import imputer_ref
 from impbench.progress import RichProgress
 
 
@@ -155,7 +153,8 @@ class Runner:
         self._units_finished = 0
         self._done = 0
         skipped = 0
-        write_inputs(self.run_dir, self._inputs(), self.store, self.data.alt_freq, self.data.typed)
+        write_inputs(self.run_dir, run_inputs(self.plan, self.store, self.bin_edges), self.store, self.data.alt_freq,
+                     self.data.typed)
         self._write_outputs()
         items: list[WorkItem] = []
         units: list[WorkItem] = []
@@ -258,28 +257,6 @@ class Runner:
         return not (self.settings.write_vcf and not self.folder.vcf_path(name, level, replicate).exists())
 
     # ------------------------------------------------------------------ work items
-    def _inputs(self) -> RunInputs:
-        """What every worker reads besides its spec (``impbench.bench.exec.inputs``; the store and
-        the arrays are added by ``write_inputs``)."""
-        s = self.settings
-        layout, genetic_map = self.plan.segment_layout, self.plan.genetic_map
-        imputers = {}
-        for p in self.plans:
-            ref = imputer_ref(p.name)
-            imputers[p.name] = ImputerInput(name=ref.name, plugin=ref.plugin, module=ref.module, qualname=ref.qualname,
-                                            options=options_to_json(p.options), card_options=dict(p.card_options))
-        return RunInputs(
-            train_cohort=s.training_cohort, test_cohort=s.test_cohort,
-            scoring=ScoringInput(protocols=list(s.protocols), bin_edges=[float(e) for e in self.bin_edges],
-                                 min_variant_cells=s.min_variant_cells, write_vcf=s.write_vcf, command=s.command,
-                                 scheme=s.scheme),
-            context=ContextInput(device=self.device, seed=s.seed, nproc=s.nproc, dataset=str(self.store.name),
-                                 dataset_hash=str(self.store.dataset_hash), scheme=s.scheme,
-                                 segment_layout=None if layout is None else [layout.length, layout.overlap],
-                                 genetic_map=None if genetic_map is None else str(genetic_map)),
-            imputers=imputers,
-        )
-
     def _fit_key(self, plan: ImputerPlan) -> str:
         layout = self.plan.segment_layout
         typed = None if self.data.typed is None else int(self.data.typed.sum())

@@ -23,9 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from impbench.bench.records import INPUTS_FORMAT, RunInputs
+from impbench.bench.records import INPUTS_FORMAT, ContextInput, ImputerInput, RunInputs, ScoringInput
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write, write_json
+from impbench.imputers.base import options_to_json
+from impbench.imputers.registry import imputer_ref
 
 _INPUTS_CACHE: dict[tuple[str, int], "WorkerInputs"] = {}
 
@@ -37,6 +39,29 @@ STORE_PICKLE = "store.pkl"
 
 def inputs_path(run_dir: Path) -> Path:
     return Path(run_dir) / "work" / INPUTS_NAME
+
+
+def run_inputs(plan: Any, store: Any, bin_edges: Any) -> RunInputs:
+    """The ``RunInputs`` of a ``RunPlan`` (``impbench.bench.settings``) on ``store``, with the
+    run's resolved MAF bin edges; the store's path and the arrays are added by ``write_inputs``."""
+    s = plan.settings
+    layout, genetic_map = plan.segment_layout, plan.genetic_map
+    imputers = {}
+    for p in plan.imputers:
+        ref = imputer_ref(p.name)
+        imputers[p.name] = ImputerInput(name=ref.name, plugin=ref.plugin, module=ref.module, qualname=ref.qualname,
+                                        options=options_to_json(p.options), card_options=dict(p.card_options))
+    return RunInputs(
+        train_cohort=s.training_cohort, test_cohort=s.test_cohort,
+        scoring=ScoringInput(protocols=list(s.protocols), bin_edges=[float(e) for e in bin_edges],
+                             min_variant_cells=s.min_variant_cells, write_vcf=s.write_vcf, command=s.command,
+                             scheme=s.scheme),
+        context=ContextInput(device=s.device, seed=s.seed, nproc=s.nproc, dataset=str(store.name),
+                             dataset_hash=str(store.dataset_hash), scheme=s.scheme,
+                             segment_layout=None if layout is None else [layout.length, layout.overlap],
+                             genetic_map=None if genetic_map is None else str(genetic_map)),
+        imputers=imputers,
+    )
 
 
 def write_inputs(run_dir: Path, inputs: RunInputs, store: Any, alt_freq: np.ndarray, typed: np.ndarray | None) -> Path:
