@@ -2,7 +2,8 @@
 
 ``results/<dataset>/<run>/`` (format: ``docs/results.md``):
 
-- ``manifest.json``: versions, dataset, settings, masks, imputers (status, options, timings);
+- ``manifest.json``: versions, dataset, settings, masks, imputers (status, options, timings),
+  the typed ``impbench.bench.records.Manifest``;
 - ``done/<imputer>.L<level>.r<replicate>.json``: one done marker per finished unit, holding its
   score rows; the record of truth from which the CSVs are rebuilt;
 - ``metrics.csv`` (pooled over replicates, with bootstrap CIs, per cohort), ``pairs.csv`` (paired
@@ -24,6 +25,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from impbench.bench.records import MARKER_FORMAT, DoneMarker, Manifest, RecordError
 from impbench.scoring.pooled import Moments, SampleStats
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write, write_json
@@ -55,8 +57,6 @@ NUMERIC: dict[str, tuple[str, ...]] = {
 }
 #: Tables rebuilt from the done markers' rows (the others are the aggregate's).
 MARKER_TABLES = ("replicates", "per_sample", "confusion", "variant_quality")
-#: Version of the done-marker format.
-MARKER_FORMAT = 1
 _TEXT_DTYPES = {"imputer": str, "imputer_a": str, "imputer_b": str, "protocol": str, "bin": str, "metric": str,
                 "sample_id": str, "cohort": str, "kind": str}
 
@@ -111,9 +111,10 @@ class RunFolder:
         ensure_writable(self.path)
 
     # ------------------------------------------------------------------ manifest
-    def read_manifest(self, required: bool = True) -> dict | None:
-        """The manifest as a dict; None when absent and not ``required``; ``ImpbenchError``
-        when it cannot be read or is not a JSON object."""
+    def read_manifest(self, required: bool = True) -> Manifest | None:
+        """The manifest (``impbench.bench.records.Manifest``, every field checked); None when
+        absent and not ``required``; ``ImpbenchError`` (one line naming the file, and the field)
+        when it cannot be read, is not JSON or holds a field of the wrong type or value."""
         path = self.manifest_path
         if not path.is_file():
             if required:
@@ -123,22 +124,21 @@ class RunFolder:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ImpbenchError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(manifest, dict):
-            raise ImpbenchError(f"{path}: expected a JSON object at the top level")
-        return manifest
+        return Manifest.from_json(manifest, str(path))
 
-    def write_manifest(self, manifest: dict) -> None:
-        write_json(self.manifest_path, manifest)
+    def write_manifest(self, manifest: Manifest) -> None:
+        write_json(self.manifest_path, manifest.to_json())
 
     # ------------------------------------------------------------------ done markers
-    def read_marker(self, imputer: str, level: float, replicate: int) -> dict | None:
-        """A unit's done marker, or None when absent, unreadable or of another format."""
+    def read_marker(self, imputer: str, level: float, replicate: int) -> DoneMarker | None:
+        """A unit's done marker; None when absent, unreadable, of another format or with a field
+        that fails its check (the unit is then not done, and a rerun does it again)."""
         return _read_marker(self.marker_path(imputer, level, replicate))
 
-    def write_marker(self, imputer: str, level: float, replicate: int, marker: dict) -> None:
-        write_json(self.marker_path(imputer, level, replicate), {"format": MARKER_FORMAT, **marker})
+    def write_marker(self, marker: DoneMarker) -> None:
+        write_json(self.marker_path(marker.imputer, marker.level, marker.replicate), marker.to_json())
 
-    def markers(self) -> Iterable[dict]:
+    def markers(self) -> Iterable[DoneMarker]:
         """Every valid done marker, in file-name order."""
         if not self.done_dir.exists():
             return
@@ -157,7 +157,7 @@ class RunFolder:
         tables: dict[str, list[dict]] = {table: [] for table in (*MARKER_TABLES, "calibration")}
         for marker in self.markers():
             for table in tables:
-                tables[table].extend(marker.get(table, []))
+                tables[table].extend(getattr(marker, table))
         order = {name: i for i, name in enumerate(imputer_order)}
         out = {}
         for table, rows in tables.items():
@@ -241,12 +241,12 @@ def table_frame(table: str, frame: Any) -> Any:
     return frame.reindex(columns=columns + [c for c in frame.columns if c not in columns])
 
 
-def _read_marker(path: Path) -> dict | None:
+def _read_marker(path: Path) -> DoneMarker | None:
     try:
-        marker = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        marker = DoneMarker.from_json(json.loads(path.read_text()), str(path))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecordError):
         return None
-    return marker if isinstance(marker, dict) and marker.get("format") == MARKER_FORMAT else None
+    return marker if marker.format == MARKER_FORMAT else None
 
 
 def ensure_writable(folder: Path) -> None:

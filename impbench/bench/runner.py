@@ -6,8 +6,9 @@ imputer with its options) as independent work items (``impbench.bench.units``):
 1. it reads the splits once and builds every shared mask up front (seeded from the dataset
    hash, level and replicate, see ``impbench.bench.masking``; a level that masks no cell is an
    error before any fit); their SHA-256 go into the manifest;
-2. it takes the run lock (``impbench.bench.exec.lock``) and pickles the run's inputs for the workers
-   (``work/inputs.pkl``);
+2. it takes the run lock (``impbench.bench.exec.lock``) and writes the run's inputs for the
+   workers (``work/inputs.json``, ``impbench.bench.exec.inputs``: imputer classes by reference,
+   options as JSON);
 3. per imputer, one **fit** (keyed by imputer, options, dataset hash and training cohort; a
    finished fit of the same key is reused) and one **unit** per (level, replicate) not done
    yet, each unit depending on its fit;
@@ -29,12 +30,13 @@ SIGINT/SIGTERM the workers are stopped, running imputers are marked ``interrupte
 
 Timings and memory (``fit_seconds``, ``seconds``, ``peak_mb``, ``child_peak_mb``) are measured
 in the worker by ``impbench.bench.exec.measure.StageMeter``. The run folder's files belong to
-``impbench.bench.results.RunFolder``.
+``impbench.bench.results.RunFolder``; the manifest is built from the typed records of
+``impbench.bench.records`` (``Manifest``, ``ImputerRecord``, ``FitRecord``, ``UnitRecord``,
+``MaskRecord``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import logging
 import shutil
@@ -52,15 +54,18 @@ from impbench.bench.exec.gpus import visible_gpus, wants_gpu
 from impbench.bench.exec.signals import RunInterrupted, signals_raise_interrupted
 from impbench.bench.exec.lock import RunLock
 from impbench.bench.exec.measure import package_versions
+from impbench.bench.records import (BootstrapRecord, DatasetRecord, FitRecord, ImputeRecord, ImputerRecord, Manifest,
+                                    MaskRecord, SettingsRecord, UnitRecord)
 from impbench.bench.results import RunFolder, check_output_folder
 from impbench.bench.rundata import Mask, array_levels, build_mask, mask_entry, read_run_data, resolve_typed
 from impbench.bench.settings import ImputerPlan, RunPlan, RunSettings, plan_run
 from impbench.bench.units import SPEC_FORMAT, Outcome, WorkItem, fit_dir, fit_done, fit_key, unit_key
-from impbench.bench.exec.worker import write_inputs
+from impbench.bench.exec.inputs import inputs_path, run_inputs, write_inputs
 from impbench.data.cards import get_card
 from impbench.data.prepare import prepare
 from impbench.errors import ImpbenchError
-from impbench.files import to_jsonable
+from impbench.files import atomic_write, to_jsonable
+from impbench.imputers.base import options_to_json
 from impbench.progress import RichProgress
 
 
@@ -135,7 +140,7 @@ class Runner:
         finally:
             lock.release()
 
-    def _run_locked(self, previous: dict | None) -> RunOutcome:
+    def _run_locked(self, previous: Manifest | None) -> RunOutcome:
         self.manifest = self._base_manifest(previous)
         for mask_key in sorted(self._masks):
             self._record_mask(*mask_key)
@@ -148,7 +153,8 @@ class Runner:
         self._units_finished = 0
         self._done = 0
         skipped = 0
-        write_inputs(self.run_dir, self._inputs())
+        write_inputs(self.run_dir, run_inputs(self.plan, self.store, self.bin_edges), self.store, self.data.alt_freq,
+                     self.data.typed)
         self._write_outputs()
         items: list[WorkItem] = []
         units: list[WorkItem] = []
@@ -164,9 +170,9 @@ class Runner:
         try:
             self._executor().run(items, self._on_done)
         except RunInterrupted:
-            for entry in self.manifest["imputers"].values():
-                if entry.get("status") == "running":
-                    entry["status"] = "interrupted"
+            for entry in self.manifest.imputers.values():
+                if entry.status == "running":
+                    entry.status = "interrupted"
             self._write_manifest()
             raise
         self._write_outputs()
@@ -194,14 +200,14 @@ class Runner:
             "typed_sites": None if self.data.typed is None else int(self.data.typed.sum()),
         }
 
-    def _check_resume(self) -> dict[str, Any] | None:
+    def _check_resume(self) -> Manifest | None:
         try:
             previous = self.folder.read_manifest(required=False)
         except ImpbenchError as exc:
             raise ImpbenchError(f"cannot read the manifest of the run to resume: {exc}") from None
         if previous is None:
             return None
-        old = previous.get("identity")
+        old = previous.identity
         new = to_jsonable(self._identity())
         if old is not None and old != new:
             differ = sorted(k for k in new if old.get(k) != new[k])
@@ -210,9 +216,9 @@ class Runner:
                 "resume it with the same ones or choose another --run"
             )
         for plan in self.plans:
-            old_imputer = previous.get("imputers", {}).get(plan.name)
-            if old_imputer and old_imputer.get("options") is not None:
-                if old_imputer["options"] != to_jsonable(dataclasses.asdict(plan.options)):
+            old_imputer = previous.imputers.get(plan.name)
+            if old_imputer is not None:
+                if old_imputer.options != options_to_json(plan.options):
                     raise ImpbenchError(
                         f"{self.run_dir}: imputer {plan.name!r} ran here with other options; "
                         "resume with the same options or choose another --run"
@@ -229,11 +235,11 @@ class Runner:
     def _record_mask(self, level: float, replicate: int) -> None:
         """The manifest's entry of a mask (hash, size, achieved rate), with its warning printed."""
         key = (float(level), int(replicate))
-        entry = mask_entry(level, replicate, self._masks[key])
-        if entry["warning"]:
-            self.progress.print(f"warning: {entry['warning']}")
-        masks = [m for m in self.manifest["masks"] if (m["level"], m["replicate"]) != key]
-        self.manifest["masks"] = sorted(masks + [entry], key=lambda m: (m["level"], m["replicate"]))
+        record = MaskRecord(**mask_entry(level, replicate, self._masks[key]))
+        if record.warning:
+            self.progress.print(f"warning: {record.warning}")
+        masks = [m for m in self.manifest.masks if (m.level, m.replicate) != key]
+        self.manifest.masks = sorted(masks + [record], key=lambda m: (m.level, m.replicate))
 
     def mask(self, level: float, replicate: int) -> Mask:
         """The shared mask of a unit (see ``impbench.bench.rundata.build_mask``)."""
@@ -244,29 +250,13 @@ class Runner:
 
     def _is_done(self, name: str, level: float, replicate: int) -> bool:
         marker = self.folder.read_marker(name, level, replicate)
-        if marker is None or marker.get("mask_sha256") != self.mask(level, replicate).sha256:
+        if marker is None or marker.mask_sha256 != self.mask(level, replicate).sha256:
             return False
         if not self.folder.stats_path(name, level, replicate).exists():
             return False
         return not (self.settings.write_vcf and not self.folder.vcf_path(name, level, replicate).exists())
 
     # ------------------------------------------------------------------ work items
-    def _inputs(self) -> dict[str, Any]:
-        """What every worker reads (pickled to ``work/inputs.pkl``)."""
-        s = self.settings
-        return {
-            "store": self.store, "train_cohort": s.training_cohort, "test_cohort": s.test_cohort,
-            "typed": self.data.typed, "alt_freq": self.data.alt_freq,
-            "scoring": {"protocols": list(s.protocols), "bin_edges": list(self.bin_edges),
-                        "min_variant_cells": s.min_variant_cells, "write_vcf": s.write_vcf, "command": s.command,
-                        "scheme": s.scheme},
-            "context": {"device": self.device, "seed": s.seed, "nproc": s.nproc, "dataset": str(self.store.name),
-                        "dataset_hash": str(self.store.dataset_hash), "segment_layout": self.plan.segment_layout,
-                        "scheme": s.scheme, "genetic_map": self.plan.genetic_map},
-            "imputers": {p.name: {"cls": p.cls, "options": p.options, "card_options": dict(p.card_options)}
-                         for p in self.plans},
-        }
-
     def _fit_key(self, plan: ImputerPlan) -> str:
         layout = self.plan.segment_layout
         typed = None if self.data.typed is None else int(self.data.typed.sum())
@@ -284,14 +274,14 @@ class Runner:
         n_skipped = len(self.units()) - len(todo)
         self._outcomes[name] = {}
         if not todo:
-            entry.update(status="ok", error=None)
+            entry.status, entry.error = "ok", None
             self.progress.print(f"{name}: all {n_skipped} units already done, skipped")
             return None, [], n_skipped
-        entry.update(status="running", error=None, units=[])
+        entry.status, entry.error, entry.units = "running", None, []
         key = self._fit_key(plan)
         run_dir = self.run_dir.resolve()
         folder = fit_dir(run_dir, name, key)
-        common = {"format": SPEC_FORMAT, "run_dir": str(run_dir), "inputs": "work/inputs.pkl", "imputer": name,
+        common = {"format": SPEC_FORMAT, "run_dir": str(run_dir), "inputs": str(inputs_path(run_dir).relative_to(run_dir)), "imputer": name,
                   "threads": self.threads, "device": self.device, "fit_key": key, "fit_dir": str(folder),
                   "sys_path": [p for p in sys.path if isinstance(p, str)]}
         gpu = wants_gpu(plan.cls, self.device)
@@ -318,39 +308,38 @@ class Runner:
         return fit_item, units, n_skipped
 
     # ------------------------------------------------------------------ outcomes
-    def _record_fit(self, entry: dict, key: str, out: Outcome) -> None:
-        fit = {"key": key, "status": out.status}
+    def _record_fit(self, entry: ImputerRecord, key: str, out: Outcome) -> None:
         if out.status == "ok":
             r = out.result
-            entry.update(fit_seconds=r.get("fit_seconds"), fit_peak_mb=r.get("fit_peak_mb"),
-                         fit_child_peak_mb=r.get("fit_child_peak_mb"), info=r.get("info") or {})
-            fit["attempt"] = None if out.attempt_dir is None else str(out.attempt_dir)
+            entry.fit_seconds, entry.fit_peak_mb = r.get("fit_seconds"), r.get("fit_peak_mb")
+            entry.fit_child_peak_mb, entry.info = r.get("fit_child_peak_mb"), r.get("info") or {}
+            entry.fit = FitRecord(key=key, status="ok", attempt=None if out.attempt_dir is None else str(out.attempt_dir))
         else:
-            fit.update(out.record())
-        entry["fit"] = fit
+            entry.fit = FitRecord(key=key, **out.record())
 
     def _on_done(self, item: WorkItem, out: Outcome) -> None:
         """Record one finished item in the manifest (and the tables when its imputer is done)."""
         name = item.imputer
-        entry = self.manifest["imputers"][name]
+        entry = self.manifest.imputers[name]
         self._outcomes[name]["fit" if item.kind == "fit" else item.label] = out
         if item.kind == "fit":
             self._record_fit(entry, item.spec["fit_key"], out)
         else:
             self._units_finished += 1
             self.progress.update("units", self._units_finished, self._units_total)
-            record = {"level": item.level, "replicate": item.replicate, **out.record()}
+            key = (item.level, item.replicate)
+            record = UnitRecord(level=item.level, replicate=item.replicate, **out.record())
             if out.status == "ok":
-                unit = out.result.get("unit") or {}
-                entry["impute"] = sorted([u for u in entry["impute"] if (u["level"], u["replicate"]) != (item.level, item.replicate)]
-                                         + [unit], key=lambda u: (u["level"], u["replicate"]))
+                unit = ImputeRecord.from_json(out.result.get("unit"), f"{out.attempt_dir}/result.json: unit")
+                entry.impute = sorted([u for u in entry.impute if (u.level, u.replicate) != key] + [unit],
+                                      key=lambda u: (u.level, u.replicate))
                 if out.result.get("info"):
-                    entry["info"] = out.result["info"]
-                record = {"level": item.level, "replicate": item.replicate, "status": "ok",
-                          "attempt": str(out.attempt_dir)}
+                    entry.info = out.result["info"]
+                record = UnitRecord(level=item.level, replicate=item.replicate, status="ok",
+                                    attempt=str(out.attempt_dir))
                 self._done += 1
-            entry["units"] = sorted([u for u in entry.get("units", []) if (u["level"], u["replicate"]) != (item.level, item.replicate)]
-                                    + [record], key=lambda u: (u["level"], u["replicate"]))
+            entry.units = sorted([u for u in entry.units if (u.level, u.replicate) != key] + [record],
+                                 key=lambda u: (u.level, u.replicate))
         if out.status not in ("ok", "skipped", "not_applicable"):
             self.progress.print(f"{name}: FAILED ({out.status.replace('_', ' ')}): {out.error}")
             self.failures.setdefault(name, out.error or f"imputer {name!r}: {out.status}")
@@ -367,84 +356,73 @@ class Runner:
         if out.attempt_dir is not None and (out.attempt_dir / "error.txt").is_file():
             text = (out.attempt_dir / "error.txt").read_text(errors="replace")
         text = text or f"{out.error}\n\n{out.log_tail or ''}\n"
-        path = self.folder.model_dir(name) / "error.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        atomic_write(self.folder.model_dir(name) / "error.txt", text)
 
-    def _finish_imputer(self, name: str, entry: dict) -> None:
+    def _finish_imputer(self, name: str, entry: ImputerRecord) -> None:
         """The imputer's status from its outcomes; then the tables are rebuilt."""
         outcomes = self._outcomes[name]
         not_applicable = [o for o in outcomes.values() if o.status == "not_applicable"]
         failed = [o for o in outcomes.values() if o.status not in ("ok", "skipped", "not_applicable")]
         if not_applicable and not failed:
-            entry.update(status="not_applicable", error=not_applicable[0].error)
+            entry.status, entry.error = "not_applicable", not_applicable[0].error
             self.progress.print(f"{name}: not applicable: {not_applicable[0].error}")
         else:
             if not failed:
-                entry.update(status="ok", error=None)
+                entry.status, entry.error = "ok", None
             else:
                 n_done = sum(self._is_done(name, level, r) for level, r in self.units())
-                entry.update(status="partial" if n_done else "failed", error=failed[0].error)
+                entry.status, entry.error = "partial" if n_done else "failed", failed[0].error
         self._write_outputs()
 
 
-    def _imputer_entry(self, plan: ImputerPlan) -> dict[str, Any]:
-        entries = self.manifest["imputers"]
+    def _imputer_entry(self, plan: ImputerPlan) -> ImputerRecord:
+        entries = self.manifest.imputers
         if plan.name not in entries:
-            entries[plan.name] = {
-                "distribution": plan.distribution, "version": plan.version,
-                "reference_free": bool(plan.cls.reference_free),
-                "options": to_jsonable(dataclasses.asdict(plan.options)),
-                "status": "running", "error": None,
-                "fit_seconds": None, "fit_peak_mb": None, "fit_child_peak_mb": None,
-                "impute": [], "info": {},
-            }
+            entries[plan.name] = ImputerRecord(status="running", reference_free=bool(plan.cls.reference_free))
         entry = entries[plan.name]
-        entry.update(distribution=plan.distribution, version=plan.version,
-                     options=to_jsonable(dataclasses.asdict(plan.options)))
+        entry.distribution, entry.version, entry.options = plan.distribution, plan.version, options_to_json(plan.options)
         return entry
+
     # ------------------------------------------------------------------ outputs
-    def _base_manifest(self, previous: dict | None) -> dict[str, Any]:
+    def _base_manifest(self, previous: Manifest | None) -> Manifest:
         s = self.settings
         store = self.store
         data = self.data
-        manifest = {
-            "impbench_version": __version__,
-            "created": (previous or {}).get("created") or _utc_now(),
-            "updated": _utc_now(),
-            "command": s.command,
-            "versions": package_versions(),
-            "dataset": {
-                "name": str(store.name), "hash": str(store.dataset_hash),
-                "store": str(getattr(store, "path", "") or ""), "contig": str(store.contig),
-                "n_variants": int(data.truth.n_variants),
-                "n_samples": {"train": data.panel.n_samples, "val": data.val.n_samples if data.val is not None else 0,
-                              "test": data.truth.n_samples},
-                "train_cohort": s.training_cohort, "panel_cohort": s.panel_cohort, "test_cohort": s.test_cohort,
-                "qc": to_jsonable(getattr(store, "qc_report", None)),
-            },
-            "maf_source": "training split truth" + (f" (cohort {s.training_cohort})" if s.training_cohort else ""),
-            "orientation": metrics.ORIENTATION,
-            "settings": {
-                "levels": [float(v) for v in self.levels], "replicates": s.replicates, "scheme": s.scheme,
-                "protocols": list(s.protocols), "seed": s.seed, "device": self.device, "threads": self.threads,
-                "executor": s.executor, "jobs": s.jobs, "time_limit": s.time_limit, "time_limits": dict(s.time_limits),
-                "slurm": to_jsonable(s.slurm) if s.slurm else None,
-                "nproc": s.nproc, "write_vcf": s.write_vcf, "bin_edges": [float(e) for e in self.bin_edges],
-                "bootstrap": {"n": s.n_boot, "seed": s.bootstrap_seed}, "min_variant_cells": s.min_variant_cells,
-                "maf_classes": [list(c) for c in self.maf_classes],
-                "typed_sites": None if s.typed_sites is None else str(s.typed_sites),
-                "typed_density": s.typed_density, "typed": self.data.typed_note,
-                "genetic_map": None if self.plan.genetic_map is None else str(self.plan.genetic_map),
-            },
-            "identity": self._identity(),
-            "masks": list((previous or {}).get("masks", [])),
-            "imputers": dict((previous or {}).get("imputers", {})),
-        }
-        return manifest
+        return Manifest(
+            impbench_version=__version__,
+            created=(previous.created if previous is not None else None) or _utc_now(),
+            updated=_utc_now(),
+            command=s.command,
+            versions=package_versions(),
+            dataset=DatasetRecord(
+                name=str(store.name), hash=str(store.dataset_hash), store=str(getattr(store, "path", "") or ""),
+                contig=str(store.contig), n_variants=int(data.truth.n_variants),
+                n_samples={"train": data.panel.n_samples, "val": data.val.n_samples if data.val is not None else 0,
+                           "test": data.truth.n_samples},
+                train_cohort=s.training_cohort, panel_cohort=s.panel_cohort, test_cohort=s.test_cohort,
+                qc=to_jsonable(getattr(store, "qc_report", None)),
+            ),
+            maf_source="training split truth" + (f" (cohort {s.training_cohort})" if s.training_cohort else ""),
+            orientation=metrics.ORIENTATION,
+            settings=SettingsRecord(
+                levels=[float(v) for v in self.levels], replicates=s.replicates, scheme=s.scheme,
+                protocols=list(s.protocols), seed=s.seed, device=self.device, threads=self.threads,
+                executor=s.executor, jobs=s.jobs, time_limit=s.time_limit, time_limits=dict(s.time_limits),
+                slurm=to_jsonable(s.slurm) if s.slurm else None,
+                nproc=s.nproc, write_vcf=s.write_vcf, bin_edges=[float(e) for e in self.bin_edges],
+                bootstrap=BootstrapRecord(n=s.n_boot, seed=s.bootstrap_seed), min_variant_cells=s.min_variant_cells,
+                maf_classes=[list(c) for c in self.maf_classes],
+                typed_sites=None if s.typed_sites is None else str(s.typed_sites),
+                typed_density=s.typed_density, typed=self.data.typed_note,
+                genetic_map=None if self.plan.genetic_map is None else str(self.plan.genetic_map),
+            ),
+            identity=self._identity(),
+            masks=list(previous.masks) if previous is not None else [],
+            imputers=dict(previous.imputers) if previous is not None else {},
+        )
 
     def _write_manifest(self) -> None:
-        self.manifest["updated"] = _utc_now()
+        self.manifest.updated = _utc_now()
         self.folder.write_manifest(self.manifest)
 
     def _write_outputs(self) -> None:
@@ -454,7 +432,7 @@ class Runner:
         Called after each imputer and at the end; the done markers are the record of truth, so
         an interrupted run's tables are rebuilt by the next run with the same ``--run``.
         """
-        order = list(self.manifest["imputers"])
+        order = list(self.manifest.imputers)
         frames = self.folder.marker_rows(order)
         unit_stats: dict[tuple[str, float, str], dict[int, Any]] = {}
         for name in order:

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 from impbench.bench.exec.gpus import gpu_driver_present
 from impbench.bench.masking import SCHEMES
 from impbench.errors import ImpbenchError
-from impbench.imputers.base import Imputer, make_options
+from impbench.imputers.base import Imputer, make_options, options_from_json, options_to_json
 from impbench.imputers.registry import get_imputer, get_imputers
 from impbench.imputers.segments import SegmentLayout
 
@@ -275,8 +275,24 @@ def plan_imputers(settings: RunSettings, card: Any = None) -> list[ImputerPlan]:
         values = {k: v for k, v in card_values.items() if k in fields}
         values.update(settings.options.get(name, {}))
         options = make_options(info.cls.Options, values, name)
+        check_options_travel(name, info.cls, options)
         plans.append(ImputerPlan(name, info.cls, options, card_values, info.distribution, info.version))
     return plans
+
+
+def check_options_travel(name: str, cls: type[Imputer], options: Any) -> None:
+    """``ImpbenchError`` unless ``options`` survive their JSON (``options_to_json``, then
+    ``options_from_json``, as a worker rebuilds them) unchanged."""
+    data = options_to_json(options)
+    try:
+        rebuilt = options_from_json(cls.Options, data, name)
+    except ImpbenchError as exc:
+        raise ImpbenchError(f"imputer {name!r}: its options cannot be rebuilt from their JSON ({exc})") from None
+    before, after = dataclasses.asdict(options), dataclasses.asdict(rebuilt)
+    if before != after or options_to_json(rebuilt) != data:
+        differ = sorted(k for k in before if after.get(k) != before[k])
+        raise ImpbenchError(f"imputer {name!r}: option(s) {', '.join(differ)} change when rebuilt from JSON "
+                            "(values must be JSON numbers, strings, booleans, lists or null)")
 
 
 @dataclass

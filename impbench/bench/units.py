@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from impbench.files import to_jsonable
+from impbench.files import to_jsonable, write_json
+from impbench.imputers.base import options_to_json
 
 #: Version of the worker spec format.
 SPEC_FORMAT = 1
@@ -46,7 +47,7 @@ def _digest(payload: Any) -> str:
 def fit_key(imputer: str, options: Any, dataset_hash: str, training_cohort: str | None, **context: Any) -> str:
     """16 hex digits naming a fit: (imputer, options, dataset hash, training cohort) and the
     other fit inputs given as ``context`` (seed, scheme, typed sites, segment layout)."""
-    opts = dataclasses.asdict(options) if dataclasses.is_dataclass(options) else options
+    opts = options_to_json(options) if dataclasses.is_dataclass(options) else options
     return _digest({"imputer": imputer, "options": opts, "dataset_hash": dataset_hash,
                     "training_cohort": training_cohort, **context})
 
@@ -115,11 +116,7 @@ class WorkItem:
         """Create this attempt's folder and write its spec there; returns the spec's path."""
         self.attempt_dir = new_attempt_dir(self.attempts_parent, self.attempt_stem)
         spec = dict(self.spec, attempt_dir=str(self.attempt_dir))
-        path = self.attempt_dir / SPEC_NAME
-        tmp = path.with_name(f".{SPEC_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(to_jsonable(spec), indent=2) + "\n")
-        os.replace(tmp, path)
-        return path
+        return write_json(self.attempt_dir / SPEC_NAME, spec)
 
 
 @dataclass

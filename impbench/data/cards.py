@@ -409,7 +409,7 @@ def expand_template(template: str, folder: Path) -> _Resolved:
     return _Resolved(template, path, tuple(dict.fromkeys(variables)), ())
 
 
-def _file_problems(card: DatasetCard) -> tuple[list[str], list[str], tuple[Path, Path | None]]:
+def source_file_problems(card: DatasetCard) -> tuple[list[str], list[str], tuple[Path, Path | None]]:
     """(long problems, short problems, resolved paths) of a file card's source."""
     long_msgs: list[str] = []
     short_msgs: list[str] = []
@@ -435,6 +435,7 @@ def _file_problems(card: DatasetCard) -> tuple[list[str], list[str], tuple[Path,
     return long_msgs, short_msgs, (paths[0], paths[1])  # type: ignore[return-value]
 
 
-def _mirror_hint(card: DatasetCard) -> str:
+def mirror_hint(card: DatasetCard) -> str:
+    """How to get a file card's source: its Debian package and its simulated mirror, where it names them ("" if neither)."""
     package = f" — install it: apt-get install {card.package}" if card.package else ""
     return package + (f" — simulated mirror: {card.mirrors}" if card.mirrors else "")

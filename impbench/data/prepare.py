@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from impbench.data.cards import DatasetCard, _file_problems, _mirror_hint, cache_dir, get_card
+from impbench.data.cards import DatasetCard, source_file_problems, mirror_hint, cache_dir, get_card
 from impbench.data.ingest import IngestSettings, Source, ingest
 from impbench.data.simulate import SIMULATION_VERSION, parse_simulation, simulate_dataset
 from impbench.data.store import STORE_FORMAT, DatasetStore, remove_stale_temps, store_lock
@@ -80,7 +80,7 @@ def source_identity(card: DatasetCard, *, strict: bool = True) -> dict:
     file card's file is missing; otherwise record it as missing."""
     if card.kind == "simulated":
         return {"simulation": simulation_key(card)}
-    long_msgs, _, (vcf, sheet) = _file_problems(card)
+    long_msgs, _, (vcf, sheet) = source_file_problems(card)
     if long_msgs and strict:
         raise _missing_files_error(card, long_msgs)
     return {"vcf": _identity_of(vcf), "samples": _identity_of(sheet)}
@@ -112,10 +112,10 @@ def card_status(card: DatasetCard) -> str:
     "needs file X (set $VAR) — simulated mirror: sim-x" (the first missing file; "and 1 more
     file" when the sample sheet is missing too)."""
     if card.kind == "file":
-        _, short, _ = _file_problems(card)
+        _, short, _ = source_file_problems(card)
         if short:
             more = f" and {len(short) - 1} more file" if len(short) > 1 else ""
-            return f"needs {short[0]}{more}{_mirror_hint(card)}"
+            return f"needs {short[0]}{more}{mirror_hint(card)}"
     return "prepared" if store_path(card).exists() else "ready"
 
 
@@ -129,7 +129,7 @@ def resolve_source(card: DatasetCard, identity: dict | None = None, progress: Pr
             parse_simulation(card.simulation, str(card.path)), card.name, simulation_dir(card), progress=progress
         )
         return Source(vcf=vcf, sheet=sheet, identity=identity)
-    _, _, (vcf, sheet) = _file_problems(card)
+    _, _, (vcf, sheet) = source_file_problems(card)
     assert vcf is not None
     return Source(vcf=vcf, sheet=sheet, identity=identity)
 

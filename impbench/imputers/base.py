@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from impbench.errors import ImpbenchError, ImputerError
+from impbench.files import to_jsonable
 from impbench.genotypes import GenotypeMatrix
 from impbench.imputers.segments import SegmentLayout
 from impbench.progress import ProgressFn, no_progress
@@ -268,6 +269,22 @@ def make_options(options_cls: type, values: Mapping[str, Any], imputer: str = ""
     if callable(check):
         check()
     return options
+
+
+def options_to_json(options: Any) -> dict[str, Any]:
+    """An options dataclass as a JSON object: the one serialisation of options (the manifest,
+    the fit key, the worker inputs and every spec that rebuilds an imputer use it)."""
+    if not dataclasses.is_dataclass(options) or isinstance(options, type):
+        raise TypeError(f"{options!r} is not an options dataclass")
+    return to_jsonable(dataclasses.asdict(options))
+
+
+def options_from_json(options_cls: type, data: Mapping[str, Any], imputer: str = "") -> Any:
+    """Options rebuilt from ``options_to_json``'s object: ``make_options`` (every key a field, each
+    value of its field's type) and so the class's ``check()``; ``ImpbenchError`` otherwise."""
+    if not isinstance(data, Mapping):
+        raise ImpbenchError(f"options of imputer {imputer or options_cls.__name__}: expected an object, got {data!r}")
+    return make_options(options_cls, dict(data), imputer)
 
 
 def require_same_variants(name: str, reference: GenotypeMatrix, target: GenotypeMatrix) -> None:

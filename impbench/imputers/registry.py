@@ -13,6 +13,7 @@ kept in ``load_errors()`` (``impbench plugins`` shows it, ``impbench run`` warns
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 from dataclasses import dataclass
@@ -57,8 +58,10 @@ def _wanted() -> set[str] | None:
     return {name.strip() for name in value.split(",") if name.strip()}
 
 
-def _load_entry_points(pm: pluggy.PluginManager) -> None:
-    wanted = _wanted()
+def _load_entry_points(pm: pluggy.PluginManager, only: str | None = None) -> None:
+    """Register every wanted entry point not loaded yet (``only``: just the one of that name,
+    wanted or not)."""
+    wanted = _wanted() if only is None else {only}
     for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT):
         dist = getattr(ep, "dist", None)
         dist_name = dist.metadata["Name"] if dist is not None else ep.name
@@ -169,3 +172,57 @@ def get_imputer(name: str) -> type[Imputer]:
     if name not in imputers:
         raise ImpbenchError(f"unknown imputer {name!r}; available: {', '.join(imputers) or '(none)'}")
     return imputers[name].cls
+
+
+# ---------------------------------------------------------------------------- naming a class across processes
+@dataclass(frozen=True)
+class ImputerRef:
+    """How another process finds a registered imputer's class without pickling it: its name, the
+    plugin (entry point) that registers it, and its module and qualified name."""
+
+    name: str
+    plugin: str
+    module: str
+    qualname: str
+
+
+def imputer_ref(name: str) -> ImputerRef:
+    """The ``ImputerRef`` of the imputer registered as ``name`` (``ImpbenchError`` if none)."""
+    cls = get_imputer(name)
+    return ImputerRef(name, get_imputers()[name].plugin, cls.__module__, cls.__qualname__)
+
+
+def _importable(ref: ImputerRef) -> type[Imputer] | None:
+    """The class at ``module:qualname`` when it is importable and is the imputer ``ref.name``."""
+    if "<" in ref.qualname:  # built in a function (``<locals>``): not reachable by name
+        return None
+    try:
+        obj: object = importlib.import_module(ref.module)
+        for part in ref.qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    if isinstance(obj, type) and issubclass(obj, Imputer) and getattr(obj, "name", None) == ref.name:
+        return obj
+    return None
+
+
+def resolve_imputer(ref: ImputerRef) -> type[Imputer]:
+    """The class ``ref`` names, in this process: imported by module and qualified name when it
+    lives there, else from the registry, loading the plugin's entry point if needed (a plugin
+    may build its classes in a function). ``ImpbenchError`` when neither finds it."""
+    cls = _importable(ref)
+    if cls is not None:
+        return cls
+    global _imputers
+    info = get_imputers().get(ref.name)
+    if info is None or info.plugin != ref.plugin:
+        _load_entry_points(get_plugin_manager(), only=ref.plugin)
+        _imputers = None
+        info = get_imputers().get(ref.name)
+    if info is None or info.plugin != ref.plugin:
+        raise ImpbenchError(
+            f"imputer {ref.name!r}: its class cannot be found in this process ({ref.module}:{ref.qualname} "
+            f"is not importable, and no entry point {ref.plugin!r} registers it)"
+        )
+    return info.cls

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from impbench.imputers.base import RunContext
+from impbench.imputers.base import RunContext, options_from_json
 
 
 def load_class(path: str) -> type:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     spec_path = Path(argv[0])
     spec = json.loads(spec_path.read_text())
     cls = load_class(spec["imputer"])
-    imputer = cls(cls.Options(**spec["options"]))
+    imputer = cls(options_from_json(cls.Options, spec["options"], spec["imputer"]))  # checked, as every rebuild
     imputer.layout = tuple(spec["layout"])
     data = np.load(spec_path.parent / spec["data"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")

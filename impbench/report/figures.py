@@ -29,13 +29,14 @@ BAR_COLOUR = "#D9D9D9"
 BASE_FONT = 8
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """An empty figure of that size (inches) at the report's DPI, with constrained layout and an Agg canvas."""
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _png(fig: Figure) -> bytes:
+def figure_png(fig: Figure) -> bytes:
     """The figure as a palette PNG (at most 256 colours: the plots use a few flat colours, and
     a palette makes the file about three times smaller than RGBA, keeping the HTML small)."""
     from PIL import Image
@@ -49,7 +50,7 @@ def _png(fig: Figure) -> bytes:
     return out.getvalue()
 
 
-def _suptitle(fig: Figure, text: str, fontsize: float) -> None:
+def wrapped_suptitle(fig: Figure, text: str, fontsize: float) -> None:
     """A figure title wrapped to the figure's width (constrained layout does not wrap or shrink
     it, so a long title on a narrow figure would be cut at both edges)."""
     width_chars = max(20, int(fig.get_figwidth() * 72 / (fontsize * 0.62)))
@@ -85,7 +86,7 @@ def by_maf_figure(results: RunResults, summary: pd.DataFrame, protocol: str) -> 
     imputers = [name for name in results.imputers if name in set(frame["imputer"])]
     styles = imputer_colours(results.imputers)
     x = np.arange(len(bins)) + 1.5
-    fig = _new_figure(min(19.0, 2.3 * len(metrics) + 0.6), 2.35 * len(levels) + 1.2)
+    fig = new_figure(min(19.0, 2.3 * len(metrics) + 0.6), 2.35 * len(levels) + 1.2)
     axes = fig.subplots(len(levels), len(metrics), squeeze=False)
     offsets = (np.arange(len(imputers)) - (len(imputers) - 1) / 2) * min(0.12, 0.7 / max(len(imputers), 1))
     for row, level in enumerate(levels):
@@ -145,9 +146,9 @@ def by_maf_figure(results: RunResults, summary: pd.DataFrame, protocol: str) -> 
             labels.append(f"{name} ({results.status(name)}: no result)")
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 8), frameon=False,
                fontsize=BASE_FONT, handler_map={tuple: HandlerTuple(ndivide=1, pad=0)})
-    _suptitle(fig, f"{results.dataset_name} / {results.name} · {protocol} protocol · all test samples · "
+    wrapped_suptitle(fig, f"{results.dataset_name} / {results.name} · {protocol} protocol · all test samples · "
                    f"MAF source: {results.maf_source}", fontsize=BASE_FONT + 2)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _legend_name(results: RunResults, name: str) -> str:
@@ -168,7 +169,7 @@ def per_sample_figure(results: RunResults) -> bytes | None:
     cohorts = sorted(means["cohort"].unique())
     cohort_colour = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cohorts)}
     rng = np.random.default_rng(0)
-    fig = _new_figure(min(16.0, max(3.6, 0.75 * len(imputers) + 1.4) * len(levels)), 4.2)
+    fig = new_figure(min(16.0, max(3.6, 0.75 * len(imputers) + 1.4) * len(levels)), 4.2)
     axes = fig.subplots(1, len(levels), squeeze=False, sharey=True)[0]
     for ax, level in zip(axes, levels):
         at_level = means[means["level"] == level]
@@ -196,9 +197,9 @@ def per_sample_figure(results: RunResults) -> bytes | None:
     handles = [Line2D([], [], marker="o", linestyle="", color=cohort_colour[c], label=c) for c in cohorts]
     fig.legend(handles=handles, title="Cohort (one point per test sample)", loc="outside lower center",
                ncol=min(len(handles), 8), frameon=False, fontsize=BASE_FONT, title_fontsize=BASE_FONT)
-    _suptitle(fig, f"Per-sample dosage R² · {results.dataset_name} / {results.name} · standard protocol, "
+    wrapped_suptitle(fig, f"Per-sample dosage R² · {results.dataset_name} / {results.name} · standard protocol, "
                  "mean over replicates", fontsize=BASE_FONT + 2)
-    return _png(fig)
+    return figure_png(fig)
 
 
 PHASED_LABELS = [str(CODE_GT[code]) for code in CALL_CODES]
@@ -233,7 +234,7 @@ def confusion_figure(results: RunResults, level: float) -> bytes | None:
     imputers = [name for name in results.imputers if name in set(at_level["imputer"])]
     if not imputers:
         return None
-    fig = _new_figure(3.1 * len(imputers) + 1.3, 7.0)
+    fig = new_figure(3.1 * len(imputers) + 1.3, 7.0)
     axes = fig.subplots(2, len(imputers), squeeze=False)
     image = None
     for col, name in enumerate(imputers):
@@ -265,9 +266,9 @@ def confusion_figure(results: RunResults, level: float) -> bytes | None:
     bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.7, aspect=30)
     bar.set_label("Fraction of the true genotype's row", fontsize=BASE_FONT)
     bar.ax.tick_params(labelsize=BASE_FONT - 1)
-    _suptitle(fig, f"Confusion matrices · {level_label(level)} masked · scored (masked) cells, summed over "
+    wrapped_suptitle(fig, f"Confusion matrices · {level_label(level)} masked · scored (masked) cells, summed over "
                  "replicates · standard protocol", fontsize=BASE_FONT + 2)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
@@ -284,7 +285,7 @@ def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
         memory_series.append(("child_peak_mb", child_colour))
     panels = (([("fit_seconds", fit_colour), ("impute_seconds_total", impute_colour)], "Wall time (s)", "s"),
               (memory_series, "Peak memory (MB)", "MB"))
-    fig = _new_figure(10.0, (0.2 + 0.17 * len(memory_series)) * len(names) + 1.9)
+    fig = new_figure(10.0, (0.2 + 0.17 * len(memory_series)) * len(names) + 1.9)
     axes = fig.subplots(1, 2, sharey=True)
     for ax, (series, xlabel, unit) in zip(axes, panels):
         arrays = [runtime[column].to_numpy(float) for column, _ in series]
@@ -319,8 +320,8 @@ def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
     if len(memory_series) > 2:
         handles.append(Patch(facecolor=child_colour, label="child process peak (fit or impute)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=BASE_FONT)
-    _suptitle(fig, f"Time and memory · {results.dataset_name} / {results.name}", fontsize=BASE_FONT + 2)
-    return _png(fig)
+    wrapped_suptitle(fig, f"Time and memory · {results.dataset_name} / {results.name}", fontsize=BASE_FONT + 2)
+    return figure_png(fig)
 
 
 def _quantity(value: float) -> str:
@@ -353,7 +354,7 @@ def compare_figure(run_a: RunResults, run_b: RunResults, matched: pd.DataFrame) 
     imputers = [n for n in order if n in set(matched["imputer"])]
     cohorts = sorted(matched["cohort"].unique())
     cohort_colour = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cohorts)}
-    fig = _new_figure(3.3 * len(imputers) + 0.5, 3.3 * len(levels) + 1.1)
+    fig = new_figure(3.3 * len(imputers) + 0.5, 3.3 * len(levels) + 1.1)
     axes = fig.subplots(len(levels), len(imputers), squeeze=False)
     for row, level in enumerate(levels):
         for col, name in enumerate(imputers):
@@ -381,6 +382,6 @@ def compare_figure(run_a: RunResults, run_b: RunResults, matched: pd.DataFrame) 
     handles.append(Line2D([], [], color="#888888", linestyle="--", label="y = x (equal R²)"))
     fig.legend(handles=handles, title="Cohort (one point per test sample)", loc="outside lower center",
                ncol=min(len(handles), 8), frameon=False, fontsize=BASE_FONT, title_fontsize=BASE_FONT)
-    _suptitle(fig, f"Per-sample dosage R²: B = {run_b.label} against A = {run_a.label}",
+    wrapped_suptitle(fig, f"Per-sample dosage R²: B = {run_b.label} against A = {run_a.label}",
                  fontsize=BASE_FONT + 2)
-    return _png(fig)
+    return figure_png(fig)

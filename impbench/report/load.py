@@ -1,17 +1,20 @@
 """Read a results folder (format: ``docs/results.md``) into memory for reporting.
 
 Only ``manifest.json`` is required: a run that failed before scoring anything, or that is still
-running, has no ``metrics.csv`` yet and its report says so. Optional manifest fields are read
-defensively (``.get``), since a partial run may not have written all of them.
+running, has no ``metrics.csv`` yet and its report says so. The manifest is read through its
+typed record (``impbench.bench.records.Manifest``): every field is checked there, and a field a
+manifest lacks has the record's default.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from impbench.bench.records import ImputerRecord, Manifest
 from impbench.bench.results import COLUMNS, NUMERIC, RunFolder
 from impbench.scoring.classes import DEFAULT_MAF_CLASSES
 from impbench.errors import ImpbenchError
@@ -28,11 +31,12 @@ class RunResults:
     pairs, replicates, per_sample, confusion, calibration, variant_quality : DataFrames with
         their columns, or None where the file is absent.
     imputers : imputer names in report order (manifest order, then any only in the CSVs).
+    record : the typed manifest; ``manifest`` is its JSON object (what the file holds, checked).
     classes : labels of the MAF classes (``bin`` values ranked by the verdict), in order.
     """
 
     run_dir: Path
-    manifest: dict
+    record: Manifest
     metrics: pd.DataFrame
     per_sample: pd.DataFrame | None
     confusion: pd.DataFrame | None
@@ -42,6 +46,11 @@ class RunResults:
     calibration: pd.DataFrame | None = None
     variant_quality: pd.DataFrame | None = None
     classes: tuple[str, ...] = tuple(label for label, _, _ in DEFAULT_MAF_CLASSES)
+
+    @functools.cached_property
+    def manifest(self) -> dict:
+        """The manifest as its JSON object (``Manifest.to_json``)."""
+        return self.record.to_json()
 
     @property
     def cohorts(self) -> list[str]:
@@ -60,31 +69,35 @@ class RunResults:
 
     @property
     def dataset_name(self) -> str:
-        return str((self.manifest.get("dataset") or {}).get("name") or self.run_dir.parent.name)
+        return self.record.dataset.name or self.run_dir.parent.name
 
     @property
     def label(self) -> str:
         """Short label for plots: ``dataset/run``, plus the training cohort when one was set."""
-        dataset = self.manifest.get("dataset") or {}
-        label = f"{self.dataset_name}/{self.name}"
-        if "train_cohort" in dataset:
-            label += f" (trained on {dataset['train_cohort'] or 'all cohorts'})"
-        return label
+        return f"{self.dataset_name}/{self.name} (trained on {self.record.dataset.train_cohort or 'all cohorts'})"
 
     @property
     def scheme(self) -> str:
         """The masking scheme that produced every table of the run."""
-        return str((self.manifest.get("settings") or {}).get("scheme") or "uniform")
+        return self.record.settings.scheme
 
     @property
     def maf_source(self) -> str:
-        return str(self.manifest.get("maf_source") or "not stated in manifest")
+        return self.record.maf_source or "not stated in manifest"
+
+    def imputer_record(self, imputer: str) -> ImputerRecord | None:
+        """The manifest's record of ``imputer``; None when the manifest does not list it."""
+        return self.record.imputers.get(imputer)
 
     def imputer_info(self, imputer: str) -> dict:
-        return (self.manifest.get("imputers") or {}).get(imputer) or {}
+        """The manifest's record of ``imputer`` as its JSON object ({} when not listed)."""
+        record = self.imputer_record(imputer)
+        return {} if record is None else record.to_json()
 
     def status(self, imputer: str) -> str:
-        return str(self.imputer_info(imputer).get("status") or "unknown")
+        """The imputer's status in the manifest, ``unknown`` when the manifest does not list it."""
+        record = self.imputer_record(imputer)
+        return "unknown" if record is None else record.status
 
 
 def load_run(run_dir: str | Path, classes=None) -> RunResults:
@@ -115,7 +128,7 @@ def load_run(run_dir: str | Path, classes=None) -> RunResults:
     wanted = tuple(label for label, _, _ in DEFAULT_MAF_CLASSES) if classes is None else tuple(classes)
     present = set(metrics["bin"])
 
-    imputers = list((manifest.get("imputers") or {}).keys())
+    imputers = list(manifest.imputers)
     for frame in (metrics, per_sample, confusion):
         if frame is not None:
             imputers += [name for name in pd.unique(frame["imputer"]) if name not in imputers]

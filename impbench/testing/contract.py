@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
+from impbench.bench.settings import check_options_travel
 from impbench.data.simulate import simulate_matrix
 from impbench.errors import ImpbenchError, ImputerNotApplicable
 from impbench.genotypes import MISSING, GenotypeMatrix, is_call
@@ -182,8 +183,9 @@ class ImputerContract:
         assert isinstance(cls.reference_free, bool)
         assert dataclasses.is_dataclass(cls.Options), "Options must be a dataclass"
         defaults = cls.Options()  # every field must have a default
-        json.dumps(dataclasses.asdict(defaults))  # options go into the manifest
-        json.dumps(dataclasses.asdict(self.make_imputer().options))
+        # options travel as JSON (manifest, fit key, workers) and must come back unchanged
+        check_options_travel(cls.name, cls, defaults)
+        check_options_travel(cls.name, cls, self.make_imputer().options)
 
     def test_contract_registered_through_hook(self):
         if not self.check_registered:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from impbench.scoring.metrics import bin_labels
+from impbench.bench.records import Manifest
 from impbench.bench.results import COLUMNS, RunFolder
 from impbench.scoring.classes import DEFAULT_MAF_CLASSES
 
@@ -203,7 +204,7 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
         "imputers": manifest_imputers,
     }
     folder = RunFolder(run_dir)
-    folder.write_manifest(manifest)
+    folder.write_manifest(Manifest.from_json(manifest, str(folder.manifest_path)))  # checked as a run's is
     for table, rows in (("metrics", metric_rows), ("pairs", pair_rows), ("replicates", replicate_rows),
                         ("per_sample", sample_rows), ("confusion", confusion_rows),
                         ("calibration", calibration_rows), ("variant_quality", quality_rows)):

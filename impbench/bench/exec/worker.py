@@ -1,13 +1,17 @@
 """The worker: one fit or one unit, in its own process: ``python -m impbench.bench.exec.worker SPEC.json``.
 
 A worker reads its JSON spec (``impbench.bench.units.WorkItem``) and the run's inputs
-(``<run>/work/inputs.pkl``, written by the harness: the store, the imputer classes and
-options, the scoring settings), does its one piece of work and writes its outcome to
-``result.json`` in its attempt folder:
+(``<run>/work/inputs.json``, the typed ``impbench.bench.records.RunInputs`` written by the
+runner: the store's path, each imputer's class by reference (``impbench.imputers.registry.
+ImputerRef``: name, plugin, module, qualified name; never pickled) and options as JSON, rebuilt
+and checked by ``options_from_json``, the scoring settings; ``inputs.npz`` beside it holds the
+arrays, and ``store.pkl`` a store without a file), does its one piece of work and writes its
+outcome to ``result.json`` in its attempt folder:
 
 - **fit**: reads the training (and validation) split, fits the imputer with the fit folder
   ``models/<imputer>/fit/<key>/`` as its work folder, checks that the panel was not modified,
-  pickles the fitted imputer to ``imputer.pkl`` and writes ``fit.json`` (timings, info) there;
+  pickles the fitted imputer's state to ``imputer.pkl`` (``dump_fitted``: its class and options
+  class by reference) and writes ``fit.json`` (timings, info) there;
 - **unit**: reads the test split, rebuilds the shared mask (its SHA-256 must equal the
   harness's), loads the fitted imputer, imputes (the attempt's ``work/`` is its work folder),
   validates the answer (``check_imputation``, observed cells kept, target untouched), scores
@@ -32,7 +36,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -45,14 +48,12 @@ import numpy as np
 
 from impbench.bench.exec import procs
 from impbench.bench.exec.signals import RunInterrupted
+from impbench.bench.exec.inputs import WorkerInputs, dump_fitted, load_fitted, load_inputs
 from impbench.bench.units import FIT_PICKLE, FIT_RESULT, PROGRESS_NAME, RESULT_NAME
 from impbench.errors import ImputerError, ImputerNotApplicable
 from impbench.files import atomic_write, write_json
 from impbench.genotypes import MISSING
 from impbench.imputers.tools import set_parent_death_signal
-
-_INPUTS_CACHE: dict[tuple[str, int], dict] = {}
-
 
 class WorkerTerminated(BaseException):
     """Raised in a worker by SIGTERM (its parent died, or the harness stopped it)."""
@@ -62,28 +63,9 @@ class WorkerTerminated(BaseException):
         self.signum = signum
 
 
-# ---------------------------------------------------------------------------- inputs
-def inputs_path(run_dir: Path) -> Path:
-    return Path(run_dir) / "work" / "inputs.pkl"
-
-
-def write_inputs(run_dir: Path, inputs: dict) -> Path:
-    """Pickle the run's inputs for its workers (atomically)."""
-    return atomic_write(inputs_path(run_dir), pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def load_inputs(path: Path) -> dict:
-    key = (str(path), Path(path).stat().st_mtime_ns)
-    if key not in _INPUTS_CACHE:
-        _INPUTS_CACHE.clear()
-        with open(path, "rb") as handle:
-            _INPUTS_CACHE[key] = pickle.load(handle)
-    return _INPUTS_CACHE[key]
-
-
 def extend_sys_path(entries: list[str]) -> None:
     """Put the harness's import path entries that this process lacks in front (test modules,
-    plugins on a path added at run time), so pickled classes import here as there."""
+    plugins on a path added at run time), so the run's imputer classes import here as there."""
     missing = [entry for entry in entries if entry not in sys.path and (entry == "" or os.path.isdir(entry))]
     sys.path[:0] = missing
 
@@ -158,7 +140,7 @@ def run_spec(spec: dict, progress: Callable | None = None) -> dict:
     except ImputerNotApplicable as exc:
         result = {"status": "not_applicable", "error": str(exc).splitlines()[0] if str(exc) else "not applicable"}
     except BaseException as exc:  # noqa: BLE001 - SystemExit from plugin code is this unit's failure
-        (attempt / "error.txt").write_text(traceback.format_exc())
+        atomic_write(attempt / "error.txt", traceback.format_exc())
         result = {"status": "failed", "error": exc_message(name, stage, exc)}
     finally:
         logger.removeHandler(handler)
@@ -168,26 +150,27 @@ def run_spec(spec: dict, progress: Callable | None = None) -> dict:
     return result
 
 
-def _context(spec: dict, inputs: dict, work_dir: Path, logger: logging.Logger, progress: Callable, typed: Any) -> Any:
+def _context(spec: dict, inputs: WorkerInputs, work_dir: Path, logger: logging.Logger, progress: Callable, typed: Any) -> Any:
     from impbench.imputers.base import RunContext
 
-    c = inputs["context"]
-    plan = inputs["imputers"][spec["imputer"]]
+    from impbench.imputers.segments import SegmentLayout
+
+    c = inputs.record.context
+    layout = None if c.segment_layout is None else SegmentLayout(*c.segment_layout)
     return RunContext(
-        work_dir=work_dir, device=spec.get("device") or c["device"], threads=int(spec["threads"]), seed=c["seed"],
-        nproc=c["nproc"], progress=progress, logger=logger, dataset=c["dataset"], dataset_hash=c["dataset_hash"],
-        card_options=dict(plan["card_options"]), segment_layout=c["segment_layout"], scheme=c["scheme"], typed=typed,
-        genetic_map=c["genetic_map"],
+        work_dir=work_dir, device=spec.get("device") or c.device, threads=int(spec["threads"]), seed=c.seed,
+        nproc=c.nproc, progress=progress, logger=logger, dataset=c.dataset, dataset_hash=c.dataset_hash,
+        card_options=dict(inputs.record.imputers[spec["imputer"]].card_options), segment_layout=layout,
+        scheme=c.scheme, typed=typed, genetic_map=None if c.genetic_map is None else Path(c.genetic_map),
     )
 
 
-def _fit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) -> dict:
+def _fit(spec: dict, inputs: WorkerInputs, logger: logging.Logger, progress: Callable) -> dict:
     from impbench.bench.exec.measure import StageMeter
 
     name = spec["imputer"]
-    plan = inputs["imputers"][name]
-    store = inputs["store"]
-    cohort = inputs["train_cohort"]
+    store = inputs.store
+    cohort = inputs.record.train_cohort
     panel = store.read_split("train", cohort=cohort)
     val = store.read_split("val", cohort=cohort)
     if val is not None and val.n_samples == 0:
@@ -195,8 +178,8 @@ def _fit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) -
     folder = Path(spec["fit_dir"])
     folder.mkdir(parents=True, exist_ok=True)
     (folder / FIT_RESULT).unlink(missing_ok=True)
-    ctx = _context(spec, inputs, folder, logger, progress, inputs["typed"])
-    imputer = plan["cls"](plan["options"])
+    ctx = _context(spec, inputs, folder, logger, progress, inputs.typed)
+    imputer = inputs.imputer(name)
     panel_before = panel.codes.copy()
     val_before = val.codes.copy() if val is not None else None
     progress("fit", 0, 1)
@@ -207,7 +190,7 @@ def _fit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) -
     if val_before is not None and not np.array_equal(val.codes, val_before):
         raise ImputerError(name, "fit() modified the validation split's codes in place")
     try:
-        payload = pickle.dumps(imputer, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = dump_fitted(imputer)
     except Exception as exc:  # noqa: BLE001 - a plugin whose fitted state cannot travel
         raise ImputerError(name, f"the fitted imputer cannot be pickled for the unit workers "
                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
@@ -220,16 +203,19 @@ def _fit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) -
 
 
 def _info(imputer: Any) -> dict:
+    """``manifest_info()`` as JSON for the manifest's ``info`` (an object); a failure is recorded there."""
     from impbench.files import to_jsonable
 
     try:
-        return to_jsonable(imputer.manifest_info())
+        info = to_jsonable(imputer.manifest_info())
     except Exception as exc:  # noqa: BLE001 - recorded, not fatal
         return {"error": f"manifest_info() raised {type(exc).__name__}: {exc}"}
+    return info if isinstance(info, dict) else {"error": f"manifest_info() returned {type(info).__name__}, not a dict"}
 
 
-def _unit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) -> dict:
+def _unit(spec: dict, inputs: WorkerInputs, logger: logging.Logger, progress: Callable) -> dict:
     from impbench.bench.exec.measure import StageMeter
+    from impbench.bench.records import DoneMarker
     from impbench.bench.results import RunFolder
     from impbench.bench.rundata import RunData, build_mask, masked_target
     from impbench.bench.unit import score_unit
@@ -237,18 +223,17 @@ def _unit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) 
 
     name = spec["imputer"]
     level, replicate = float(spec["level"]), int(spec["replicate"])
-    store = inputs["store"]
+    store = inputs.store
     full = store.read_split("test")
-    cohort = inputs["test_cohort"]
+    cohort = inputs.record.test_cohort
     rows = np.arange(full.n_samples) if cohort is None else np.flatnonzero(full.cohort == cohort)
     truth = full if cohort is None else full.take_samples(rows)
     data = RunData(panel=None, val=None, truth=truth, full_test=full.codes, rows=rows,  # type: ignore[arg-type]
-                   alt_freq=inputs["alt_freq"], typed=inputs["typed"])
-    mask = build_mask(data, inputs["context"]["dataset_hash"], level, replicate, inputs["context"]["scheme"])
+                   alt_freq=inputs.alt_freq, typed=inputs.typed)
+    mask = build_mask(data, inputs.record.context.dataset_hash, level, replicate, inputs.record.context.scheme)
     if mask.sha256 != spec["mask_sha256"]:
         raise RuntimeError(f"the worker's mask {mask.sha256[:12]} differs from the harness's {spec['mask_sha256'][:12]}")
-    with open(Path(spec["fit_dir"]) / FIT_PICKLE, "rb") as handle:
-        imputer = pickle.load(handle)
+    imputer = load_fitted((Path(spec["fit_dir"]) / FIT_PICKLE).read_bytes(), inputs.imputer_class(name))
     work = Path(spec["attempt_dir"]) / "work"
     ctx = _context(spec, inputs, work, logger, progress, mask.typed if mask.typed is not None else data.typed)
     target = masked_target(truth, mask.cells)
@@ -260,25 +245,24 @@ def _unit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) 
     if not np.array_equal(target.codes, target_before):
         raise ImputerError(name, "impute() modified the target's codes in place")
     check_observed_kept(name, target_before, imputation)
-    s = inputs["scoring"]
-    scores = score_unit(truth, imputation, mask.cells, data.alt_freq, protocols=s["protocols"],
-                        bin_edges=s["bin_edges"], min_variant_cells=s["min_variant_cells"],
+    s = inputs.record.scoring
+    scores = score_unit(truth, imputation, mask.cells, data.alt_freq, protocols=s.protocols,
+                        bin_edges=s.bin_edges, min_variant_cells=s.min_variant_cells,
                         keys={"imputer": name, "level": level, "replicate": replicate},
                         variant_quality=replicate == 0)
     folder = RunFolder(Path(spec["run_dir"]))
-    if s["write_vcf"]:
+    if s.write_vcf:
         _write_vcfs(folder, s, name, level, replicate, truth, target, imputation, mask)
     unit = {"level": level, "replicate": replicate, "seconds": round(meter.seconds, 4), "peak_mb": meter.peak_mb,
             "child_peak_mb": meter.child_peak_mb, "n_covered": int(np.asarray(imputation.covered).sum())}
     folder.write_stats(name, level, replicate, scores.stats)
-    marker = {"imputer": name, "mask_sha256": mask.sha256, "n_masked": mask.n_masked, "fit_key": spec["fit_key"],
-              "unit_key": spec["unit_key"], **unit, **scores.rows}
-    folder.write_marker(name, level, replicate, marker)
+    folder.write_marker(DoneMarker(imputer=name, mask_sha256=mask.sha256, n_masked=mask.n_masked,
+                                   fit_key=spec["fit_key"], unit_key=spec["unit_key"], **unit, **scores.rows))
     progress("impute", 1, 1)
     return {"unit": unit, "info": _info(imputer)}
 
 
-def _write_vcfs(folder: Any, s: dict, name: str, level: float, replicate: int, truth: Any, target: Any,
+def _write_vcfs(folder: Any, s: Any, name: str, level: float, replicate: int, truth: Any, target: Any,
                 imputation: Any, mask: Any) -> None:
     """The imputed VCF of a unit, and (once each) the truth and the masked target, with headers
     that say what made them; DR2 over the masked cells only."""
@@ -286,11 +270,11 @@ def _write_vcfs(folder: Any, s: dict, name: str, level: float, replicate: int, t
     from impbench.scoring.calibration import estimated_variant_dr2
     from impbench.io.vcf_write import write_vcf
 
-    meta = {"impbench_version": __version__, "impbench_command": s["command"], "impbench_scheme": s["scheme"],
+    meta = {"impbench_version": __version__, "impbench_command": s.command, "impbench_scheme": s.scheme,
             "impbench_level": f"{level:g}", "impbench_replicate": str(replicate), "impbench_mask_sha256": mask.sha256}
     truth_path = folder.path / "vcf" / "truth.vcf.gz"
     if not truth_path.exists():
-        write_vcf(truth, truth_path, meta={"impbench_version": __version__, "impbench_command": s["command"],
+        write_vcf(truth, truth_path, meta={"impbench_version": __version__, "impbench_command": s.command,
                                            "impbench_split": "test"})
     target_path = folder.path / "vcf" / f"target.L{level:g}.r{replicate}.vcf.gz"
     if not target_path.exists():
