@@ -175,7 +175,8 @@ def test_results_folder_as_specified(store, tmp_path):
     assert classes == {"rare (<1%)", "low-frequency (1–5%)", "common (≥5%)"}
     pairs = pd.read_csv(run_dir / "pairs.csv")
     assert tuple(pairs.columns) == COLUMNS["pairs"] and set(zip(pairs.imputer_a, pairs.imputer_b)) == {("rec-a", "rec-b")}
-    assert data["orientation"].startswith("minor allele") and data["settings"]["bootstrap"] == {"n": 1000, "seed": 0}
+    assert data["orientation"].startswith("minor allele") and data["settings"]["bootstrap"] == {
+        "n": 1000, "seed": 0, "resamples": "test samples x genomic blocks", "block_length": 50000, "n_blocks": 2}
     per_sample = pd.read_csv(run_dir / "per_sample.csv")
     assert tuple(per_sample.columns) == COLUMNS["per_sample"]
     assert set(per_sample.sample_id) == set(store.read_split("test").sample_ids)

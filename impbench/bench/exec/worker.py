@@ -261,10 +261,14 @@ def _unit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) 
         raise ImputerError(name, "impute() modified the target's codes in place")
     check_observed_kept(name, target_before, imputation)
     s = inputs["scoring"]
+    from impbench.scoring.bootstrap import genomic_blocks
+
     scores = score_unit(truth, imputation, mask.cells, data.alt_freq, protocols=s["protocols"],
                         bin_edges=s["bin_edges"], min_variant_cells=s["min_variant_cells"],
                         keys={"imputer": name, "level": level, "replicate": replicate},
-                        variant_quality=replicate == 0)
+                        variant_quality=replicate == 0,
+                        blocks=genomic_blocks(truth.positions, s.get("block_length") or 0),
+                        cohort_alt_freq=inputs.get("cohort_alt_freq"))
     folder = RunFolder(Path(spec["run_dir"]))
     if s["write_vcf"]:
         _write_vcfs(folder, s, name, level, replicate, truth, target, imputation, mask)
