@@ -28,12 +28,13 @@ from impbench.scoring.pooled import Moments, SampleStats
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write, write_json
 
-#: Columns of each table, in order (a scorer's extra columns follow); ``docs/results.md``.
+#: Columns of each table, in order (a scorer's extra columns follow: ``maf_source`` in metrics and
+#: pairs, ``impbench.scoring.aggregate``); ``docs/results.md``.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "metrics": ("imputer", "level", "protocol", "cohort", "bin", "bin_lo", "bin_hi", "metric", "value",
-                "ci_low", "ci_high", "n_replicates", "n_variants", "n_genotypes", "maf_source"),
+                "ci_low", "ci_high", "n_replicates", "n_variants", "n_genotypes"),
     "pairs": ("imputer_a", "imputer_b", "level", "protocol", "cohort", "bin", "metric", "value_a", "value_b",
-              "difference", "ci_low", "ci_high", "maf_source"),
+              "difference", "ci_low", "ci_high"),
     "replicates": ("imputer", "level", "replicate", "protocol", "bin", "bin_lo", "bin_hi",
                    "metric", "value", "n_variants", "n_genotypes"),
     "per_sample": ("imputer", "level", "replicate", "sample_id", "cohort", "r2", "n_genotypes"),
