@@ -6,6 +6,10 @@ imputation is the truth with 10% of masked cells replaced by random codes and a 
 of the standard scores (``bootstrap_metrics``) and a paired difference against a second
 imputation (``paired_differences``), timed on their own and as the extra over scoring.
 
+Both with one genomic block (the samples-only bootstrap, as before the two-way bootstrap) and
+with the run's default blocks (variants 250 bp apart, so 250,000 variants span 62.5 Mb: 100
+blocks of 625 kb, ``block_length_for``), so the table's ratios compare the two in one run.
+
     .venv/bin/python benchmarks/metrics.py [--samples 300] [--variants 250000] [--rate 0.25] [--boot 1000]
 
 Time is the best of ``--repeat`` calls; peak memory is the peak of the arrays allocated during
@@ -43,17 +47,17 @@ def _inputs(n_samples: int, n_variants: int, rate: float, seed: int = 0):
     return truth, Imputation(calls=calls, dosage=dosage, covered=covered), mask, alt_freq
 
 
-def _measure(inputs, protocol: str, repeat: int):
+def _measure(inputs, protocol: str, repeat: int, blocks=None):
     from impbench.scoring.metrics import score
 
     truth, imputation, mask, alt_freq = inputs
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
-        scores = score(truth, imputation, mask, train_alt_freq=alt_freq, protocol=protocol)
+        scores = score(truth, imputation, mask, train_alt_freq=alt_freq, protocol=protocol, blocks=blocks)
         best = min(best, time.perf_counter() - start)
     tracemalloc.start()
-    score(truth, imputation, mask, train_alt_freq=alt_freq, protocol=protocol)
+    score(truth, imputation, mask, train_alt_freq=alt_freq, protocol=protocol, blocks=blocks)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     n_scored = int(scores.metrics.loc[scores.metrics["bin"] == "overall", "n_genotypes"].iloc[0])
@@ -81,32 +85,43 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from impbench.scoring.bootstrap import block_length_for, bootstrap_metrics, genomic_blocks, paired_differences
+
     inputs = _inputs(args.samples, args.variants, args.rate)
     input_mb = sum(a.nbytes for a in (inputs[0], inputs[1].calls, inputs[1].dosage, inputs[2])) / 2**20
-    rows = [_measure(inputs, protocol, args.repeat) for protocol in ("standard", "paper")]
-    table = Table(title=f"impbench.scoring.metrics.score: {args.samples} samples x {args.variants:,} variants, {args.rate:.0%} masked")
-    for column in ("protocol", "seconds", "peak MB", "scored cells", "metric rows"):
-        table.add_column(column, justify="right")
-    for protocol, seconds, peak, n_scored, n_rows, _ in rows:
-        table.add_row(protocol, f"{seconds:.2f}", f"{peak:.0f}", f"{n_scored:,}", str(n_rows))
+    positions = np.arange(args.variants, dtype=np.int64) * 250 + 1
+    blocks = genomic_blocks(positions, block_length_for(positions, None))
+    n_blocks = int(blocks.max()) + 1
     console = Console()
+    table = Table(title=f"impbench.scoring.metrics.score: {args.samples} samples x {args.variants:,} variants, {args.rate:.0%} masked")
+    for column in ("protocol", "blocks", "seconds", "ratio to 1 block", "peak MB", "scored cells", "metric rows"):
+        table.add_column(column, justify="right")
+    timed = {}
+    for protocol in ("standard", "paper"):
+        for label, b in (("1", None), (str(n_blocks), blocks)):
+            timed[(protocol, label)] = _measure(inputs, protocol, args.repeat, b)
+    for (protocol, label), (_, seconds, peak, n_scored, n_rows, _) in timed.items():
+        ratio = seconds / timed[(protocol, "1")][1]
+        table.add_row(protocol, label, f"{seconds:.2f}", f"{ratio:.2f}", f"{peak:.0f}", f"{n_scored:,}", str(n_rows))
     console.print(table)
     console.print(f"inputs (truth, calls, dosage, mask): {input_mb:.0f} MB")
 
-    from impbench.scoring.bootstrap import bootstrap_metrics, paired_differences
-
-    score_seconds, scores = rows[0][1], rows[0][5]
-    other = scores.sample_stats  # a second imputer's statistics: same shapes, same cost
-    boot = _best(lambda: bootstrap_metrics(scores.sample_stats, n_boot=args.boot, seed=0), args.repeat)
-    pairs = _best(lambda: paired_differences(scores.sample_stats, other, n_boot=args.boot, seed=0), args.repeat)
-    ci = Table(title=f"bootstrap over {args.samples} test samples, {args.boot:,} resamples (standard, all pooled metrics, 9 bins)")
-    for column in ("step", "seconds", "extra over scoring alone"):
+    ci = Table(title=f"bootstrap over {args.samples} test samples (x {n_blocks} genomic blocks), {args.boot:,} resamples "
+                     "(standard, all pooled metrics, 9 bins)")
+    for column in ("step", "samples only (1 block)", f"two-way ({n_blocks} blocks)", "ratio", "two-way extra over scoring"):
         ci.add_column(column, justify="right")
-    ci.add_row("score (standard) alone", f"{score_seconds:.2f}", "")
-    ci.add_row("bootstrap_metrics", f"{boot:.3f}", f"+{boot:.3f} s ({boot / score_seconds:.0%})")
-    ci.add_row("paired_differences (one pair)", f"{pairs:.3f}", f"+{pairs:.3f} s")
-    ci.add_row("score + bootstrap_metrics", f"{score_seconds + boot:.2f}", f"+{boot:.3f} s (target <= +1 s)")
+    seconds = {}
+    for label in ("1", str(n_blocks)):
+        stats = timed[("standard", label)][5].sample_stats
+        seconds[(label, "boot")] = _best(lambda: bootstrap_metrics(stats, n_boot=args.boot, seed=0), args.repeat)
+        seconds[(label, "pairs")] = _best(lambda: paired_differences(stats, stats, n_boot=args.boot, seed=0), args.repeat)
+    score_seconds = timed[("standard", str(n_blocks))][1]
+    for step, key in (("bootstrap_metrics", "boot"), ("paired_differences (one pair)", "pairs")):
+        one, two = seconds[("1", key)], seconds[(str(n_blocks), key)]
+        ci.add_row(step, f"{one:.3f}", f"{two:.3f}", f"{two / one:.1f}", f"+{two / score_seconds:.0%}")
     console.print(ci)
+    console.print(f"score (standard, {n_blocks} blocks) alone: {score_seconds:.2f} s")
+
 
 if __name__ == "__main__":
     main()

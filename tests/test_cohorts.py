@@ -59,11 +59,15 @@ def test_one_run_scores_every_cohort_and_a_cohort_run_scores_the_same_cells(stor
     np.testing.assert_allclose(merged["r2_full"], merged["r2_eur"], equal_nan=True)
     assert (merged["n_genotypes_full"] == merged["n_genotypes_eur"]).all()
 
-    # the cohort rows of the full run equal the cohort run's rows, CIs included (same samples, same seed)
+    # the cohort rows of the full run equal the cohort run's cohort rows, CIs included (same
+    # samples, same seed, both binned by EUR's own training MAF)
     cols = ["imputer", "level", "protocol", "bin", "metric"]
     a = metrics[(metrics.cohort == "EUR") & metrics.ci_low.notna()]
+    assert set(a.maf_source) == {"cohort training split"}
     b = read(eur, "metrics")
-    b = b[(b.cohort == "all") & b.ci_low.notna()]
+    assert set(b.cohort) == {"all", "EUR"}
+    assert set(b.loc[b.cohort == "all", "maf_source"].dropna()) == {"pooled training split"}
+    b = b[(b.cohort == "EUR") & b.ci_low.notna()]
     joined = a.merge(b, on=cols, suffixes=("_full", "_eur"))
     assert len(joined) == len(a) > 0
     for column in ("value", "ci_low", "ci_high", "n_genotypes"):

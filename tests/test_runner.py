@@ -165,7 +165,7 @@ def test_results_folder_as_specified(store, tmp_path):
     assert set(replicates.protocol) == {"standard", "paper"} and set(replicates.imputer) == {"rec-a", "rec-b"}
     assert set(replicates.level) == {0.1, 0.3} and set(replicates.replicate) == {0, 1}
     metrics = pd.read_csv(run_dir / "metrics.csv")
-    assert tuple(metrics.columns) == COLUMNS["metrics"]
+    assert tuple(metrics.columns) == COLUMNS["metrics"] + ("maf_source",)  # the aggregate's extra column
     assert set(metrics.protocol) == {"standard", "paper"} and set(metrics.imputer) == {"rec-a", "rec-b"}
     assert set(metrics.level) == {0.1, 0.3} and set(metrics.n_replicates) == {2}
     pooled = metrics[(metrics.metric == "r2") & metrics.ci_low.notna()]
@@ -174,8 +174,9 @@ def test_results_folder_as_specified(store, tmp_path):
     classes = set(metrics.bin) - {"overall"} - set(replicates.bin)
     assert classes == {"rare (<1%)", "low-frequency (1–5%)", "common (≥5%)"}
     pairs = pd.read_csv(run_dir / "pairs.csv")
-    assert tuple(pairs.columns) == COLUMNS["pairs"] and set(zip(pairs.imputer_a, pairs.imputer_b)) == {("rec-a", "rec-b")}
-    assert data["orientation"].startswith("minor allele") and data["settings"]["bootstrap"] == {"n": 1000, "seed": 0}
+    assert tuple(pairs.columns) == COLUMNS["pairs"] + ("maf_source",) and set(zip(pairs.imputer_a, pairs.imputer_b)) == {("rec-a", "rec-b")}
+    assert data["orientation"].startswith("minor allele") and data["settings"]["bootstrap"] == {
+        "n": 1000, "seed": 0, "resamples": "test samples x genomic blocks", "block_length": 50000, "n_blocks": 2}
     per_sample = pd.read_csv(run_dir / "per_sample.csv")
     assert tuple(per_sample.columns) == COLUMNS["per_sample"]
     assert set(per_sample.sample_id) == set(store.read_split("test").sample_ids)

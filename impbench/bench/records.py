@@ -258,6 +258,9 @@ class DatasetRecord(Record):
 class BootstrapRecord(Record):
     n: int = 1000
     seed: int = 0
+    resamples: str | None = None
+    block_length: int | None = None
+    n_blocks: int | None = None
 
 
 @dataclass(kw_only=True)
@@ -299,6 +302,7 @@ class Manifest(Record):
     versions: dict[str, Any] = field(default_factory=dict)
     dataset: DatasetRecord = field(default_factory=DatasetRecord)
     maf_source: str | None = None
+    cohort_maf: dict[str, Any] = field(default_factory=dict)
     orientation: str | None = None
     settings: SettingsRecord = field(default_factory=SettingsRecord)
     identity: dict[str, Any] | None = None
@@ -364,6 +368,7 @@ class ScoringInput(Record):
     write_vcf: bool
     command: str
     scheme: Scheme
+    block_length: int = 0
 
 
 @dataclass(kw_only=True)

@@ -30,7 +30,8 @@ from impbench.scoring.pooled import Moments, SampleStats
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write, write_json
 
-#: Columns of each table, in order (a scorer's extra columns follow); ``docs/results.md``.
+#: Columns of each table, in order (a scorer's extra columns follow: ``maf_source`` in metrics and
+#: pairs, ``impbench.scoring.aggregate``); ``docs/results.md``.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "metrics": ("imputer", "level", "protocol", "cohort", "bin", "bin_lo", "bin_hi", "metric", "value",
                 "ci_low", "ci_high", "n_replicates", "n_variants", "n_genotypes"),
@@ -58,7 +59,7 @@ NUMERIC: dict[str, tuple[str, ...]] = {
 #: Tables rebuilt from the done markers' rows (the others are the aggregate's).
 MARKER_TABLES = ("replicates", "per_sample", "confusion", "variant_quality")
 _TEXT_DTYPES = {"imputer": str, "imputer_a": str, "imputer_b": str, "protocol": str, "bin": str, "metric": str,
-                "sample_id": str, "cohort": str, "kind": str}
+                "sample_id": str, "cohort": str, "kind": str, "maf_source": str}
 
 
 def unit_name(imputer: str, level: float, replicate: int) -> str:
@@ -190,7 +191,7 @@ class RunFolder:
         atomic_write(self.stats_path(imputer, level, replicate), buffer.getvalue())
 
     def read_stats(self, imputer: str, level: float, replicate: int) -> dict[str, Any] | None:
-        """A unit's ``SampleStats`` per protocol, or None when absent or unreadable."""
+        """A unit's ``SampleStats`` per protocol (and ``protocol@cohort``), or None when absent or unreadable."""
         path = self.stats_path(imputer, level, replicate)
         try:
             with np.load(path) as data:
@@ -198,12 +199,13 @@ class RunFolder:
         except (OSError, ValueError):
             return None
         out = {}
-        for protocol in {key.split(".", 1)[0] for key in arrays}:
+        # keys: "<protocol>" (pooled MAF) or "<protocol>@<cohort>" (the cohort's own MAF)
+        for key in {name[: -len(".labels")] for name in arrays if name.endswith(".labels")}:
             moments = None
-            if f"{protocol}.moments.n" in arrays:
-                moments = Moments(*(arrays[f"{protocol}.moments.{name}"] for name in Moments._fields))
-            out[protocol] = SampleStats(protocol, tuple(str(x) for x in arrays[f"{protocol}.labels"]),
-                                        arrays[f"{protocol}.tables"], moments)
+            if f"{key}.moments.n" in arrays:
+                moments = Moments(*(arrays[f"{key}.moments.{name}"] for name in Moments._fields))
+            out[key] = SampleStats(key.partition("@")[0], tuple(str(x) for x in arrays[f"{key}.labels"]),
+                                   arrays[f"{key}.tables"], moments)
         return out
 
     def write_table(self, table: str, frame: Any) -> None:

@@ -48,6 +48,7 @@ from typing import Any
 from impbench import __version__
 from impbench.scoring import metrics
 from impbench.scoring.aggregate import aggregate
+from impbench.scoring.bootstrap import block_length_for, genomic_blocks
 from impbench.scoring.classes import DEFAULT_MAF_CLASSES, class_bins
 from impbench.bench.exec.executor import InlineExecutor, LocalExecutor
 from impbench.bench.exec.gpus import visible_gpus, wants_gpu
@@ -58,6 +59,7 @@ from impbench.bench.records import (BootstrapRecord, DatasetRecord, FitRecord, I
                                     MaskRecord, SettingsRecord, UnitRecord)
 from impbench.bench.results import RunFolder, check_output_folder
 from impbench.bench.rundata import Mask, array_levels, build_mask, mask_entry, read_run_data, resolve_typed
+from impbench.bench.unit import collect_stats
 from impbench.bench.settings import ImputerPlan, RunPlan, RunSettings, plan_run
 from impbench.bench.units import SPEC_FORMAT, Outcome, WorkItem, fit_dir, fit_done, fit_key, unit_key
 from impbench.bench.exec.inputs import inputs_path, run_inputs, write_inputs
@@ -119,7 +121,11 @@ class Runner:
         panel_flag = "--panel-cohort" if settings.panel_cohort else "--train-cohort"
         self.data = read_run_data(self.store, settings.training_cohort, settings.test_cohort, panel_flag=panel_flag)
         resolve_typed(self.data, self.store, settings.typed_sites)
-        self.levels = array_levels(settings, self.data)
+        self.levels, levels_note = array_levels(settings, self.data)
+        if levels_note:
+            self.progress.print(f"array scheme: {levels_note}")
+        self.block_length = block_length_for(self.data.truth.positions, settings.block_length)
+        self.n_blocks = int(genomic_blocks(self.data.truth.positions, self.block_length).max(initial=0)) + 1
         for level, replicate in self.units():  # every mask before any work: a level masking nothing fails here
             self._build_mask(level, replicate)
         created = not self.run_dir.exists()
@@ -153,8 +159,8 @@ class Runner:
         self._units_finished = 0
         self._done = 0
         skipped = 0
-        write_inputs(self.run_dir, run_inputs(self.plan, self.store, self.bin_edges), self.store, self.data.alt_freq,
-                     self.data.typed)
+        write_inputs(self.run_dir, run_inputs(self.plan, self.store, self.bin_edges, self.block_length), self.store,
+                     self.data.alt_freq, self.data.typed, self.data.cohort_alt_freq)
         self._write_outputs()
         items: list[WorkItem] = []
         units: list[WorkItem] = []
@@ -198,6 +204,7 @@ class Runner:
             "train_cohort": s.training_cohort, "test_cohort": s.test_cohort,
             "bin_edges": [float(e) for e in self.bin_edges], "min_variant_cells": s.min_variant_cells,
             "typed_sites": None if self.data.typed is None else int(self.data.typed.sum()),
+            "block_length": self.block_length,
         }
 
     def _check_resume(self) -> Manifest | None:
@@ -403,6 +410,7 @@ class Runner:
                 qc=to_jsonable(getattr(store, "qc_report", None)),
             ),
             maf_source="training split truth" + (f" (cohort {s.training_cohort})" if s.training_cohort else ""),
+            cohort_maf=data.cohort_maf_summary(),  # cohort rows bin by their cohort's own training split
             orientation=metrics.ORIENTATION,
             settings=SettingsRecord(
                 levels=[float(v) for v in self.levels], replicates=s.replicates, scheme=s.scheme,
@@ -410,7 +418,9 @@ class Runner:
                 executor=s.executor, jobs=s.jobs, time_limit=s.time_limit, time_limits=dict(s.time_limits),
                 slurm=to_jsonable(s.slurm) if s.slurm else None,
                 nproc=s.nproc, write_vcf=s.write_vcf, bin_edges=[float(e) for e in self.bin_edges],
-                bootstrap=BootstrapRecord(n=s.n_boot, seed=s.bootstrap_seed), min_variant_cells=s.min_variant_cells,
+                bootstrap=BootstrapRecord(n=s.n_boot, seed=s.bootstrap_seed, resamples="test samples x genomic blocks",
+                                          block_length=self.block_length, n_blocks=self.n_blocks),
+                min_variant_cells=s.min_variant_cells,
                 maf_classes=[list(c) for c in self.maf_classes],
                 typed_sites=None if s.typed_sites is None else str(s.typed_sites),
                 typed_density=s.typed_density, typed=self.data.typed_note,
@@ -434,19 +444,12 @@ class Runner:
         """
         order = list(self.manifest.imputers)
         frames = self.folder.marker_rows(order)
-        unit_stats: dict[tuple[str, float, str], dict[int, Any]] = {}
-        for name in order:
-            for level, replicate in self.units():
-                if self.folder.read_marker(name, level, replicate) is None:
-                    continue
-                stats = self.folder.read_stats(name, level, replicate)
-                for protocol, s in (stats or {}).items():
-                    unit_stats.setdefault((name, level, protocol), {})[replicate] = s
+        unit_stats, cohort_stats = collect_stats(self.folder, order, self.units())
         calibration_rows = frames.pop("calibration")
         s = self.settings
         estimates = aggregate(unit_stats, frames["replicates"], calibration_rows, self.data.truth.cohort,
                               self.bin_edges, classes=self.maf_classes, n_boot=s.n_boot, seed=s.bootstrap_seed,
-                              imputer_order=order)
+                              imputer_order=order, cohort_stats=cohort_stats)
         self.folder.write_tables({**frames, **estimates})
         self._write_manifest()
 

@@ -45,6 +45,11 @@ class RunSettings:
         ``slurm`` (Slurm jobs). slurm : the ``SlurmOptions`` of ``--slurm``/``[slurm]`` (None: none given).
     jobs : work items run at once (``--jobs``). time_limit : seconds a fit or a unit may take
         (``--time-limit``), or None; time_limits : imputer name -> seconds (``--time-limit-for``).
+    levels_explicit : whether ``levels`` were asked for (``--levels`` given); None: when they
+        differ from ``DEFAULT_LEVELS``. Under ``--scheme array`` with typed sites, asked-for
+        levels the typed sites override are an error (``impbench.bench.rundata.array_levels``).
+    block_length : bp per genomic block of the two-way bootstrap (``--block-length``; 0: samples
+        only), or None for ``impbench.scoring.bootstrap.block_length_for``'s default.
     """
 
     dataset: str
@@ -78,6 +83,8 @@ class RunSettings:
     time_limit: float | None = None
     time_limits: Mapping[str, float] = field(default_factory=dict)
     slurm: Any = None
+    levels_explicit: bool | None = None
+    block_length: int | None = None
 
     @property
     def training_cohort(self) -> str | None:
@@ -212,6 +219,9 @@ def validate_settings(settings: RunSettings) -> None:
                         *((f"--time-limit-for {name}", v) for name, v in settings.time_limits.items())]:
         if value is not None and not (value > 0 and value < float("inf")):
             raise ImpbenchError(f"{flag}: the time limit must be a positive number of seconds, got {value:g}")
+    if settings.block_length is not None and (int(settings.block_length) != settings.block_length
+                                              or settings.block_length < 0):
+        raise ImpbenchError(f"--block-length must be a whole number of bp >= 0, got {settings.block_length!r}")
     if settings.n_boot < 1:
         raise ImpbenchError(f"--bootstrap must be at least 1, got {settings.n_boot}")
     if settings.min_variant_cells < 2:

@@ -12,7 +12,7 @@ from impbench.scoring.classes import parse_maf_classes
 from impbench.bench.exec.signals import RunInterrupted
 from impbench.bench.runner import run_benchmark
 from impbench.bench.settings import (
-    RunSettings, merge_options, parse_levels, parse_opt, parse_time_limit_for, read_options_file, read_slurm_table,
+    DEFAULT_LEVELS, RunSettings, merge_options, parse_levels, parse_opt, parse_time_limit_for, read_options_file, read_slurm_table,
 )
 from impbench.cli import invocation
 from impbench.errors import ImpbenchError
@@ -59,7 +59,9 @@ for its jobs still queued or running.
 @click.command("run", help=RUN_HELP)
 @click.option("--dataset", required=True, metavar="NAME", help="Dataset card name (see `impbench datasets`).")
 @click.option("--imputers", default=None, metavar="A,B", help="Comma list of imputers (default: all registered; see `impbench plugins`).")
-@click.option("--levels", default="0.05,0.15,0.25", show_default=True, metavar="L1,L2", help="Masking rates, each in (0, 1).")
+@click.option("--levels", default=None, metavar="L1,L2",
+              help="Masking rates, each in (0, 1) [default: 0.05,0.15,0.25]. Under --scheme array with typed sites "
+                   "the level is the untyped fraction; a --levels that differs from it is an error.")
 @click.option("--replicates", default=3, show_default=True, type=int, help="Masked replicates per level (at least 1).")
 @click.option("--scheme", default="uniform", show_default=True, metavar="uniform|per-variant|array",
               help="Masking scheme: exactly round(rate x cells) cells; round(rate x N) per variant (paper); or "
@@ -85,6 +87,9 @@ for its jobs still queued or running.
 @click.option("--bootstrap", "n_boot", default=1000, show_default=True, type=int, metavar="N",
               help="Bootstrap resamples of the test samples behind every 95% CI and paired difference.")
 @click.option("--bootstrap-seed", default=0, show_default=True, type=int, help="Seed of the bootstrap resamples.")
+@click.option("--block-length", default=None, type=int, metavar="BP",
+              help="Genomic block length (bp) the bootstrap resamples besides test samples [default: 50,000, "
+                   "longer where the region would hold more than 100 blocks; 0: resample samples only].")
 @click.option("--min-variant-cells", default=5, show_default=True, type=int, metavar="N",
               help="Scored cells a variant needs for its per-variant r² to count.")
 @click.option("--maf-classes", default=None, metavar="C1,C2",
@@ -108,8 +113,8 @@ for its jobs still queued or running.
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 def run_cmd(dataset, imputers, levels, replicates, scheme, typed_sites, typed_density, protocol, out, run_name, device,
             threads, nproc, seed, train_cohort, panel_cohort, test_cohort, write_vcf, n_boot, bootstrap_seed,
-            min_variant_cells, maf_classes, opts, options_file, cards, executor, slurm_pairs, jobs, time_limit,
-            time_limit_for, no_progress) -> None:
+            block_length, min_variant_cells, maf_classes, opts, options_file, cards, executor, slurm_pairs, jobs,
+            time_limit, time_limit_for, no_progress) -> None:
     cli_options: dict[str, dict[str, str]] = {}
     for text in opts:
         name, key, value = parse_opt(text)
@@ -126,7 +131,8 @@ def run_cmd(dataset, imputers, levels, replicates, scheme, typed_sites, typed_de
     if imputers is not None and not names:
         raise ImpbenchError("--imputers: give at least one imputer name")
     settings = RunSettings(
-        dataset=dataset, imputers=names, levels=parse_levels(levels), replicates=replicates, scheme=scheme,
+        dataset=dataset, imputers=names, levels=parse_levels(levels) if levels is not None else DEFAULT_LEVELS,
+        levels_explicit=levels is not None, replicates=replicates, scheme=scheme,
         protocol=protocol, out=Path(out), run_name=run_name, device=device, threads=threads, seed=seed,
         nproc=nproc, train_cohort=train_cohort, test_cohort=test_cohort, write_vcf=write_vcf,
         cards=[Path(c) for c in cards], options=merge_options(file_options, cli_options),
@@ -134,7 +140,7 @@ def run_cmd(dataset, imputers, levels, replicates, scheme, typed_sites, typed_de
         maf_classes=parse_maf_classes(maf_classes) if maf_classes else None,
         typed_sites=Path(typed_sites) if typed_sites else None, typed_density=typed_density, panel_cohort=panel_cohort,
         executor=executor, jobs=jobs, time_limit=time_limit, time_limits=parse_time_limit_for(time_limit_for),
-        slurm=slurm_options,
+        slurm=slurm_options, block_length=block_length,
     )
     console = Console(stderr=True)
     try:

@@ -66,7 +66,9 @@ DEFAULT_MIN_VARIANT_CELLS = 5
 VARIANT_R2_THRESHOLD = 0.8
 #: Per-variant summaries (not pooled: no bootstrap CI).
 VARIANT_METRICS = ("mean_variant_r2", "median_variant_r2", "frac_variant_r2_ge_0.8", "n_variant_r2")
-STANDARD_METRICS = STANDARD_POOLED + VARIANT_METRICS + ("coverage",)
+#: Descriptive metrics of the scored cells (means over replicates in metrics.csv, no CI).
+CELL_METRICS = ("coverage", "soft_dosage_fraction")
+STANDARD_METRICS = STANDARD_POOLED + VARIANT_METRICS + CELL_METRICS
 PAPER_METRICS = PAPER_POOLED
 #: The label of the row that pools every variant.
 #: Cells per block read at once (bounds memory; results do not depend on it).
@@ -207,6 +209,7 @@ def score(
     protocol: str = "standard",
     bin_edges: Sequence[float] = DEFAULT_BIN_EDGES,
     min_variant_cells: int = DEFAULT_MIN_VARIANT_CELLS,
+    blocks: np.ndarray | None = None,
 ) -> Scores:
     """Score one imputation of a masked replicate.
 
@@ -221,6 +224,12 @@ def score(
     bin_edges : MAF bin edges (see ``maf_bins``).
     min_variant_cells : scored cells a variant needs for its r² to be reported (it also needs
         one minor-allele carrier in truth or call).
+    blocks : int64 (n_variants,), each variant's genomic block (0 .. n_blocks - 1,
+        ``impbench.scoring.bootstrap.genomic_blocks``), the second axis of ``sample_stats``
+        that the two-way bootstrap resamples; None: one block.
+    ``n_variants`` of a bin counts its variants with at least one scored cell (under
+    ``standard`` an array scheme's typed variants have none); ``coverage`` is the covered
+    fraction of all the bin's variants.
     Raises ``ImpbenchError`` when a scored cell's truth or call is not a code 1-4, or its
     dosage is not finite; ``ValueError`` on mismatched shapes.
     """
@@ -231,18 +240,28 @@ def score(
     labels = bin_labels(edges)
     n_bins = len(labels)
     n_samples, n_variants = truth.shape
+    if blocks is None:
+        blocks = np.zeros(n_variants, dtype=np.int64)
+    blocks = np.asarray(blocks, dtype=np.int64)
+    if blocks.shape != (n_variants,) or (n_variants and blocks.min() < 0):
+        raise ValueError(f"blocks must be non-negative int (n_variants,), got shape {blocks.shape}")
+    n_blocks = int(blocks.max()) + 1 if n_variants else 1
     variant_bin = maf_bins(np.minimum(freq, 1.0 - freq), edges)
     slot = np.where(variant_bin >= 0, variant_bin, n_bins)  # slot n_bins: in no bin
     n_slots = n_bins + 1
     standard = protocol == "standard"
     flip = minor_allele_flip(freq) if standard else np.zeros(n_variants, dtype=bool)
-    slot_flip = (slot * 2 + flip).astype(np.int64)  # per variant
-    cells_per_sample = n_slots * 2 * 16
+    block_slot = blocks * n_slots + slot  # per variant: its (block, bin slot)
+    slot_flip = (block_slot * 2 + flip).astype(np.int64)
+    n_groups_per_sample = n_blocks * n_slots
+    cells_per_sample = n_groups_per_sample * 2 * 16
 
-    tables = np.zeros((n_samples, n_slots, 2, 4, 4), dtype=np.int64)
-    sample_moments = Moments.zeros((n_samples, n_slots)) if standard else None
+    tables = np.zeros((n_samples, n_blocks, n_slots, 2, 4, 4), dtype=np.int64)
+    sample_moments = Moments.zeros((n_samples, n_blocks, n_slots)) if standard else None
     variant_moments = Moments.zeros(n_variants)
     variant_carriers = np.zeros(n_variants)
+    variant_cells = np.zeros(n_variants, dtype=np.int64)
+    soft_cells = np.zeros(n_slots)
     rows_per_block = max(1, BLOCK_CELLS // max(n_variants, 1))
     for row0 in range(0, n_samples, rows_per_block):
         row1 = min(row0 + rows_per_block, n_samples)
@@ -264,13 +283,15 @@ def score(
         combined = (local_sample * cells_per_sample + slot_flip[variant] * 16
                     + (true_code.astype(np.int64) - 1) * 4 + (call_code.astype(np.int64) - 1))  # fmt: skip
         counts = np.bincount(combined, minlength=(row1 - row0) * cells_per_sample)
-        tables[row0:row1] = counts.reshape(row1 - row0, n_slots, 2, 4, 4)
+        tables[row0:row1] = counts.reshape(row1 - row0, n_blocks, n_slots, 2, 4, 4)
+        variant_cells += np.bincount(variant, minlength=n_variants)
         if not standard:
             continue
         # float32 first (the contract's dtype): exact zero sums of squares for constant groups
         imputed = dosage[row0:row1].reshape(-1)[cells].astype(np.float32).astype(np.float64)
         if not np.all(np.isfinite(imputed)):
             raise ImpbenchError(f"imputation dosage is not finite at scored cells (rows {row0}-{row1 - 1})")
+        soft_cells += np.bincount(slot[variant], weights=imputed != np.rint(imputed), minlength=n_slots)
         true_dosage = CODE_DOSAGE_CLASS[true_code].astype(np.float64)
         cell_flip = flip[variant]
         true_dosage = np.where(cell_flip, 2.0 - true_dosage, true_dosage)
@@ -279,22 +300,25 @@ def score(
                            _ALT_CARRIER[true_code] | _ALT_CARRIER[call_code])  # fmt: skip
         variant_carriers += np.bincount(variant, weights=carrier, minlength=n_variants)
         variant_moments = variant_moments.merge(Moments.of(variant, n_variants, true_dosage, imputed))
-        group = local_sample * n_slots + slot[variant]
-        block = Moments.of(group, (row1 - row0) * n_slots, true_dosage, imputed)
-        for whole, part in zip(sample_moments, block):  # a block holds whole samples
-            whole[row0:row1] = part.reshape(row1 - row0, n_slots)
+        group = local_sample * n_groups_per_sample + block_slot[variant]
+        block = Moments.of(group, (row1 - row0) * n_groups_per_sample, true_dosage, imputed)
+        for whole, part in zip(sample_moments, block):  # a block of rows holds whole samples
+            whole[row0:row1] = part.reshape(row1 - row0, n_blocks, n_slots)
 
     # flip axis resolved: reversing the code axes maps code c to 5 - c (0|0 <-> 1|1, 0|1 <-> 1|0)
-    alt_coded = tables.sum(axis=2)
-    oriented = tables[:, :, 0] + tables[:, :, 1, ::-1, ::-1] if standard else alt_coded
+    alt_coded = tables.sum(axis=3)
+    oriented = tables[:, :, :, 0] + tables[:, :, :, 1, ::-1, ::-1] if standard else alt_coded
     stats = SampleStats(protocol, tuple(labels), np.ascontiguousarray(oriented), sample_moments)
     pooled = stats.values()[0]  # (n_metrics, n_bins + 1)
     values = {name: pooled[i] for i, name in enumerate(stats.metric_names)}
 
-    group_tables = np.concatenate([oriented[:, :n_bins].sum(axis=0), oriented.sum(axis=(0, 1))[None]])
+    group_tables = np.concatenate([oriented[:, :, :n_bins].sum(axis=(0, 1)), oriented.sum(axis=(0, 1, 2))[None]])
     n_genotypes = group_tables.sum(axis=(1, 2))
     group_of_variant = np.where(variant_bin >= 0, variant_bin, n_bins + 1)  # n_bins+1: dropped
     n_variants_group = np.append(np.bincount(group_of_variant, minlength=n_bins + 2)[:n_bins], n_variants)
+    scored_variant = variant_cells > 0
+    n_scored_group = np.append(np.bincount(group_of_variant[scored_variant], minlength=n_bins + 2)[:n_bins],
+                               scored_variant.sum())
     variant_r2 = np.full(n_variants, np.nan)
     if standard:
         eligible = (variant_moments.n >= min_variant_cells) & (variant_carriers >= 1)
@@ -306,8 +330,10 @@ def score(
         )
         with np.errstate(invalid="ignore", divide="ignore"):
             values["coverage"] = np.where(n_variants_group > 0, n_covered / np.maximum(n_variants_group, 1), np.nan)
+            soft = np.append(soft_cells[:n_bins], soft_cells.sum())
+            values["soft_dosage_fraction"] = np.where(n_genotypes > 0, soft / np.maximum(n_genotypes, 1), np.nan)
         metric_names = STANDARD_METRICS
-        overall_per_sample = sample_moments.total(axis=1)
+        overall_per_sample = Moments(*(a.reshape(n_samples, -1) for a in sample_moments)).total(axis=1)
         per_sample = pd.DataFrame(
             {
                 "sample_index": np.arange(n_samples, dtype=np.int64),
@@ -334,12 +360,12 @@ def score(
             "bin_hi": np.repeat(hi, n_metrics),
             "metric": np.tile(metric_names, n_groups),
             "value": np.stack([values[name] for name in metric_names], axis=1).reshape(-1).astype(np.float64),
-            "n_variants": np.repeat(n_variants_group, n_metrics).astype(np.int64),
+            "n_variants": np.repeat(n_scored_group, n_metrics).astype(np.int64),
             "n_genotypes": np.repeat(n_genotypes, n_metrics).astype(np.int64),
         },
         columns=METRIC_COLUMNS,
     )
-    overall_alt = alt_coded.sum(axis=(0, 1))
+    overall_alt = alt_coded.sum(axis=(0, 1, 2))
     confusion = _confusion_frame(protocol, overall_alt, dosage_confusion(overall_alt[None])[0])
     return Scores(metrics=metrics, per_sample=per_sample, confusion=confusion, sample_stats=stats,
                   variant_r2=variant_r2, variant_n_genotypes=variant_moments.n.astype(np.int64),

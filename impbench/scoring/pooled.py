@@ -8,11 +8,12 @@ protocol's five) is a function of two summaries of the bin's scored cells:
 - the moments of the (truth dosage, imputed dosage) pairs (``moments``: count, means, sums of
   squared deviations and co-deviation; ``standard`` only).
 
-Both add up over disjoint sets of cells, so ``SampleStats`` keeps them per test sample and MAF
-bin, and any multiset of samples (a bootstrap resample, one cohort, all samples of several
-replicates) is scored by summing, with integer multiplicities, and applying the formulas once.
-``score`` computes its own pooled values this way (all samples, weight 1), so a resample that
-draws every sample once gives exactly ``score``'s numbers.
+Both add up over disjoint sets of cells, so ``SampleStats`` keeps them per test sample, genomic
+block and MAF bin, and any multiset of (sample, block) pairs (a two-way bootstrap resample, one
+cohort, all samples of several replicates) is scored by summing, with integer multiplicities,
+and applying the formulas once. ``score`` computes its own pooled values this way (all pairs,
+weight 1), so a resample that draws every sample and block once gives ``score``'s numbers.
+``r2_bin_mean`` averages bins' R² into the frequency-fair headline.
 
 Orientation (``standard``): tables and moments are on the **minor allele** of the training
 split: at a variant whose training ALT frequency exceeds 0.5 the codes are flipped (0|0 <-> 1|1,
@@ -21,19 +22,20 @@ keeps the ALT coding of the published evaluation.
 
 Exactness: truth dosages are integers and imputed dosages float32; sums of up to 2^29 such
 values are exact in float64, so a group whose values are all equal gets a sum of squared
-deviations of exactly 0 however it is split or weighted (``Moments.weighted``), and
+deviations of exactly 0 however it is split or weighted (``SampleStats.values`` says how), and
 "undefined R²" never depends on a tolerance.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from impbench.errors import ImpbenchError
 from impbench.genotypes import CODE_DOSAGE_CLASS
+from impbench.scoring.moments import Moments
 
 #: The label of the bin that pools every MAF bin.
 OVERALL = "overall"
@@ -45,6 +47,7 @@ __all__ = [
     "SampleStats",
     "pool_replicates",
     "pooled_values",
+    "r2_bin_mean",
 ]
 
 #: Standard-protocol metrics computed from the pooled tables and moments (bootstrappable).
@@ -69,123 +72,6 @@ PAPER_POOLED = ("accuracy", "precision", "recall", "f1", "r2")
 _PHASED_TO_DOSAGE = np.eye(3, dtype=np.int64)[CODE_DOSAGE_CLASS[1:5].astype(np.int64)]
 #: Elements of the (resamples x samples x groups) arrays formed at once by ``SampleStats.values``.
 _CHUNK_ELEMENTS = 1 << 22
-
-
-class Moments(NamedTuple):
-    """Per-group sufficient statistics of paired values (x, y): count, means, sums of squared
-    deviations from the mean and the sum of co-deviations. Arrays of one shape."""
-
-    n: np.ndarray
-    mean_x: np.ndarray
-    mean_y: np.ndarray
-    m2_x: np.ndarray
-    m2_y: np.ndarray
-    c_xy: np.ndarray
-
-    @classmethod
-    def zeros(cls, shape) -> "Moments":
-        return cls(*(np.zeros(shape) for _ in range(6)))
-
-    @classmethod
-    def of(cls, group: np.ndarray, n_groups: int, x: np.ndarray, y: np.ndarray) -> "Moments":
-        """Two-pass moments of (x, y) grouped by ``group`` (int array, values < n_groups)."""
-        n = np.bincount(group, minlength=n_groups).astype(np.float64)
-        safe = np.maximum(n, 1.0)
-        mean_x = np.bincount(group, weights=x, minlength=n_groups) / safe
-        mean_y = np.bincount(group, weights=y, minlength=n_groups) / safe
-        dx = x - mean_x[group]
-        dy = y - mean_y[group]
-        return cls(
-            n,
-            mean_x,
-            mean_y,
-            np.bincount(group, weights=dx * dx, minlength=n_groups),
-            np.bincount(group, weights=dy * dy, minlength=n_groups),
-            np.bincount(group, weights=dx * dy, minlength=n_groups),
-        )
-
-    def merge(self, other: "Moments") -> "Moments":
-        """Moments of the union of two disjoint sets of cells (Chan et al. pairwise update)."""
-        n = self.n + other.n
-        safe = np.maximum(n, 1.0)
-        delta_x = other.mean_x - self.mean_x
-        delta_y = other.mean_y - self.mean_y
-        weight = self.n * other.n / safe
-        return Moments(
-            n,
-            np.where(other.n > 0, self.mean_x + delta_x * (other.n / safe), self.mean_x),
-            np.where(other.n > 0, self.mean_y + delta_y * (other.n / safe), self.mean_y),
-            self.m2_x + other.m2_x + delta_x * delta_x * weight,
-            self.m2_y + other.m2_y + delta_y * delta_y * weight,
-            self.c_xy + other.c_xy + delta_x * delta_y * weight,
-        )
-
-    def combine(self, group: np.ndarray, n_groups: int) -> "Moments":
-        """Moments of unions of 1-D groups: item ``i`` goes to ``group[i]``."""
-        n = np.bincount(group, weights=self.n, minlength=n_groups)
-        safe = np.maximum(n, 1.0)
-        mean_x = np.bincount(group, weights=self.n * self.mean_x, minlength=n_groups) / safe
-        mean_y = np.bincount(group, weights=self.n * self.mean_y, minlength=n_groups) / safe
-        dx = self.mean_x - mean_x[group]
-        dy = self.mean_y - mean_y[group]
-        return Moments(
-            n,
-            mean_x,
-            mean_y,
-            np.bincount(group, weights=self.m2_x + self.n * dx * dx, minlength=n_groups),
-            np.bincount(group, weights=self.m2_y + self.n * dy * dy, minlength=n_groups),
-            np.bincount(group, weights=self.c_xy + self.n * dx * dy, minlength=n_groups),
-        )
-
-    def total(self, axis: int) -> "Moments":
-        """Moments of the union of all groups along ``axis`` (that axis removed)."""
-        n = self.n.sum(axis=axis)
-        safe = np.maximum(n, 1.0)
-        mean_x = (self.n * self.mean_x).sum(axis=axis) / safe
-        mean_y = (self.n * self.mean_y).sum(axis=axis) / safe
-        dx = self.mean_x - np.expand_dims(mean_x, axis)
-        dy = self.mean_y - np.expand_dims(mean_y, axis)
-        return Moments(
-            n,
-            mean_x,
-            mean_y,
-            (self.m2_x + self.n * dx * dx).sum(axis=axis),
-            (self.m2_y + self.n * dy * dy).sum(axis=axis),
-            (self.c_xy + self.n * dx * dy).sum(axis=axis),
-        )
-
-    def weighted(self, weights: np.ndarray) -> "Moments":
-        """Moments of multisets of samples. self : arrays (S, R) (sample x group); weights :
-        (B, S) non-negative integer multiplicities. Returns arrays (B, R)."""
-        w = np.asarray(weights, dtype=np.float64)
-        n = w @ self.n
-        safe = np.maximum(n, 1.0)
-        mean_x = (w @ (self.n * self.mean_x)) / safe
-        mean_y = (w @ (self.n * self.mean_y)) / safe
-        dx = self.mean_x[None] - mean_x[:, None]  # (B, S, R)
-        dy = self.mean_y[None] - mean_y[:, None]
-        wn = w[:, :, None] * self.n[None]
-        wn_dx = wn * dx
-        return Moments(
-            n,
-            mean_x,
-            mean_y,
-            w @ self.m2_x + (wn_dx * dx).sum(axis=1),
-            w @ self.m2_y + (wn * dy * dy).sum(axis=1),
-            w @ self.c_xy + (wn_dx * dy).sum(axis=1),
-        )
-
-    def take(self, index) -> "Moments":
-        return Moments(*(a[index] for a in self))
-
-    def r2(self) -> np.ndarray:
-        """Squared Pearson correlation of truth x and prediction y, clipped to 1. NaN where the
-        truth is constant (no variance to explain; includes groups of fewer than two cells);
-        0 where the truth varies but the prediction is constant (it explains none of it)."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            value = self.c_xy * self.c_xy / (self.m2_x * self.m2_y)
-        value = np.where(self.m2_y > 0, np.minimum(value, 1.0), 0.0)
-        return np.where(self.m2_x > 0, value, np.nan)
 
 
 # --------------------------------------------------------------------------- table metrics
@@ -328,15 +214,19 @@ def pooled_values(protocol: str, phased: np.ndarray, moments: Moments | None) ->
 
 @dataclass
 class SampleStats:
-    """Sufficient statistics of one scoring, per test sample and MAF bin.
+    """Sufficient statistics of one scoring, per test sample, genomic block and MAF bin.
 
     protocol : "standard" or "paper".
     labels : the bin labels (``n_bins``); ``metric_groups`` adds "overall".
-    tables : int64 (n_samples, n_bins + 1, 4, 4): truth code x call code counts of each
-        sample's scored cells per bin; slot ``n_bins`` holds variants in no bin (they count in
-        "overall" only). Minor-allele oriented under ``standard``, ALT-coded under ``paper``.
-    moments : ``Moments`` of arrays (n_samples, n_bins + 1) of (true dosage, imputed dosage),
-        minor-allele oriented; None under ``paper``.
+    tables : int64 (n_samples, n_blocks, n_bins + 1, 4, 4): truth code x call code counts of
+        each sample's scored cells per block of variants and bin; slot ``n_bins`` holds variants
+        in no bin (they count in "overall" only). Minor-allele oriented under ``standard``,
+        ALT-coded under ``paper``. A 4-D array (n_samples, n_bins + 1, 4, 4) is read as one block.
+    moments : ``Moments`` of arrays (n_samples, n_blocks, n_bins + 1) of (true dosage, imputed
+        dosage), minor-allele oriented (2-D arrays: one block); None under ``paper``.
+
+    Blocks are the genomic blocks the two-way bootstrap resamples
+    (``impbench.scoring.bootstrap.genomic_blocks``); one block when they are not resampled.
     """
 
     protocol: str
@@ -344,9 +234,23 @@ class SampleStats:
     tables: np.ndarray
     moments: Moments | None
 
+    def __post_init__(self) -> None:
+        tables = np.asarray(self.tables)
+        if tables.ndim == 4:  # one block (the format before blocks)
+            tables = tables[:, None]
+            if self.moments is not None:
+                self.moments = Moments(*(np.asarray(a)[:, None] for a in self.moments))
+        if tables.ndim != 5 or tables.shape[-2:] != (4, 4):
+            raise ValueError(f"tables have shape {tables.shape}, expected (samples, blocks, bins + 1, 4, 4)")
+        self.tables = tables
+
     @property
     def n_samples(self) -> int:
         return int(self.tables.shape[0])
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.tables.shape[1])
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -368,40 +272,119 @@ class SampleStats:
                            None if self.moments is None else self.moments.take(index))  # fmt: skip
 
     def _report_groups(self) -> tuple[np.ndarray, Moments | None]:
-        """Per sample: bins then overall. tables (S, R, 4, 4), moments arrays (S, R)."""
+        """Per sample and block: bins then overall. tables (S, K, R, 4, 4), moments arrays (S, K, R)."""
         n_bins = len(self.labels)
-        tables = np.concatenate([self.tables[:, :n_bins], self.tables.sum(axis=1, keepdims=True)], axis=1)
+        tables = np.concatenate([self.tables[:, :, :n_bins], self.tables.sum(axis=2, keepdims=True)], axis=2)
         if self.moments is None:
             return tables, None
-        overall = self.moments.total(axis=1)
-        moments = Moments(*(np.concatenate([a[:, :n_bins], o[:, None]], axis=1) for a, o in zip(self.moments, overall)))
+        overall = self.moments.total(axis=2)
+        moments = Moments(*(np.concatenate([a[:, :, :n_bins], o[:, :, None]], axis=2)
+                            for a, o in zip(self.moments, overall)))
         return tables, moments
 
-    def values(self, weights: np.ndarray | None = None) -> np.ndarray:
-        """Pooled metrics of multisets of samples.
-
-        weights : int (B, n_samples) multiplicities (None: every sample once, B = 1).
-        Returns float64 (B, n_metrics, n_bins + 1): ``metric_names`` x (bins, overall).
-        """
-        if weights is None:
-            weights = np.ones((1, self.n_samples), dtype=np.int64)
-        weights = np.asarray(weights)
+    def _features(self) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """Additive per-(sample, block) features: float64 (S, K, F) with F = R * 16 table counts
+        then, under ``standard``, 3 R shifted dosage sums (see ``values``); the shift (R,) or None."""
         tables, moments = self._report_groups()
-        n_groups = tables.shape[1]
-        flat_tables = tables.reshape(self.n_samples, -1).astype(np.float64)
-        names = self.metric_names
-        out = np.empty((len(weights), len(names), n_groups))
-        chunk = max(1, _CHUNK_ELEMENTS // max(1, self.n_samples * n_groups))
-        for b0 in range(0, len(weights), chunk):
-            w = weights[b0 : b0 + chunk].astype(np.float64)
-            n_b = len(w)
-            summed = np.rint(w @ flat_tables).astype(np.int64).reshape(n_b * n_groups, 4, 4)
-            pooled_moments = None
-            if moments is not None:
-                pooled_moments = Moments(*(a.reshape(-1) for a in moments.weighted(w)))
-            values = pooled_values(self.protocol, summed, pooled_moments)
-            out[b0 : b0 + n_b] = np.stack([values[name].reshape(n_b, n_groups) for name in names], axis=1)
-        return out
+        n_s, n_k, n_r = tables.shape[:3]
+        parts = [tables.reshape(n_s, n_k, n_r * 16).astype(np.float64)]
+        shift = None
+        if moments is not None:
+            n_total = moments.n.sum(axis=(0, 1))
+            shift = (moments.n * moments.mean_y).sum(axis=(0, 1)) / np.maximum(n_total, 1.0)
+            dy = moments.mean_y - shift  # exactly 0 wherever the group's prediction is constant
+            parts += [moments.n * dy, moments.m2_y + moments.n * dy * dy, moments.c_xy + moments.n * moments.mean_x * dy]
+        return np.concatenate(parts, axis=2), shift, n_r
+
+    def values(self, weights: np.ndarray | None = None, block_weights: np.ndarray | None = None) -> np.ndarray:
+        """Pooled metrics of multisets of (sample, block) cells.
+
+        weights : int (B, n_samples) sample multiplicities (None: every sample once, B = 1).
+        block_weights : int (B, n_blocks) block multiplicities (None: every block once). A
+            (sample, block) pair counts ``weights[b, s] * block_weights[b, k]`` times.
+        Returns float64 (B, n_metrics, n_bins + 1): ``metric_names`` x (bins, overall).
+
+        How: every statistic is a sum over (sample, block) pairs: the 4x4 tables, and for the
+        dosage R² the sums of (y - c), (y - c)² and x (y - c) with c the group's mean imputed
+        dosage over all pairs (a fixed shift, so the sums add up as matrix products); the truth
+        dosage sums n, Σx, Σx² come from the tables as exact integers. A group whose truth is
+        constant gets a sum of squared deviations of exactly 0 (R² NaN); one whose prediction
+        is constant over all pairs exactly 0 too (R² 0).
+        """
+        features, shift, n_groups = self._features()
+        n_s, n_k, n_f = features.shape
+        if weights is None:
+            weights = np.ones((1, n_s), dtype=np.int64)
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.ndim != 2 or weights.shape[1] != n_s:
+            raise ValueError(f"weights have shape {weights.shape}, expected (B, {n_s})")
+        n_b = len(weights)
+        if block_weights is not None:
+            block_weights = np.asarray(block_weights, dtype=np.float64)
+            if block_weights.shape != (n_b, n_k):
+                raise ValueError(f"block weights have shape {block_weights.shape}, expected ({n_b}, {n_k})")
+        summed = np.empty((n_b, n_f))
+        if block_weights is None:
+            summed[:] = weights @ features.sum(axis=1)
+        else:
+            flat = features.reshape(n_s, n_k * n_f)
+            chunk = max(1, _CHUNK_ELEMENTS // max(1, n_k * n_f))
+            for b0 in range(0, n_b, chunk):
+                by_block = (weights[b0 : b0 + chunk] @ flat).reshape(-1, n_k, n_f)
+                summed[b0 : b0 + chunk] = np.einsum("bk,bkf->bf", block_weights[b0 : b0 + chunk], by_block)
+        tables = np.rint(summed[:, : n_groups * 16]).astype(np.int64).reshape(n_b * n_groups, 4, 4)
+        moments = None
+        if shift is not None:
+            moments = _moments_from_sums(tables, summed[:, n_groups * 16 :].reshape(n_b, 3, n_groups), shift)
+        values = pooled_values(self.protocol, tables, moments)
+        return np.stack([values[name].reshape(n_b, n_groups) for name in self.metric_names], axis=1)
+
+
+#: Truth dosage (minor-allele oriented) of the phased codes 1..4 (index 0..3).
+_TRUTH_DOSAGE = CODE_DOSAGE_CLASS[1:5].astype(np.int64)
+
+
+def _moments_from_sums(tables: np.ndarray, sums: np.ndarray, shift: np.ndarray) -> Moments:
+    """``Moments`` (arrays (B * R,)) of resampled groups. tables : int64 (B * R, 4, 4);
+    sums : float64 (B, 3, R) of Σ(y - c), Σ(y - c)², Σx(y - c); shift : c, float64 (R,)."""
+    n_b, _, n_r = sums.shape
+    rows = tables.sum(axis=2)  # truth code counts (B * R, 4)
+    n = rows.sum(axis=1)
+    sum_x = rows @ _TRUTH_DOSAGE
+    sum_xx = rows @ (_TRUTH_DOSAGE * _TRUTH_DOSAGE)
+    n_m2_x = n * sum_xx - sum_x * sum_x  # int64, exact: n * M2_x
+    n_f = n.astype(np.float64)
+    safe = np.maximum(n_f, 1.0)
+    sum_y, sum_yy, sum_xy = (sums[:, i].reshape(-1) for i in range(3))
+    mean_x = sum_x / safe
+    return Moments(
+        n_f,
+        mean_x,
+        np.tile(shift, n_b) + sum_y / safe,
+        n_m2_x / safe,
+        sum_yy - sum_y * sum_y / safe,
+        sum_xy - sum_x * sum_y / safe,
+    )
+
+
+def r2_bin_mean(bin_r2: np.ndarray, groups: Sequence[np.ndarray]) -> np.ndarray:
+    """The frequency-fair headline: per group of MAF bins, the mean of the bins' pooled R² over
+    the bins where it is defined (each bin weighted equally); NaN where none is.
+
+    bin_r2 : float64 (..., n_bins), each bin's pooled dosage R² (NaN: no scored cells, or a
+        constant truth). groups : index arrays of bins (a class's bins; every bin for overall).
+    Returns float64 (..., n_groups).
+    """
+    bin_r2 = np.asarray(bin_r2, dtype=np.float64)
+    out = np.full(bin_r2.shape[:-1] + (len(groups),), np.nan)
+    for g, members in enumerate(groups):
+        part = bin_r2[..., np.asarray(members, dtype=np.int64)]
+        defined = np.isfinite(part)
+        count = defined.sum(axis=-1)
+        total = np.where(defined, part, 0.0).sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[..., g] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return out
 
 
 def pool_replicates(stats_by_replicate: Sequence[SampleStats]) -> SampleStats:

@@ -165,8 +165,11 @@ def ref_score(truth, calls, dosage, covered, mask, alt_freq, protocol, edges, mi
             values["frac_variant_r2_ge_0.8"] = sum(1 for r in reported if r >= 0.8) / len(reported) if reported else math.nan
             values["n_variant_r2"] = float(len(reported))
             values["coverage"] = sum(1 for j in variant_set if covered[j]) / len(variant_set) if variant_set else math.nan
+            soft = sum(1 for _, _, _, d in group_cells if d != round(d))
+            values["soft_dosage_fraction"] = soft / len(group_cells) if group_cells else math.nan
+        scored_variants = {cell[0] for cell in group_cells}  # n_variants: variants with a scored cell
         for name, value in values.items():
-            result[(label, name)] = (value, len(variant_set), len(group_cells))
+            result[(label, name)] = (value, len(scored_variants), len(group_cells))
     per_sample = []
     if protocol == "standard":
         for i in range(n_samples):

@@ -37,13 +37,17 @@ ARRAYS_NAME = "inputs.npz"
 STORE_PICKLE = "store.pkl"
 
 
+#: Key prefix of the cohorts' training ALT frequencies in ``inputs.npz``.
+COHORT_FREQ_PREFIX = "cohort_alt_freq/"
+
+
 def inputs_path(run_dir: Path) -> Path:
     return Path(run_dir) / "work" / INPUTS_NAME
 
 
-def run_inputs(plan: Any, store: Any, bin_edges: Any) -> RunInputs:
+def run_inputs(plan: Any, store: Any, bin_edges: Any, block_length: int = 0) -> RunInputs:
     """The ``RunInputs`` of a ``RunPlan`` (``impbench.bench.settings``) on ``store``, with the
-    run's resolved MAF bin edges; the store's path and the arrays are added by ``write_inputs``."""
+    run's resolved MAF bin edges and bootstrap block length (bp); the store's path and the arrays are added by ``write_inputs``."""
     s = plan.settings
     layout, genetic_map = plan.segment_layout, plan.genetic_map
     imputers = {}
@@ -55,7 +59,7 @@ def run_inputs(plan: Any, store: Any, bin_edges: Any) -> RunInputs:
         train_cohort=s.training_cohort, test_cohort=s.test_cohort,
         scoring=ScoringInput(protocols=list(s.protocols), bin_edges=[float(e) for e in bin_edges],
                              min_variant_cells=s.min_variant_cells, write_vcf=s.write_vcf, command=s.command,
-                             scheme=s.scheme),
+                             scheme=s.scheme, block_length=int(block_length)),
         context=ContextInput(device=s.device, seed=s.seed, nproc=s.nproc, dataset=str(store.name),
                              dataset_hash=str(store.dataset_hash), scheme=s.scheme,
                              segment_layout=None if layout is None else [layout.length, layout.overlap],
@@ -64,10 +68,12 @@ def run_inputs(plan: Any, store: Any, bin_edges: Any) -> RunInputs:
     )
 
 
-def write_inputs(run_dir: Path, inputs: RunInputs, store: Any, alt_freq: np.ndarray, typed: np.ndarray | None) -> Path:
+def write_inputs(run_dir: Path, inputs: RunInputs, store: Any, alt_freq: np.ndarray, typed: np.ndarray | None,
+                 cohort_alt_freq: dict[str, np.ndarray] | None = None) -> Path:
     """Write the run's inputs for its workers (each file atomically): ``inputs.json`` (the typed
     ``RunInputs``: imputer classes by name, options as JSON), ``inputs.npz`` (``alt_freq``,
-    ``typed``) and, for a store without a file (``InMemoryStore``), ``store.pkl``."""
+    ``typed``, and ``cohort_alt_freq/<cohort>`` per cohort) and, for a store without a file
+    (``InMemoryStore``), ``store.pkl``."""
     from impbench.data.store import DatasetStore
 
     folder = inputs_path(run_dir).parent
@@ -75,6 +81,8 @@ def write_inputs(run_dir: Path, inputs: RunInputs, store: Any, alt_freq: np.ndar
     arrays = {"alt_freq": np.asarray(alt_freq)}  # dtypes kept: the scores must not change
     if typed is not None:
         arrays["typed"] = np.asarray(typed)
+    for cohort, freq in (cohort_alt_freq or {}).items():
+        arrays[COHORT_FREQ_PREFIX + cohort] = np.asarray(freq)
     np.savez(buffer, **arrays)
     atomic_write(folder / ARRAYS_NAME, buffer.getvalue())
     if isinstance(store, DatasetStore):
@@ -90,7 +98,8 @@ class WorkerInputs:
     """The run's inputs as a worker holds them: the typed record, the store, the arrays.
 
     alt_freq : float (n_variants,), as the runner computed it. typed : bool (n_variants,) under the
-        array scheme, else None.
+        array scheme, else None. cohort_alt_freq : cohort -> float (n_variants,) ALT frequency of
+        that cohort's training samples (cohort rows bin by it), or None.
     """
 
     record: RunInputs
@@ -98,6 +107,7 @@ class WorkerInputs:
     alt_freq: np.ndarray
     typed: np.ndarray | None
     path: Path
+    cohort_alt_freq: dict[str, np.ndarray] | None = None
 
     def imputer(self, name: str) -> Any:
         """A new imputer ``name`` with its options: the class found by its reference (never
@@ -132,6 +142,8 @@ def load_inputs(path: Path) -> WorkerInputs:
         with np.load(path.parent / record.arrays) as arrays:
             alt_freq = arrays["alt_freq"]
             typed = arrays["typed"] if "typed" in arrays.files else None
+            cohort_alt_freq = {name[len(COHORT_FREQ_PREFIX):]: arrays[name] for name in arrays.files
+                               if name.startswith(COHORT_FREQ_PREFIX)} or None
         if record.store is not None:
             from impbench.data.store import DatasetStore
 
@@ -142,7 +154,7 @@ def load_inputs(path: Path) -> WorkerInputs:
         if str(store.dataset_hash) != record.context.dataset_hash:
             raise ImpbenchError(f"{path}: the store's dataset hash {str(store.dataset_hash)[:12]} is not the run's "
                                 f"{record.context.dataset_hash[:12]} (the store changed during the run)")
-        _INPUTS_CACHE[key] = WorkerInputs(record, store, alt_freq, typed, path)
+        _INPUTS_CACHE[key] = WorkerInputs(record, store, alt_freq, typed, path, cohort_alt_freq)
     return _INPUTS_CACHE[key]
 
 

@@ -219,6 +219,7 @@ def _unit(spec: dict, inputs: WorkerInputs, logger: logging.Logger, progress: Ca
     from impbench.bench.results import RunFolder
     from impbench.bench.rundata import RunData, build_mask, masked_target
     from impbench.bench.unit import score_unit
+    from impbench.scoring.bootstrap import genomic_blocks
     from impbench.imputers.base import check_imputation
 
     name = spec["imputer"]
@@ -249,7 +250,9 @@ def _unit(spec: dict, inputs: WorkerInputs, logger: logging.Logger, progress: Ca
     scores = score_unit(truth, imputation, mask.cells, data.alt_freq, protocols=s.protocols,
                         bin_edges=s.bin_edges, min_variant_cells=s.min_variant_cells,
                         keys={"imputer": name, "level": level, "replicate": replicate},
-                        variant_quality=replicate == 0)
+                        variant_quality=replicate == 0,
+                        blocks=genomic_blocks(truth.positions, s.block_length),
+                        cohort_alt_freq=inputs.cohort_alt_freq)
     folder = RunFolder(Path(spec["run_dir"]))
     if s.write_vcf:
         _write_vcfs(folder, s, name, level, replicate, truth, target, imputation, mask)
