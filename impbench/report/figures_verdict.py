@@ -33,6 +33,8 @@ def forest_figure(results: RunResults, verdicts: list[LevelVerdict]) -> bytes | 
         for col, column in enumerate(columns):
             ax = axes[row, col]
             ax.axvline(0, color="#888888", linewidth=0.9, zorder=1)
+            if verdict.margin > 0:
+                ax.axvline(-verdict.margin, color="#888888", linewidth=0.9, linestyle=":", zorder=1)
             for entry in verdict.ranks.get(column, []):
                 if entry.imputer not in y:
                     continue
@@ -61,11 +63,12 @@ def forest_figure(results: RunResults, verdicts: list[LevelVerdict]) -> bytes | 
             if row == len(verdicts) - 1:
                 ax.set_xlabel("R² − best's R² (paired, 95% CI)", fontsize=BASE_FONT - 0.5)
     handles = [Line2D([], [], marker="D", linestyle="", color="#555555", label="best (difference 0)"),
-               Line2D([], [], marker="o", color="#555555", label="tied with the best (CI covers 0)"),
-               Line2D([], [], marker="o", color="#555555", markerfacecolor="white", label="below the best (CI excludes 0)")]
+               Line2D([], [], marker="o", color="#555555", label="tied with the best (within the margin)"),
+               Line2D([], [], marker="o", color="#555555", markerfacecolor="white", label="behind the best beyond the margin")]
     fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=BASE_FONT)
-    _suptitle(fig, "Paired difference in minor-allele dosage R² from the best imputer, per MAF class "
-                   "(standard protocol, all test samples)", fontsize=BASE_FONT + 1.5)
+    _suptitle(fig, f"Paired difference in {'headline R² (mean over MAF bins)' if verdicts[0].metric == 'r2_bin_mean' else 'pooled dosage R²'} from the best imputer, per MAF class "
+                   f"(standard protocol, all test samples; dotted: the margin, {verdicts[0].margin:g})",
+              fontsize=BASE_FONT + 1.5)
     return _png(fig)
 
 
@@ -103,10 +106,12 @@ def cohort_figure(results: RunResults, metric: str = "r2") -> bytes | None:
         ax.tick_params(labelsize=BASE_FONT)
         ax.set_title(f"{level_label(level)} masked", fontsize=BASE_FONT + 1)
         ax.grid(axis="y", color="#EEEEEE", linewidth=0.6)
-    axes[0].set_ylabel("Overall dosage R² (95% CI)", fontsize=BASE_FONT)
+    axes[0].set_ylabel(("Headline R²" if metric == "r2_bin_mean" else "Overall dosage R²") + " (95% CI)",
+                       fontsize=BASE_FONT)
     fig.legend(loc="outside lower center", ncol=min(len(scopes), 8), frameon=False, fontsize=BASE_FONT,
                title="Test samples (all, or one cohort)", title_fontsize=BASE_FONT)
-    _suptitle(fig, "Overall minor-allele dosage R² per test cohort (standard protocol)", fontsize=BASE_FONT + 1.5)
+    _suptitle(fig, ("Headline R² (mean over MAF bins)" if metric == "r2_bin_mean" else "Overall minor-allele dosage R²")
+              + " per test cohort (standard protocol)", fontsize=BASE_FONT + 1.5)
     return _png(fig)
 
 

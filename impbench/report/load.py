@@ -80,6 +80,19 @@ class RunResults:
     def maf_source(self) -> str:
         return str(self.manifest.get("maf_source") or "not stated in manifest")
 
+    def row_maf_source(self, cohort: str = ALL) -> str:
+        """Which MAF bins and orients the rows of ``cohort``: the optional metrics.csv column
+        ``maf_source`` (cohort rows may use the cohort's own training MAF), else the manifest's
+        ``cohort_maf_source`` for a cohort, else ``maf_source``."""
+        if "maf_source" in self.metrics.columns:
+            values = self.metrics.loc[self.metrics["cohort"] == cohort, "maf_source"].dropna().astype(str)
+            values = [v for v in pd.unique(values) if v.strip()]
+            if values:
+                return ", ".join(values)
+        if cohort != ALL and self.manifest.get("cohort_maf_source"):
+            return str(self.manifest["cohort_maf_source"])
+        return self.maf_source
+
     def imputer_info(self, imputer: str) -> dict:
         return (self.manifest.get("imputers") or {}).get(imputer) or {}
 
