@@ -138,13 +138,12 @@ def flags(results: RunResults) -> list[str]:
         which = "replicate" + ("s " if len(replicates) > 1 else " ") + ", ".join(replicates)
         out.append(f"Masks at {label} ({which}): {warning.rstrip('.')}.")
     m = metrics
-    counts = m[(m["metric"] == "n_variant_r2") & (m["protocol"] == VERDICT_PROTOCOL) & (m["cohort"] == ALL)
-               & (m["bin"] == OVERALL)]
+    counts = m[(m["metric"] == "n_variant_r2") & (m["protocol"] == VERDICT_PROTOCOL) & (m["cohort"] == ALL)]
     few = counts[counts["value"] < PER_VARIANT_MIN]
     if len(few):
         worst = few.loc[few["value"].idxmin()]
         levels = ", ".join(level_label(v) for v in sorted(few["level"].unique()))
         out.append(f"Per-variant R² summaries (mean, median, share ≥ 0.8) rest on fewer than {PER_VARIANT_MIN} "
-                   f"variants with a defined r² at {levels} (as few as {worst['value']:.1f}, {worst['imputer']} at "
-                   f"{level_label(worst['level'])}): read them as anecdotes; their rows are marked.")
+                   f"variants with a defined r² in {len(few)} rows at {levels} (as few as {worst['value']:,.1f}: "
+                   f"{worst['imputer']}, {worst['bin']}, {level_label(worst['level'])}); those cells are marked ⚠.")
     return out

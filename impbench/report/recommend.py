@@ -124,8 +124,9 @@ def answer_table(results: RunResults, verdicts: list[LevelVerdict]) -> Table:
                   f"Standard protocol, all test samples; value [95% CI]. MAF source: {results.row_maf_source(ALL)}",
                   columns,
                   note=f"Bold: the best and those tied with it (not behind by more than {margin:g} R² at the paired "
-                       f"CI's bound); 'none': no imputer reaches {NONE_BELOW:g}. n_eff = test samples × R²: the "
-                       "sample size an association study keeps. Seconds per unit: fit + one level × replicate.")
+                       f"CI's bound); 'none': no imputer reaches {NONE_BELOW:g}. "
+                       + ("n_eff = test samples × R²: the sample size an association study keeps. " if eff_bins else "")
+                       + "Seconds per unit: fit + one level × replicate.")
     for verdict in verdicts:
         by_bin = {b: {r.imputer: r for r in ranking} for b, ranking in verdict.ranks.items()}
         for position, entry in enumerate(verdict.ranks[OVERALL]):

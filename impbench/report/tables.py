@@ -30,6 +30,7 @@ OVERALL = "overall"
 
 
 _NUMERIC = re.compile(r"^(-?[\d,]+(\.\d+)?( ± (-?[\d.]+|–))?( \(n=\d+\))?( ⚠ [\d.,]+ variants)?|n/a|–|[\d.,]+ of [\d.,]+|"
+                      r"([\d.,]+|–)( / ([\d.,]+|–))+|"
                       r"[+-]?[\d.]+ \[[+-]?[\d.]+, [+-]?[\d.]+\]( · (best|tied|none))?( ⚠ [\d.,]+ variants)?)$")
 
 

@@ -56,7 +56,8 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
                         classes=DEFAULT_MAF_CLASSES, stop_reason: dict[str, str] | None = None,
                         coverage: dict[str, float] | None = None, mask_warnings=(),
                         with_probs=None, reported_quality=(), tied=(), headline: bool = True,
-                        soft: dict[str, float] | None = None, monomorphic: int = 6036) -> Path:
+                        soft: dict[str, float] | None = None, monomorphic: int = 6036,
+                        sample_prefix: str = "tsk_", scheme: str = "uniform") -> Path:
     """Write every table of a run folder and its manifest under ``run_dir``; returns ``run_dir``.
 
     failed : imputer -> number of (level, replicate) units it finished before failing (manifest
@@ -71,7 +72,8 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
         paired CIs cover 0 where cells are few.
     headline : write the metrics of issue 22 (see the module docstring); False: an older run.
     soft : imputer -> ``soft_dosage_fraction`` (default ``SOFT_FRACTIONS``, else 0.6).
-    monomorphic : the manifest's QC count of monomorphic variants dropped.
+    monomorphic : the manifest's QC count of monomorphic variants dropped. sample_prefix : test sample
+        ids are the prefix and a number. scheme : the masking scheme the manifest records.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +94,7 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
         groups.append((label, lo, hi, n_in, float(np.average(mids[inside], weights=n_variants_bin[inside]))
                        if n_in else (lo + hi) / 2))
     units = [(level, rep) for level in levels for rep in range(replicates)]
-    sample_ids = [f"tsk_{i}" for i in range(n_samples)]
+    sample_ids = [f"{sample_prefix}{i}" for i in range(n_samples)]
     sample_cohort = [cohorts[i % len(cohorts)] for i in range(n_samples)]
     cohort_share = {c: sample_cohort.count(c) / n_samples for c in cohorts}
     scopes = [("all", 1.0, 0.0)] + ([(c, cohort_share[c], 0.03 * i) for i, c in enumerate(cohorts)]
@@ -253,7 +255,7 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
                            "dropped": {"multiallelic": 21, "hwe": 300, "monomorphic": monomorphic}}},
         "maf_source": "training split truth",
         "orientation": "minor allele of the training split (ALT-coded where ALT is minor)",
-        "settings": {"levels": list(levels), "replicates": replicates, "scheme": "uniform",
+        "settings": {"levels": list(levels), "replicates": replicates, "scheme": scheme,
                      "protocols": list(protocols), "seed": seed, "device": "cpu", "threads": 2, "nproc": 1,
                      "write_vcf": False, "bootstrap": {"n": 1000, "seed": 0},
                      "bin_edges": [float(e) for e in edges]},
