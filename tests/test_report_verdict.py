@@ -15,7 +15,6 @@ from impbench.bench.results import COLUMNS
 from impbench.errors import ImpbenchError
 from impbench.report import load_run, summarise, write_report
 from impbench.report.content import build_report
-from impbench.report.markdown import report_markdown
 from impbench.report.paired import PairIndex
 from impbench.report.verdict import DEFAULT_MARGIN, VERDICT_METRIC, level_verdicts
 from impbench.testing.synthetic import write_synthetic_run

@@ -15,13 +15,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from impbench.genotypes import CALL_CODES, CODE_GT
-from impbench.report.load import OVERALL, RunResults
+from impbench.report.load import RunResults
 from impbench.report.style import OKABE_ITO, level_label
 
 DPI = 150
@@ -29,13 +27,13 @@ BAR_COLOUR = "#D9D9D9"
 BASE_FONT = 8
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _png(fig: Figure) -> bytes:
+def to_png(fig: Figure) -> bytes:
     """The figure as a palette PNG (at most 256 colours: the plots use a few flat colours, and
     a palette makes the file about three times smaller than RGBA, keeping the HTML small)."""
     from PIL import Image
@@ -49,7 +47,7 @@ def _png(fig: Figure) -> bytes:
     return out.getvalue()
 
 
-def _suptitle(fig: Figure, text: str, fontsize: float) -> None:
+def suptitle(fig: Figure, text: str, fontsize: float) -> None:
     """A figure title wrapped to the figure's width (constrained layout does not wrap or shrink
     it, so a long title on a narrow figure would be cut at both edges)."""
     width_chars = max(20, int(fig.get_figwidth() * 72 / (fontsize * 0.62)))
@@ -59,15 +57,7 @@ def _suptitle(fig: Figure, text: str, fontsize: float) -> None:
     fig.suptitle("\n".join(lines), fontsize=fontsize)
 
 
-def _thousands(value: float, _pos=None) -> str:
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:g}M"
-    if value >= 1000:
-        return f"{value / 1000:g}k"
-    return f"{value:g}"
-
-
-def _legend_name(results: RunResults, name: str) -> str:
+def legend_name(results: RunResults, name: str) -> str:
     status = results.status(name)
     return name if status in ("ok", "unknown") else f"{name} ({status})"
 
@@ -85,7 +75,7 @@ def per_sample_figure(results: RunResults) -> bytes | None:
     cohorts = sorted(means["cohort"].unique())
     cohort_colour = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cohorts)}
     rng = np.random.default_rng(0)
-    fig = _new_figure(min(16.0, max(3.6, 0.75 * len(imputers) + 1.4) * len(levels)), 4.2)
+    fig = new_figure(min(16.0, max(3.6, 0.75 * len(imputers) + 1.4) * len(levels)), 4.2)
     axes = fig.subplots(1, len(levels), squeeze=False, sharey=True)[0]
     for ax, level in zip(axes, levels):
         at_level = means[means["level"] == level]
@@ -103,7 +93,7 @@ def per_sample_figure(results: RunResults) -> bytes | None:
             ax.scatter(pos + jitter, mine["r2"], s=10, c=[cohort_colour[c] for c in mine["cohort"]],
                        alpha=0.8, linewidths=0, zorder=3)
         ax.set_xticks(positions)
-        ax.set_xticklabels([_legend_name(results, n) for n in imputers], rotation=30, ha="right",
+        ax.set_xticklabels([legend_name(results, n) for n in imputers], rotation=30, ha="right",
                            rotation_mode="anchor", fontsize=BASE_FONT)
         ax.set_title(f"{level_label(level)} masked", fontsize=BASE_FONT + 1)
         ax.set_xlabel("Imputer", fontsize=BASE_FONT)
@@ -113,9 +103,9 @@ def per_sample_figure(results: RunResults) -> bytes | None:
     handles = [Line2D([], [], marker="o", linestyle="", color=cohort_colour[c], label=c) for c in cohorts]
     fig.legend(handles=handles, title="Cohort (one point per test sample)", loc="outside lower center",
                ncol=min(len(handles), 8), frameon=False, fontsize=BASE_FONT, title_fontsize=BASE_FONT)
-    _suptitle(fig, f"Per-sample dosage R² · {results.dataset_name} / {results.name} · standard protocol, "
+    suptitle(fig, f"Per-sample dosage R² · {results.dataset_name} / {results.name} · standard protocol, "
                  "mean over replicates", fontsize=BASE_FONT + 2)
-    return _png(fig)
+    return to_png(fig)
 
 
 PHASED_LABELS = [str(CODE_GT[code]) for code in CALL_CODES]
@@ -150,7 +140,7 @@ def confusion_figure(results: RunResults, level: float) -> bytes | None:
     imputers = [name for name in results.imputers if name in set(at_level["imputer"])]
     if not imputers:
         return None
-    fig = _new_figure(3.1 * len(imputers) + 1.3, 7.0)
+    fig = new_figure(3.1 * len(imputers) + 1.3, 7.0)
     axes = fig.subplots(2, len(imputers), squeeze=False)
     image = None
     for col, name in enumerate(imputers):
@@ -177,14 +167,14 @@ def confusion_figure(results: RunResults, level: float) -> bytes | None:
             ax.set_xlabel(f"Imputed {what}", fontsize=BASE_FONT)
             if col == 0:
                 ax.set_ylabel(f"True {what}", fontsize=BASE_FONT)
-            ax.set_title(f"{_legend_name(results, name)}\n{'4 phased codes' if kind == 'phased' else '3 dosage classes'}"
+            ax.set_title(f"{legend_name(results, name)}\n{'4 phased codes' if kind == 'phased' else '3 dosage classes'}"
                          f" · n = {int(counts.sum()):,}", fontsize=BASE_FONT + 1)
     bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.7, aspect=30)
     bar.set_label("Fraction of the true genotype's row", fontsize=BASE_FONT)
     bar.ax.tick_params(labelsize=BASE_FONT - 1)
-    _suptitle(fig, f"Confusion matrices · {level_label(level)} masked · scored (masked) cells, summed over "
+    suptitle(fig, f"Confusion matrices · {level_label(level)} masked · scored (masked) cells, summed over "
                  "replicates · standard protocol", fontsize=BASE_FONT + 2)
-    return _png(fig)
+    return to_png(fig)
 
 
 def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
@@ -192,7 +182,7 @@ def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
     and a child process's peak, e.g. Beagle's Java, where the manifest records one)."""
     if runtime.empty or runtime[["fit_seconds", "impute_seconds_total", "fit_peak_mb", "impute_peak_mb"]].isna().all().all():
         return None
-    names = [_legend_name(results, n) for n in runtime["imputer"]]
+    names = [legend_name(results, n) for n in runtime["imputer"]]
     y = np.arange(len(names))
     fit_colour, impute_colour, child_colour = OKABE_ITO[0], OKABE_ITO[4], OKABE_ITO[2]
     child = runtime["child_peak_mb"].to_numpy(float)
@@ -201,7 +191,7 @@ def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
         memory_series.append(("child_peak_mb", child_colour))
     panels = (([("fit_seconds", fit_colour), ("impute_seconds_total", impute_colour)], "Wall time (s)", "s"),
               (memory_series, "Peak memory (MB)", "MB"))
-    fig = _new_figure(10.0, (0.2 + 0.17 * len(memory_series)) * len(names) + 1.9)
+    fig = new_figure(10.0, (0.2 + 0.17 * len(memory_series)) * len(names) + 1.9)
     axes = fig.subplots(1, 2, sharey=True)
     for ax, (series, xlabel, unit) in zip(axes, panels):
         arrays = [runtime[column].to_numpy(float) for column, _ in series]
@@ -236,8 +226,8 @@ def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
     if len(memory_series) > 2:
         handles.append(Patch(facecolor=child_colour, label="child process peak (fit or impute)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=BASE_FONT)
-    _suptitle(fig, f"Time and memory · {results.dataset_name} / {results.name}", fontsize=BASE_FONT + 2)
-    return _png(fig)
+    suptitle(fig, f"Time and memory · {results.dataset_name} / {results.name}", fontsize=BASE_FONT + 2)
+    return to_png(fig)
 
 
 def _quantity(value: float) -> str:
@@ -270,7 +260,7 @@ def compare_figure(run_a: RunResults, run_b: RunResults, matched: pd.DataFrame) 
     imputers = [n for n in order if n in set(matched["imputer"])]
     cohorts = sorted(matched["cohort"].unique())
     cohort_colour = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cohorts)}
-    fig = _new_figure(3.3 * len(imputers) + 0.5, 3.3 * len(levels) + 1.1)
+    fig = new_figure(3.3 * len(imputers) + 0.5, 3.3 * len(levels) + 1.1)
     axes = fig.subplots(len(levels), len(imputers), squeeze=False)
     for row, level in enumerate(levels):
         for col, name in enumerate(imputers):
@@ -298,6 +288,6 @@ def compare_figure(run_a: RunResults, run_b: RunResults, matched: pd.DataFrame) 
     handles.append(Line2D([], [], color="#888888", linestyle="--", label="y = x (equal R²)"))
     fig.legend(handles=handles, title="Cohort (one point per test sample)", loc="outside lower center",
                ncol=min(len(handles), 8), frameon=False, fontsize=BASE_FONT, title_fontsize=BASE_FONT)
-    _suptitle(fig, f"Per-sample dosage R²: B = {run_b.label} against A = {run_a.label}",
+    suptitle(fig, f"Per-sample dosage R²: B = {run_b.label} against A = {run_a.label}",
                  fontsize=BASE_FONT + 2)
-    return _png(fig)
+    return to_png(fig)

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
-from impbench.report.figures import _legend_name, _new_figure, _png, _suptitle
+from impbench.report.figures import legend_name, new_figure, to_png, suptitle
 from impbench.report.load import OVERALL, RunResults
 from impbench.report.model import FigureOut, display_width
 from impbench.report.style import imputer_colours, level_label, metric_name
@@ -50,7 +50,7 @@ def _draw(results: RunResults, summary: pd.DataFrame, protocol: str, metric: str
     imputers = [n for n in results.imputers if n in set(mine["imputer"])]
     styles = imputer_colours(results.imputers)
     x = np.arange(len(bins)) + 1.5
-    fig = _new_figure(10.0, 2.7 * len(levels) + 1.5)
+    fig = new_figure(10.0, 2.7 * len(levels) + 1.5)
     axes = fig.subplots(len(levels), 1, squeeze=False, sharex=True)[:, 0]
     for ax, level in zip(axes, levels):
         at = mine[np.isclose(mine["level"], level)]
@@ -93,7 +93,7 @@ def _draw(results: RunResults, summary: pd.DataFrame, protocol: str, metric: str
         floor = name == FLOOR_IMPUTER
         handles.append(Line2D([], [], color=FLOOR_COLOUR if floor else colour, marker=marker,
                               linestyle=(0, (4, 2)) if floor else linestyle, linewidth=2.4 if floor else 1.6))
-        labels.append(f"{name} (frequency-only floor)" if floor else _legend_name(results, name))
+        labels.append(f"{name} (frequency-only floor)" if floor else legend_name(results, name))
     if not beside.empty:
         handles.append(Line2D([], [], color="#333333", linestyle=":", marker="o", markerfacecolor="white"))
         labels.append("dotted: the same imputer under the standard protocol")
@@ -105,8 +105,8 @@ def _draw(results: RunResults, summary: pd.DataFrame, protocol: str, metric: str
                fontsize=MIN_FONT + 0.5)
     what = (f"{metric_name(metric, protocol)} by MAF bin · {protocol} protocol · all test samples · "
             f"MAF source: {results.maf_source}")
-    _suptitle(fig, what, fontsize=MIN_FONT + 2.5)
-    return _png(fig), min_font_pt(fig)
+    suptitle(fig, what, fontsize=MIN_FONT + 2.5)
+    return to_png(fig), min_font_pt(fig)
 
 
 def by_maf_figures(results: RunResults, summary: pd.DataFrame, protocol: str) -> list[FigureOut]:

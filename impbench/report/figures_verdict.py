@@ -1,6 +1,6 @@
 """Figures of the verdict and of calibration: forest plot of paired differences from the best,
 overall R² per test cohort, reliability diagram, estimated-vs-true per-variant quality. Each
-returns PNG bytes (``figures._png``) or None when there is nothing to draw."""
+returns PNG bytes (``figures.to_png``) or None when there is nothing to draw."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from impbench.scoring.calibration import quality_correlation
-from impbench.report.figures import BASE_FONT, OKABE_ITO, _new_figure, _png, _suptitle
+from impbench.report.figures import BASE_FONT, OKABE_ITO, new_figure, to_png, suptitle
 from impbench.report.load import ALL, OVERALL, RunResults
 from impbench.report.style import imputer_colours, level_label
 from impbench.report.verdict import LevelVerdict
@@ -25,7 +25,7 @@ def forest_figure(results: RunResults, verdicts: list[LevelVerdict]) -> bytes | 
     columns = [OVERALL] + [c for c in results.classes if any(c in v.ranks for v in verdicts)]
     n_imputers = max(len(v.ranks[OVERALL]) for v in verdicts)
     styles = imputer_colours(results.imputers)
-    fig = _new_figure(1.3 + 2.55 * len(columns), (0.22 * n_imputers + 0.75) * len(verdicts) + 0.9)
+    fig = new_figure(1.3 + 2.55 * len(columns), (0.22 * n_imputers + 0.75) * len(verdicts) + 0.9)
     axes = fig.subplots(len(verdicts), len(columns), squeeze=False)
     for row, verdict in enumerate(verdicts):
         order = [r.imputer for r in verdict.ranks[OVERALL]]
@@ -66,10 +66,10 @@ def forest_figure(results: RunResults, verdicts: list[LevelVerdict]) -> bytes | 
                Line2D([], [], marker="o", color="#555555", label="tied with the best (within the margin)"),
                Line2D([], [], marker="o", color="#555555", markerfacecolor="white", label="behind the best beyond the margin")]
     fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=BASE_FONT)
-    _suptitle(fig, f"Paired difference in {'headline R² (mean over MAF bins)' if verdicts[0].metric == 'r2_bin_mean' else 'pooled dosage R²'} from the best imputer, per MAF class "
+    suptitle(fig, f"Paired difference in {'headline R² (mean over MAF bins)' if verdicts[0].metric == 'r2_bin_mean' else 'pooled dosage R²'} from the best imputer, per MAF class "
                    f"(standard protocol, all test samples; dotted: the margin, {verdicts[0].margin:g})",
               fontsize=BASE_FONT + 1.5)
-    return _png(fig)
+    return to_png(fig)
 
 
 def cohort_figure(results: RunResults, metric: str = "r2") -> bytes | None:
@@ -84,7 +84,7 @@ def cohort_figure(results: RunResults, metric: str = "r2") -> bytes | None:
     imputers = [n for n in results.imputers if n in set(frame["imputer"])]
     scopes = [ALL] + cohorts
     colours = {ALL: "#000000"} | {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cohorts)}
-    fig = _new_figure(min(15.0, 1.2 + (0.55 * len(imputers) + 0.6) * len(levels)), 3.6)
+    fig = new_figure(min(15.0, 1.2 + (0.55 * len(imputers) + 0.6) * len(levels)), 3.6)
     axes = fig.subplots(1, len(levels), squeeze=False, sharey=True)[0]
     width = 0.7 / len(scopes)
     for ax, level in zip(axes, levels):
@@ -110,9 +110,9 @@ def cohort_figure(results: RunResults, metric: str = "r2") -> bytes | None:
                        fontsize=BASE_FONT)
     fig.legend(loc="outside lower center", ncol=min(len(scopes), 8), frameon=False, fontsize=BASE_FONT,
                title="Test samples (all, or one cohort)", title_fontsize=BASE_FONT)
-    _suptitle(fig, ("Headline R² (mean over MAF bins)" if metric == "r2_bin_mean" else "Overall minor-allele dosage R²")
+    suptitle(fig, ("Headline R² (mean over MAF bins)" if metric == "r2_bin_mean" else "Overall minor-allele dosage R²")
               + " per test cohort (standard protocol)", fontsize=BASE_FONT + 1.5)
-    return _png(fig)
+    return to_png(fig)
 
 
 def calibration_figure(results: RunResults, ece: pd.DataFrame | None = None) -> bytes | None:
@@ -127,7 +127,7 @@ def calibration_figure(results: RunResults, ece: pd.DataFrame | None = None) -> 
     imputers = [n for n in results.imputers if n in set(table["imputer"])]
     metrics = results.metrics
     ece = metrics[(metrics["metric"] == "ece") & (metrics["bin"] == OVERALL) & (metrics["cohort"] == ALL)]
-    fig = _new_figure(min(15.0, 0.6 + 3.3 * len(levels)), 3.8)
+    fig = new_figure(min(15.0, 0.6 + 3.3 * len(levels)), 3.8)
     axes = fig.subplots(1, len(levels), squeeze=False, sharey=True)[0]
     for ax, level in zip(axes, levels):
         ax.plot([0, 1], [0, 1], color="#888888", linestyle="--", linewidth=0.9)
@@ -146,9 +146,9 @@ def calibration_figure(results: RunResults, ece: pd.DataFrame | None = None) -> 
         ax.grid(color="#EEEEEE", linewidth=0.6)
         ax.legend(fontsize=BASE_FONT - 1.5, loc="upper left", frameon=False)
     axes[0].set_ylabel("Concordance (fraction called right)", fontsize=BASE_FONT)
-    _suptitle(fig, "Calibration: confidence against concordance, scored cells pooled over replicates "
+    suptitle(fig, "Calibration: confidence against concordance, scored cells pooled over replicates "
                    "(dashed: perfect calibration)", fontsize=BASE_FONT + 1.5)
-    return _png(fig)
+    return to_png(fig)
 
 
 def quality_figure(results: RunResults) -> bytes | None:
@@ -165,7 +165,7 @@ def quality_figure(results: RunResults) -> bytes | None:
         return None
     n_cols = min(4, len(imputers))
     n_rows = (len(imputers) + n_cols - 1) // n_cols
-    fig = _new_figure(max(4.6, 0.6 + 2.9 * n_cols), 2.9 * n_rows + 0.9)
+    fig = new_figure(max(4.6, 0.6 + 2.9 * n_cols), 2.9 * n_rows + 0.9)
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for ax in axes.ravel()[len(imputers):]:
         ax.set_visible(False)
@@ -194,6 +194,6 @@ def quality_figure(results: RunResults) -> bytes | None:
     handles = [Line2D([], [], marker="o", linestyle="", color=OKABE_ITO[0], label="DR2 estimated from probabilities"),
                Line2D([], [], marker="s", linestyle="", color=OKABE_ITO[1], label="imputer's own quality (e.g. Beagle DR2)")]
     fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False, fontsize=BASE_FONT)
-    _suptitle(fig, f"Estimated against true per-variant quality · {level_label(level)} masked, replicate 0",
+    suptitle(fig, f"Estimated against true per-variant quality · {level_label(level)} masked, replicate 0",
               fontsize=BASE_FONT + 1.5)
-    return _png(fig)
+    return to_png(fig)
