@@ -219,3 +219,27 @@ def test_report_margin_option_on_the_command_line(tmp_path, capsys):
     assert exit_info.value.code == 0
     assert "ahead by more than 0.2" in (run / "report" / "report.md").read_text(encoding="utf-8")
     assert not math.isnan(DEFAULT_MARGIN) and DEFAULT_MARGIN == 0.01
+
+
+def test_run_end_summary_uses_the_same_margin(tmp_path):
+    """The table `impbench run` prints at its end: b is not marked below a when a is ahead by
+    less than the margin (a - b CI [0.005, 0.035]), and the noise dosage is never starred."""
+    from rich.console import Console
+
+    from impbench.report import run_summary
+
+    values = {("a", b): (0.80, 0.78, 0.82) for b in SCOPES} | {("b", b): (0.78, 0.76, 0.80) for b in SCOPES}
+    pairs = {("a", "b", b): (0.02, 0.005, 0.035) for b in SCOPES}
+    console = Console(width=200, record=True)
+    console.print(run_summary(_hand_run(tmp_path / "one", values, pairs)))
+    text = console.export_text()
+    assert re.search(r"│ b\s+│\s+0\.780 \[0\.760, 0\.800\] =", text) and "within 0.01" in text
+    values = {("noise", b): (0.00052, 0.0001, 0.0012) for b in SCOPES}
+    values |= {("major", b): (0.00006, 0.0, 0.0002) for b in SCOPES}
+    pairs = {("noise", "major", b): (0.00046, 8e-6, 0.0017) for b in SCOPES}
+    console = Console(width=200, record=True)
+    console.print(run_summary(_hand_run(tmp_path / "two", values, pairs)))
+    text = console.export_text()
+    rows = [line for line in text.splitlines() if line.startswith("│ noise") or line.startswith("│ major")]
+    assert len(rows) == 2 and not any(" *" in row for row in rows)
+    assert "no imputer (every R² below 0.05)" in text
