@@ -40,6 +40,9 @@ def forest_figure(results: RunResults, verdicts: list[LevelVerdict]) -> bytes | 
                     continue
                 colour = styles[entry.imputer][0]
                 yy = y[entry.imputer]
+                if entry.status == "none":  # no imputer imputes this scope: no best, no ranking
+                    ax.plot(entry.diff, yy, marker="x", markersize=5, color=colour, zorder=3)
+                    continue
                 if entry.status == "best":
                     ax.plot(0, yy, marker="D", markersize=5.5, color=colour, zorder=4)
                     ax.annotate("best", (0, yy), xytext=(5, 0), textcoords="offset points", va="center",
@@ -64,8 +67,9 @@ def forest_figure(results: RunResults, verdicts: list[LevelVerdict]) -> bytes | 
                 ax.set_xlabel("R² − best's R² (paired, 95% CI)", fontsize=BASE_FONT - 0.5)
     handles = [Line2D([], [], marker="D", linestyle="", color="#555555", label="best (difference 0)"),
                Line2D([], [], marker="o", color="#555555", label="tied with the best (within the margin)"),
-               Line2D([], [], marker="o", color="#555555", markerfacecolor="white", label="behind the best beyond the margin")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=BASE_FONT)
+               Line2D([], [], marker="o", color="#555555", markerfacecolor="white", label="behind the best beyond the margin"),
+               Line2D([], [], marker="x", linestyle="", color="#555555", label="no imputer imputes it (all below 0.05)")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False, fontsize=BASE_FONT)
     suptitle(fig, f"Paired difference in {'headline R² (mean over MAF bins)' if verdicts[0].metric == 'r2_bin_mean' else 'pooled dosage R²'} from the best imputer, per MAF class "
                    f"(standard protocol, all test samples; dotted: the margin, {verdicts[0].margin:g})",
               fontsize=BASE_FONT + 1.5)

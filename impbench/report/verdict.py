@@ -144,15 +144,15 @@ def level_sentence(level: float, ranks: dict[str, list[Ranked]], index: PairInde
         if low:
             below.setdefault(low, []).append(_where(b))
     for names, where in below.items():
-        what = _names([w.removeprefix("for ") for w in where])
+        scope = _names(where)
         if len(where) == len(ranks) > 1:
-            what = "anything, overall or in any MAF class"
+            scope = "overall or in any MAF class"
         if len(names) == 1:
-            text += f"; {names[0]} does not impute {what} (R² below {NONE_BELOW:g})"
+            text += f"; {names[0]} does not impute (R² below {NONE_BELOW:g}) {scope}"
         elif len(names) == 2:
-            text += f"; neither {names[0]} nor {names[1]} imputes {what} (R² below {NONE_BELOW:g})"
+            text += f"; neither {names[0]} nor {names[1]} imputes (R² below {NONE_BELOW:g}) {scope}"
         else:
-            text += f"; {_names(list(names))} do not impute {what} (R² below {NONE_BELOW:g})"
+            text += f"; {_names(list(names))} do not impute (R² below {NONE_BELOW:g}) {scope}"
     # Neighbours in a ranking (neither tied with the best, both above the floor) that the margin
     # does not tell apart.
     apart: dict[tuple[str, str], list[str]] = {}
