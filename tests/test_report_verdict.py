@@ -243,3 +243,18 @@ def test_run_end_summary_uses_the_same_margin(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("│ noise") or line.startswith("│ major")]
     assert len(rows) == 2 and not any(" *" in row for row in rows)
     assert "no imputer (every R² below 0.05)" in text
+
+
+def test_rare_class_note_counts_the_qc_steps_of_a_real_manifest(tmp_path):
+    """prepare's manifest lists QC steps (``qc.steps``); the MAF filter's count is named."""
+    from impbench.report.notes import rare_class_note
+
+    run = write_synthetic_run(tmp_path / "syn" / "run", imputers=("major", "knn"), **SMALL)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["dataset"]["qc"] = {"steps": [
+        {"step": "records read", "variants_removed": 0},
+        {"step": "MAF < 0.001 (training split)", "variants_removed": 425}]}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    note = rare_class_note(load_run(run))
+    assert note.startswith("The rare (<1%) class covers only variants polymorphic in the training panel")
+    assert "MAF < 0.001 (training split): 425 variants" in note

@@ -24,13 +24,19 @@ PER_VARIANT_METRICS = ("mean_variant_r2", "median_variant_r2", "frac_variant_r2_
 
 
 def fallback_note(results: RunResults) -> str:
-    """"" when the run has the headline; else why the verdict ranks on pooled R²."""
+    """"" when the run has the headline; else why the verdict ranks on pooled R² (with this
+    run's own allele-freq numbers when it has that floor)."""
     if verdict_metric(results) != FALLBACK_METRIC or results.metrics.empty:
         return ""
+    m = results.metrics
+    floor = m[(m["imputer"] == "allele-freq") & (m["metric"] == FALLBACK_METRIC) & (m["protocol"] == VERDICT_PROTOCOL)
+              & (m["cohort"] == ALL) & (m["bin"] == OVERALL)].sort_values("level")
+    here = (f" (here allele-freq, a dosage of 2 × the training allele frequency that knows nothing about any "
+            f"individual, scores {floor['value'].iloc[0]:.3f} pooled at {level_label(floor['level'].iloc[0])})"
+            if len(floor) and floor["value"].iloc[0] == floor["value"].iloc[0] else "")
     return (f"This run folder has no {VERDICT_METRIC} (it was scored by an older impbench): the verdict ranks on "
             "the pooled dosage R² over all variants instead, which common variants dominate and which rewards "
-            "knowing allele frequencies alone (a dosage of 2 × the training allele frequency scores about 0.34 "
-            "pooled on 1kgp-chr20, and ≤ 0.015 inside every MAF bin).")
+            f"knowing allele frequencies alone{here}.")
 
 
 def soft_fractions(results: RunResults) -> dict[str, float]:
@@ -87,16 +93,34 @@ def dosage_notes(results: RunResults) -> list[str]:
     return out
 
 
+def _rare_drops(qc: dict) -> list[tuple[str, int]]:
+    """QC steps that remove variants for being (near) monomorphic in the training split:
+    (step text, variants removed), from the manifest's ``qc.steps`` or ``qc.dropped``."""
+    out = []
+    for step in qc.get("steps") or []:
+        if isinstance(step, dict) and isinstance(step.get("variants_removed"), (int, float)):
+            text = str(step.get("step") or "")
+            if ("maf" in text.lower() or "monomorphic" in text.lower()) and step["variants_removed"] > 0:
+                out.append((text, int(step["variants_removed"])))
+    dropped = qc.get("dropped") or {}
+    if isinstance(dropped, dict):
+        for key in ("monomorphic", "maf"):
+            if isinstance(dropped.get(key), (int, float)) and dropped[key] > 0:
+                out.append((key, int(dropped[key])))
+    return out
+
+
 def rare_class_note(results: RunResults) -> str:
-    """Which variants the lowest MAF class covers (only training-polymorphic ones)."""
+    """Which variants the lowest MAF class covers (only training-polymorphic ones), with the
+    QC steps that dropped the others."""
     if not results.classes:
         return ""
     rare = results.classes[0]
     qc = (results.manifest.get("dataset") or {}).get("qc") or {}
-    dropped = (qc.get("dropped") or {}).get("monomorphic") if isinstance(qc, dict) else None
-    count = f" ({fmt_count(dropped)} variants here)" if isinstance(dropped, (int, float)) and dropped == dropped else ""
+    drops = _rare_drops(qc) if isinstance(qc, dict) else []
+    count = (" (" + "; ".join(f"{text}: {fmt_count(n)} variants" for text, n in drops) + ")") if drops else ""
     return (f"The {rare} class covers only variants polymorphic in the training panel: QC drops the monomorphic "
-            f"ones{count}, so no row scores them, and variants rarer than the panel can show are absent.")
+            f"and rarest ones{count}, so no row scores them, and variants rarer than the panel can show are absent.")
 
 
 def flags(results: RunResults) -> list[str]:

@@ -48,9 +48,11 @@ def _class_clause(where: str, ranking: list[Ranked], costs, margin: float) -> st
     if len(top) == 1:
         best = top[0]
         return f"{where}: {best.imputer} ({best.value:.3f}; {cost_text(costs, best.imputer)})"
-    cheapest = min(top, key=lambda r: (costs.get(r.imputer, (math.inf,))[0]
-                                       if costs.get(r.imputer, (math.nan,))[0] == costs.get(r.imputer, (math.nan,))[0]
-                                       else math.inf))
+    def seconds(entry: Ranked) -> float:
+        value = costs.get(entry.imputer, (math.nan, math.nan))[0]
+        return value if value == value else math.inf
+
+    cheapest = min(top, key=seconds)
     names = " or ".join(f"{r.imputer} ({r.value:.3f})" for r in top)
     return (f"{where}: {names}, tied within {margin:g}; {cheapest.imputer} costs least "
             f"({cost_text(costs, cheapest.imputer)})")
