@@ -42,6 +42,8 @@ window.addEventListener('load', function () {
   // the by-MAF figures: their smallest text (points at 150 px per inch) as displayed, with every
   // collapsed section opened (after the first screen is measured)
   var top = Math.round(rect.top + window.scrollY), bottom = Math.round(rect.bottom + window.scrollY);
+  var box = document.getElementById('answer').parentNode;
+  var answer_scroll = box.scrollWidth, answer_client = box.clientWidth;
   document.querySelectorAll('details').forEach(function (d) { d.open = true; });
   var figures = [];
   document.querySelectorAll('figure[id^="fig-by-maf"] img').forEach(function (img) {
@@ -53,7 +55,8 @@ window.addEventListener('load', function () {
   out.textContent = 'recommendation_top=' + top + ' recommendation_bottom=' + bottom
     + ' scroll_width=' + document.documentElement.scrollWidth + ' client_width=' + document.documentElement.clientWidth
     + ' smallest_text=' + smallest + ' smallest_where=' + where.replace(/ /g, '_')
-    + ' figures=' + figures.join(',') + ' end';
+    + ' figures=' + figures.join(',')
+    + ' answer_scroll=' + answer_scroll + ' answer_client=' + answer_client + ' end';
   document.body.appendChild(out);
 });
 </script>"""
@@ -110,6 +113,7 @@ def test_recommendation_on_the_first_screen_text_readable_no_overflow(demo_repor
     assert 0 < int(probe["recommendation_top"]) and int(probe["recommendation_bottom"]) <= RECOMMENDATION_WITHIN_PX
     assert int(probe["client_width"]) == WIDTH and int(probe["scroll_width"]) <= int(probe["client_width"])
     assert float(probe["smallest_text"]) >= MIN_TEXT_PX, probe["smallest_where"]
+    assert int(probe["answer_scroll"]) <= int(probe["answer_client"])  # the whole answer table on screen
     figures = dict(item.split(":") for item in probe["figures"].split(","))
     assert {"fig-by-maf-standard", "fig-by-maf-paper"} <= set(figures)
     for key, px in figures.items():

@@ -175,7 +175,7 @@ def test_first_screen_is_the_answer(tmp_path):
     assert "ahead by more than 0.01" in first.intro and re.search(r"\d s, \d+ MB", first.intro)
     assert [t.key for t in first.tables] == ["answer"] and not first.alerts
     columns = first.tables[0].columns
-    assert any(c.startswith("n_eff") for c in columns) and "Seconds per unit" in columns and "Peak MB" in columns
+    assert any(c.startswith("n_eff") for c in columns) and "s per unit" in columns and "Peak MB" in columns
     assert {r[0].text for r in first.tables[0].rows} >= {"5%", "15%"}  # one table across levels
     html = write_report(run, formats="html").read_text(encoding="utf-8")
     assert html.index('id="recommendation"') < html.index('id="failures"') < html.index("<nav>")

@@ -42,7 +42,7 @@ dl.kv dd { margin:0; word-break:break-word; }
 td details > summary { margin:0; }
 details > summary { cursor:pointer; margin:18px 0 8px; }
 details > summary > h3, details > summary > h4 { display:inline; margin:0; }
-table#answer td { white-space:nowrap; }
+table#answer td:nth-child(3) { white-space:nowrap; }
 details > summary .hint { color:var(--muted); font-size:12.5px; margin-left:10px; }
 nav li { margin:1px 0; }
 nav a { color:var(--accent); text-decoration:none; }

@@ -120,15 +120,16 @@ def answer_table(results: RunResults, verdicts: list[LevelVerdict]) -> Table:
     margin = verdicts[0].margin if verdicts else 0.0
     columns = ["Level", "Rank", "Imputer", "Overall"] + classes
     if eff_bins:
-        columns.append("n_eff (" + " / ".join("overall" if b == OVERALL else b.split(" (")[0] for b in eff_bins) + ")")
-    columns += ["Dosages", "Seconds per unit", "Peak MB"]
+        columns.append("n_eff (" + " / ".join("all" if b == OVERALL else b.split(" (")[0].split("-")[0]
+                                               for b in eff_bins) + ")")
+    columns += ["Dosages", "s per unit", "Peak MB"]
     table = Table("answer", f"{headline_name(metric)} at every masking level",
                   f"Standard protocol, all test samples; value [95% CI]. MAF source: {results.row_maf_source(ALL)}",
                   columns,
                   note=f"Bold: the best and those tied with it (not behind by more than {margin:g} R² at the paired "
                        f"CI's bound); 'none': no imputer reaches {NONE_BELOW:g}. "
                        + ("n_eff = test samples × R²: the sample size an association study keeps. " if eff_bins else "")
-                       + "Seconds per unit: fit + one level × replicate.")
+                       + "s per unit: seconds of fit + one level × replicate.")
     for verdict in verdicts:
         by_bin = {b: {r.imputer: r for r in ranking} for b, ranking in verdict.ranks.items()}
         for position, entry in enumerate(verdict.ranks[OVERALL]):
@@ -143,7 +144,8 @@ def answer_table(results: RunResults, verdicts: list[LevelVerdict]) -> Table:
                     bold=mine.top))
             if eff_bins:
                 values = [n_eff.get((round(verdict.level, 9), b, entry.imputer), math.nan) for b in eff_bins]
-                row.append(Cell(" / ".join("–" if v != v else f"{v:,.1f}" for v in values)))
+                row.append(Cell(" / ".join("–" if v != v else f"{v:,.0f}" if v >= 10 else f"{v:.1f}"
+                                           for v in values)))
             seconds, peak = costs.get(entry.imputer, (math.nan, math.nan))
             row += [Cell(dosage_kind(soft.get(entry.imputer)).split(" (")[0] if soft else "not recorded"),
                     Cell(fmt_seconds(seconds)), Cell(fmt_mb(peak))]
