@@ -33,7 +33,7 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def to_png(fig: Figure) -> bytes:
+def figure_png(fig: Figure) -> bytes:
     """The figure as a palette PNG (at most 256 colours: the plots use a few flat colours, and
     a palette makes the file about three times smaller than RGBA, keeping the HTML small)."""
     from PIL import Image
@@ -47,7 +47,7 @@ def to_png(fig: Figure) -> bytes:
     return out.getvalue()
 
 
-def suptitle(fig: Figure, text: str, fontsize: float) -> None:
+def wrapped_suptitle(fig: Figure, text: str, fontsize: float) -> None:
     """A figure title wrapped to the figure's width (constrained layout does not wrap or shrink
     it, so a long title on a narrow figure would be cut at both edges)."""
     width_chars = max(20, int(fig.get_figwidth() * 72 / (fontsize * 0.62)))
@@ -103,9 +103,9 @@ def per_sample_figure(results: RunResults) -> bytes | None:
     handles = [Line2D([], [], marker="o", linestyle="", color=cohort_colour[c], label=c) for c in cohorts]
     fig.legend(handles=handles, title="Cohort (one point per test sample)", loc="outside lower center",
                ncol=min(len(handles), 8), frameon=False, fontsize=BASE_FONT, title_fontsize=BASE_FONT)
-    suptitle(fig, f"Per-sample dosage R² · {results.dataset_name} / {results.name} · standard protocol, "
+    wrapped_suptitle(fig, f"Per-sample dosage R² · {results.dataset_name} / {results.name} · standard protocol, "
                  "mean over replicates", fontsize=BASE_FONT + 2)
-    return to_png(fig)
+    return figure_png(fig)
 
 
 PHASED_LABELS = [str(CODE_GT[code]) for code in CALL_CODES]
@@ -172,9 +172,9 @@ def confusion_figure(results: RunResults, level: float) -> bytes | None:
     bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.7, aspect=30)
     bar.set_label("Fraction of the true genotype's row", fontsize=BASE_FONT)
     bar.ax.tick_params(labelsize=BASE_FONT - 1)
-    suptitle(fig, f"Confusion matrices · {level_label(level)} masked · scored (masked) cells, summed over "
+    wrapped_suptitle(fig, f"Confusion matrices · {level_label(level)} masked · scored (masked) cells, summed over "
                  "replicates · standard protocol", fontsize=BASE_FONT + 2)
-    return to_png(fig)
+    return figure_png(fig)
 
 
 def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
@@ -226,8 +226,8 @@ def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
     if len(memory_series) > 2:
         handles.append(Patch(facecolor=child_colour, label="child process peak (fit or impute)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=BASE_FONT)
-    suptitle(fig, f"Time and memory · {results.dataset_name} / {results.name}", fontsize=BASE_FONT + 2)
-    return to_png(fig)
+    wrapped_suptitle(fig, f"Time and memory · {results.dataset_name} / {results.name}", fontsize=BASE_FONT + 2)
+    return figure_png(fig)
 
 
 def _quantity(value: float) -> str:
@@ -288,6 +288,6 @@ def compare_figure(run_a: RunResults, run_b: RunResults, matched: pd.DataFrame) 
     handles.append(Line2D([], [], color="#888888", linestyle="--", label="y = x (equal R²)"))
     fig.legend(handles=handles, title="Cohort (one point per test sample)", loc="outside lower center",
                ncol=min(len(handles), 8), frameon=False, fontsize=BASE_FONT, title_fontsize=BASE_FONT)
-    suptitle(fig, f"Per-sample dosage R²: B = {run_b.label} against A = {run_a.label}",
+    wrapped_suptitle(fig, f"Per-sample dosage R²: B = {run_b.label} against A = {run_a.label}",
                  fontsize=BASE_FONT + 2)
-    return to_png(fig)
+    return figure_png(fig)

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
-from impbench.report.figures import legend_name, new_figure, to_png, suptitle
+from impbench.report.figures import figure_png, legend_name, new_figure, wrapped_suptitle
 from impbench.report.load import OVERALL, RunResults
 from impbench.report.model import FigureOut, display_width
 from impbench.report.style import imputer_colours, level_label, metric_name
@@ -105,8 +105,8 @@ def _draw(results: RunResults, summary: pd.DataFrame, protocol: str, metric: str
                fontsize=MIN_FONT + 0.5)
     what = (f"{metric_name(metric, protocol)} by MAF bin · {protocol} protocol · all test samples · "
             f"MAF source: {results.maf_source}")
-    suptitle(fig, what, fontsize=MIN_FONT + 2.5)
-    return to_png(fig), min_font_pt(fig)
+    wrapped_suptitle(fig, what, fontsize=MIN_FONT + 2.5)
+    return figure_png(fig), min_font_pt(fig)
 
 
 def by_maf_figures(results: RunResults, summary: pd.DataFrame, protocol: str) -> list[FigureOut]:

@@ -1,6 +1,6 @@
 """Figures of the verdict and of calibration: forest plot of paired differences from the best,
 overall R² per test cohort, reliability diagram, estimated-vs-true per-variant quality. Each
-returns PNG bytes (``figures.to_png``) or None when there is nothing to draw."""
+returns PNG bytes (``figures.figure_png``) or None when there is nothing to draw."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from impbench.scoring.calibration import quality_correlation
-from impbench.report.figures import BASE_FONT, OKABE_ITO, new_figure, to_png, suptitle
+from impbench.report.figures import BASE_FONT, OKABE_ITO, figure_png, new_figure, wrapped_suptitle
 from impbench.report.load import ALL, OVERALL, RunResults
 from impbench.report.style import imputer_colours, level_label
 from impbench.report.verdict import LevelVerdict
@@ -70,10 +70,10 @@ def forest_figure(results: RunResults, verdicts: list[LevelVerdict]) -> bytes | 
                Line2D([], [], marker="o", color="#555555", markerfacecolor="white", label="behind the best beyond the margin"),
                Line2D([], [], marker="x", linestyle="", color="#555555", label="no imputer imputes it (all below 0.05)")]
     fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False, fontsize=BASE_FONT)
-    suptitle(fig, f"Paired difference in {'headline R² (mean over MAF bins)' if verdicts[0].metric == 'r2_bin_mean' else 'pooled dosage R²'} from the best imputer, per MAF class "
+    wrapped_suptitle(fig, f"Paired difference in {'headline R² (mean over MAF bins)' if verdicts[0].metric == 'r2_bin_mean' else 'pooled dosage R²'} from the best imputer, per MAF class "
                    f"(standard protocol, all test samples; dotted: the margin, {verdicts[0].margin:g})",
               fontsize=BASE_FONT + 1.5)
-    return to_png(fig)
+    return figure_png(fig)
 
 
 def cohort_figure(results: RunResults, metric: str = "r2") -> bytes | None:
@@ -114,9 +114,9 @@ def cohort_figure(results: RunResults, metric: str = "r2") -> bytes | None:
                        fontsize=BASE_FONT)
     fig.legend(loc="outside lower center", ncol=min(len(scopes), 8), frameon=False, fontsize=BASE_FONT,
                title="Test samples (all, or one cohort)", title_fontsize=BASE_FONT)
-    suptitle(fig, ("Headline R² (mean over MAF bins)" if metric == "r2_bin_mean" else "Overall minor-allele dosage R²")
+    wrapped_suptitle(fig, ("Headline R² (mean over MAF bins)" if metric == "r2_bin_mean" else "Overall minor-allele dosage R²")
               + " per test cohort (standard protocol)", fontsize=BASE_FONT + 1.5)
-    return to_png(fig)
+    return figure_png(fig)
 
 
 def calibration_figure(results: RunResults, ece: pd.DataFrame | None = None) -> bytes | None:
@@ -150,9 +150,9 @@ def calibration_figure(results: RunResults, ece: pd.DataFrame | None = None) -> 
         ax.grid(color="#EEEEEE", linewidth=0.6)
         ax.legend(fontsize=BASE_FONT - 1.5, loc="upper left", frameon=False)
     axes[0].set_ylabel("Concordance (fraction called right)", fontsize=BASE_FONT)
-    suptitle(fig, "Calibration: confidence against concordance, scored cells pooled over replicates "
+    wrapped_suptitle(fig, "Calibration: confidence against concordance, scored cells pooled over replicates "
                    "(dashed: perfect calibration)", fontsize=BASE_FONT + 1.5)
-    return to_png(fig)
+    return figure_png(fig)
 
 
 def quality_figure(results: RunResults) -> bytes | None:
@@ -198,6 +198,6 @@ def quality_figure(results: RunResults) -> bytes | None:
     handles = [Line2D([], [], marker="o", linestyle="", color=OKABE_ITO[0], label="DR2 estimated from probabilities"),
                Line2D([], [], marker="s", linestyle="", color=OKABE_ITO[1], label="imputer's own quality (e.g. Beagle DR2)")]
     fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False, fontsize=BASE_FONT)
-    suptitle(fig, f"Estimated against true per-variant quality · {level_label(level)} masked, replicate 0",
+    wrapped_suptitle(fig, f"Estimated against true per-variant quality · {level_label(level)} masked, replicate 0",
               fontsize=BASE_FONT + 1.5)
-    return to_png(fig)
+    return figure_png(fig)
