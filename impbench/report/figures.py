@@ -28,6 +28,7 @@ BASE_FONT = 8
 
 
 def new_figure(width: float, height: float) -> Figure:
+    """An empty figure of that size (inches) at the report's DPI, with constrained layout and an Agg canvas."""
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig

@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from impbench.scoring.calibration import quality_correlation
-from impbench.report.figures import BASE_FONT, OKABE_ITO, figure_png, new_figure, wrapped_suptitle
+from impbench.report.figures import BASE_FONT, OKABE_ITO, new_figure, figure_png, wrapped_suptitle
 from impbench.report.load import ALL, OVERALL, RunResults
 from impbench.report.style import imputer_colours, level_label
 from impbench.report.verdict import LevelVerdict
