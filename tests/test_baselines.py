@@ -208,3 +208,44 @@ def test_baseline_rejects_panel_with_missing_codes(tmp_path):
     codes[0, 0] = 0
     with pytest.raises(ImpbenchError, match="major"):
         MajorImputer().fit(sim.with_codes(codes), None, RunContext(work_dir=tmp_path))
+
+
+# ---------------------------------------------------------------------------- allele-freq: the frequency-only floor
+from impbench.imputers.baselines import AlleleFreqImputer, AlleleFreqOptions  # noqa: E402
+from impbench.testing import ImputerContract  # noqa: E402
+
+
+class TestAlleleFreqContract(ImputerContract):
+    imputer_cls = AlleleFreqImputer
+
+
+def test_allele_freq_is_2f_with_hardy_weinberg_probabilities(tmp_path):
+    sim = simulate_matrix(n_samples=120, sequence_length=40_000, seed=7)
+    panel, target = sim.take_samples(np.arange(100)), sim.take_samples(np.arange(100, 120))
+    ctx = RunContext(work_dir=tmp_path, seed=0)
+    imputer = AlleleFreqImputer(AlleleFreqOptions())
+    imputer.fit(panel, None, ctx)
+    masked = target.codes.copy()
+    masked[::2] = 0  # half the samples fully masked
+    result = imputer.impute(target.with_codes(masked), ctx)
+    check_imputation("allele-freq", result, target.with_codes(masked))
+    # slow reference: the panel's ALT frequency counted allele by allele
+    alleles = np.array([0, 0, 1, 1, 2])[panel.codes]
+    f = alleles.sum(axis=0) / (2 * panel.n_samples)
+    np.testing.assert_allclose(result.dosage[::2], np.broadcast_to(2 * f, result.dosage[::2].shape), atol=1e-5)
+    expected = np.stack([(1 - f) ** 2, (1 - f) * f, f * (1 - f), f ** 2], axis=1)
+    np.testing.assert_allclose(result.probs[0], expected, atol=1e-6)
+    assert np.array_equal(result.calls[1::2], target.codes[1::2])  # observed kept
+    # every sample gets the same answer: it knows nothing about the individual
+    assert np.array_equal(result.calls[0], result.calls[2])
+    assert all(slow_call(expected[v]) == result.calls[0, v] for v in range(sim.n_variants))
+
+
+def test_allele_freq_is_a_default_builtin():
+    from impbench.bench.settings import RunSettings, plan_imputers
+    from impbench.imputers import registry
+
+    info = registry.get_imputers()["allele-freq"]
+    assert info.cls is AlleleFreqImputer and info.distribution == "impbench"
+    names = [plan.name for plan in plan_imputers(RunSettings(dataset="x"))]
+    assert {"major", "knn", "allele-freq"} <= set(names)

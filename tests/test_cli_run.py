@@ -121,28 +121,28 @@ def test_run_end_to_end_with_example_plugin_and_vcf(capsys, tiny_cards, tmp_path
     plugins.register_plugin(example_module(), "example", distribution="impbench-example", version="0.1.0")
     options = tmp_path / "opts.toml"
     options.write_text("[knn]\nk = 4\n")
-    code, out, err = impbench(capsys, *run_args(tiny_cards, tmp_path / "out", "--imputers", "major,knn,allele-freq",
+    code, out, err = impbench(capsys, *run_args(tiny_cards, tmp_path / "out", "--imputers", "major,knn,tag-snp",
                                                 "--levels", "0.1,0.2", "--run", "r1", "--write-vcf",
-                                                "--options", options, "--opt", "allele-freq.sample=false",
+                                                "--options", options, "--opt", "tag-snp.window=3",
                                                 "--seed", "3", "--threads", "1", "--protocol", "both"))
     assert code == 0, err
     run_dir = tmp_path / "out" / "tiny" / "r1"
     assert f"results: {run_dir}" in out
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert {name: e["status"] for name, e in manifest["imputers"].items()} == {
-        "major": "ok", "knn": "ok", "allele-freq": "ok"}
+        "major": "ok", "knn": "ok", "tag-snp": "ok"}
     assert manifest["imputers"]["knn"]["options"] == {"k": 4, "window": 10}  # file over card default
-    assert manifest["imputers"]["allele-freq"]["options"] == {"sample": False, "pseudocount": 0.5}
-    assert manifest["imputers"]["allele-freq"]["distribution"] == "impbench-example"
+    assert manifest["imputers"]["tag-snp"]["options"] == {"window": 3, "pseudocount": 0.5}
+    assert manifest["imputers"]["tag-snp"]["distribution"] == "impbench-example"
     assert manifest["command"].startswith("impbench ") and manifest["settings"]["seed"] == 3
     assert manifest["dataset"]["hash"] and manifest["dataset"]["qc"]
     assert len(manifest["masks"]) == 2
     metrics = pd.read_csv(run_dir / "metrics.csv")
-    assert set(metrics.imputer) == {"major", "knn", "allele-freq"} and set(metrics.protocol) == {"standard", "paper"}
+    assert set(metrics.imputer) == {"major", "knn", "tag-snp"} and set(metrics.protocol) == {"standard", "paper"}
     r2 = metrics.query("protocol == 'standard' and bin == 'overall' and metric == 'r2'").groupby("imputer").value.mean()
     assert r2["knn"] > r2["major"]  # the floor: knn uses linkage, major does not
     vcfs = sorted(p.name for p in (run_dir / "vcf").glob("*.vcf.gz"))
-    assert vcfs == sorted([f"{i}.L{lv}.r0.vcf.gz" for i in ("major", "knn", "allele-freq") for lv in ("0.1", "0.2")]
+    assert vcfs == sorted([f"{i}.L{lv}.r0.vcf.gz" for i in ("major", "knn", "tag-snp") for lv in ("0.1", "0.2")]
                           + ["target.L0.1.r0.vcf.gz", "target.L0.2.r0.vcf.gz", "truth.vcf.gz"])
     if shutil.which("bcftools"):
         result = subprocess.run(["bcftools", "view", str(run_dir / "vcf" / "knn.L0.1.r0.vcf.gz")],
@@ -150,9 +150,9 @@ def test_run_end_to_end_with_example_plugin_and_vcf(capsys, tiny_cards, tmp_path
         assert result.returncode == 0, result.stderr
         assert "##FORMAT=<ID=GP" in result.stdout and "DR2=" in result.stdout
     # the same command again resumes: nothing recomputed
-    code, out, err = impbench(capsys, *run_args(tiny_cards, tmp_path / "out", "--imputers", "major,knn,allele-freq",
+    code, out, err = impbench(capsys, *run_args(tiny_cards, tmp_path / "out", "--imputers", "major,knn,tag-snp",
                                                 "--levels", "0.1,0.2", "--run", "r1", "--write-vcf",
-                                                "--options", options, "--opt", "allele-freq.sample=false",
+                                                "--options", options, "--opt", "tag-snp.window=3",
                                                 "--seed", "3", "--threads", "1", "--protocol", "both"))
     assert code == 0 and "(0 units done, 6 already done)" in out
 
@@ -258,7 +258,7 @@ def test_run_folder_in_use_is_refused_naming_the_holder(capsys, tiny_cards, tmp_
 def test_jobs_1_and_2_give_identical_metrics(capsys, tiny_cards, tmp_path):
     plugins.register_plugin(example_module(), "example", distribution="impbench-example", version="0.1.0")
     for jobs in (1, 2):
-        code, _, err = impbench(capsys, *run_args(tiny_cards, tmp_path, "--imputers", "major,knn,allele-freq", "--run",
+        code, _, err = impbench(capsys, *run_args(tiny_cards, tmp_path, "--imputers", "major,knn,tag-snp", "--run",
                                                   f"j{jobs}", "--replicates", "2", "--jobs", jobs))
         assert code == 0, err
     one, two = (tmp_path / "tiny" / f"j{jobs}" for jobs in (1, 2))

@@ -102,7 +102,7 @@ def test_builtins_registered_through_the_hook():
     imputers = plugins.get_imputers()
     assert imputers["major"].cls is MajorImputer and imputers["knn"].cls is KnnImputer
     assert imputers["major"].distribution == "impbench" and imputers["major"].plugin == plugins.BUILTIN
-    assert list(imputers)[:2] == ["major", "knn"]
+    assert list(imputers)[:3] == ["major", "knn", "allele-freq"]
 
 
 def test_entry_points_load_lazily_and_once(fake_entry_points):
@@ -127,18 +127,18 @@ def test_broken_plugin_is_skipped_and_reported(fake_entry_points):
 def test_load_plugins_env_restricts(fake_entry_points, monkeypatch):
     monkeypatch.setenv(plugins.LOAD_PLUGINS_ENV, "beta, impbench-broken-not-this")
     imputers = plugins.get_imputers()
-    assert set(imputers) == {"major", "knn", "beta-imp"}
+    assert set(imputers) == {"major", "knn", "allele-freq", "beta-imp"}
     assert _FakeEntryPoint.loads == {"beta": 1}
 
 
 def test_load_plugins_env_by_distribution_name(fake_entry_points, monkeypatch):
     monkeypatch.setenv(plugins.LOAD_PLUGINS_ENV, "impbench-alpha")
-    assert set(plugins.get_imputers()) == {"major", "knn", "alpha-imp"}
+    assert set(plugins.get_imputers()) == {"major", "knn", "allele-freq", "alpha-imp"}
 
 
 def test_load_plugins_env_empty_loads_none(fake_entry_points, monkeypatch):
     monkeypatch.setenv(plugins.LOAD_PLUGINS_ENV, "")
-    assert set(plugins.get_imputers()) == {"major", "knn"}
+    assert set(plugins.get_imputers()) == {"major", "knn", "allele-freq"}
     assert _FakeEntryPoint.loads == {}
 
 
@@ -173,7 +173,7 @@ def test_register_rejects_non_imputer(fake_entry_points, monkeypatch):
 
 def test_unknown_imputer_lists_the_valid_names(fake_entry_points, monkeypatch):
     monkeypatch.setenv(plugins.LOAD_PLUGINS_ENV, "")
-    with pytest.raises(ImpbenchError, match=r"unknown imputer 'nope'; available: major, knn"):
+    with pytest.raises(ImpbenchError, match=r"unknown imputer 'nope'; available: major, knn, allele-freq"):
         plugins.get_imputer("nope")
 
 

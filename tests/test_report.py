@@ -22,7 +22,8 @@ from impbench.report.verdict import level_sentence
 from impbench.testing.synthetic import write_synthetic_run
 
 SMALL = dict(levels=(0.05, 0.15), replicates=2, bin_edges=(0, 0.01, 0.05, 0.5), n_samples=6)
-FIGURE_KEYS = ("fig-forest", "fig-cohorts", "fig-by-maf-standard", "fig-by-maf-paper", "fig-calibration",
+FIGURE_KEYS = ("fig-forest", "fig-cohorts", "fig-by-maf-standard", "fig-by-maf-standard-gt-r2",
+               "fig-by-maf-standard-concordance", "fig-by-maf-standard-iqs", "fig-by-maf-paper", "fig-calibration",
                "fig-quality", "fig-per-sample", "fig-confusion-L0.05", "fig-runtime")
 
 # ---------------------------------------------------------------------------------------------
@@ -134,7 +135,12 @@ def test_verdict_by_hand(hand_run):
     level = next(s for s in report.sections if s.key == "verdict-L0.05")
     assert level.intro == "At 5% masking a and c are tied best overall; for rare variants b is best."
     table = level.tables[0]
-    assert table.columns == ["Rank", "Imputer", "Overall R²", "Difference from the best", "rare (<1%)"]
+    # an older run folder (no r2_bin_mean): ranked on pooled r2, and the report says so
+    assert table.columns == ["Rank", "Imputer", "Overall: Pooled dosage R² (older run: no per-bin mean)",
+                             "Difference from the best", "rare (<1%)"]
+    notes = next(s for s in report.sections if s.key == "verdict-notes")
+    assert any("has no r2_bin_mean" in a and "pooled dosage R²" in a for a in notes.alerts)
+    assert "ranked on pooled R² (older run folder)" in report.sections[0].intro
     rows = [[c.text for c in row] for row in table.rows]
     assert rows[0][:3] == ["1", "a", "0.920 [0.900, 0.940] · best"]
     assert rows[1][:4] == ["1=", "c", "0.910 [0.890, 0.930] · tied", "-0.010 [-0.030, +0.010]"]
@@ -153,7 +159,8 @@ def test_verdict_sentence_every_class():
                          Ranked("z", 0.49, 0.4, 0.6, "worse")],
              "rare (<1%)": [Ranked("x", 0.9, 0.8, 1.0, "best"), Ranked("z", 0.5, 0.4, 0.6, "worse"),
                             Ranked("y", 0.49, 0.4, 0.6, "worse")]}
-    pairs = pd.DataFrame([("y", "z", 0.05, "standard", "all", "rare (<1%)", "r2", 0.49, 0.5, -0.01, -0.02, 0.01)],
+    pairs = pd.DataFrame([("y", "z", 0.05, "standard", "all", "rare (<1%)", "r2_bin_mean", 0.49, 0.5, -0.01, -0.02,
+                           0.01)],
                          columns=list(COLUMNS["pairs"]))
     sentence = level_sentence(0.05, ranks, PairIndex(pairs))
     assert sentence == ("At 5% masking x is best overall and in every MAF class; "
@@ -414,7 +421,7 @@ def test_run_summary_names_imputers_and_next_command(tmp_path):
     console = Console(width=140, record=True)
     console.print(run_summary(run))
     text = console.export_text()
-    assert "Dosage R², 5% masking" in text and "rare (<1%)" in text and "knn" in text
+    assert "Headline R² (mean over MAF bins), 5% masking" in text and "rare (<1%)" in text and "knn" in text
     assert f"Next: impbench report {run}" in text and f"Run folder: {run}" in text
     assert text.index("knn") < text.index("major")  # ranked: knn is the better synthetic imputer
     for name in ("metrics.csv", "pairs.csv"):

@@ -175,6 +175,7 @@ class MaskRecord(Record):
     replicate: int
     sha256: str
     n_masked: int = 0
+    n_typed_variants: int | None = None
     achieved_rate: float | None = None
     carrier_rate: float | None = None
     warning: str | None = None

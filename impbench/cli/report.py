@@ -8,6 +8,7 @@ import click
 
 from impbench.errors import ImpbenchError
 from impbench.report import parse_formats, write_compare, write_report
+from impbench.report.verdict import DEFAULT_MARGIN, check_margin
 
 
 @click.command("report")
@@ -22,15 +23,20 @@ from impbench.report import parse_formats, write_compare, write_report
 @click.option("--compare", is_flag=True,
               help="Compare two runs: per-sample dosage R² of RUN_B against RUN_A, paired differences "
                    "with a 95% CI and a Wilcoxon signed-rank p-value; warns when the masks differ.")
-def report_cmd(run_dirs: tuple[Path, ...], out_dir: Path | None, formats: str, compare: bool) -> None:
+@click.option("--margin", type=float, default=DEFAULT_MARGIN, show_default=True,
+              help="R² by which one imputer must beat another to be called better: the lower bound of the "
+                   "paired 95% CI of the difference must exceed it (otherwise they are tied).")
+def report_cmd(run_dirs: tuple[Path, ...], out_dir: Path | None, formats: str, compare: bool, margin: float) -> None:
     """Turn a run folder written by `impbench run` into tables, figures and an HTML page.
 
     \b
-    Opens with the Verdict: per masking level, imputers ranked by dosage R² with 95%
-    bootstrap CIs, overall and per MAF class, ties by paired CIs, one sentence per level, a
-    forest plot, per-cohort rankings and warnings (budget-stopped training, lower coverage,
-    off-target masks). Then each metric per level, overall and per MAF bin (value [95% CI],
-    bold only where a paired CI excludes the others), calibration, time and memory.
+    Opens with the answer: one recommendation sentence per MAF class (headline R²: the
+    mean of the per-MAF-bin dosage R²; better only beyond --margin; cost in seconds and
+    peak memory), then one table across masking levels (CIs, n_eff, soft or hard dosages),
+    then the notes, collapsed (failures, budget-stopped training, lower coverage, off-target
+    masks, what the rare class covers). Then per level the rankings with paired differences,
+    a forest plot, per-cohort rankings, each metric per level, overall and per MAF bin
+    (paper protocol beside standard, never bolded), calibration, time and memory.
     The HTML embeds everything and loads nothing.
 
     \b
@@ -43,6 +49,7 @@ def report_cmd(run_dirs: tuple[Path, ...], out_dir: Path | None, formats: str, c
 
 
     parse_formats(formats)
+    check_margin(margin)
     console = Console(stderr=True)
     if compare:
         if len(run_dirs) != 2:
@@ -55,6 +62,6 @@ def report_cmd(run_dirs: tuple[Path, ...], out_dir: Path | None, formats: str, c
                                 "(use --compare RUN_A RUN_B to compare two runs)")
         with console.status("writing report") as status:
             path = write_report(run_dirs[0], out_dir, formats,
-                                progress=lambda message: status.update(f"writing report: {message}"))
+                                progress=lambda message: status.update(f"writing report: {message}"), margin=margin)
     console.print(f"report written to {path.parent if path.suffix else path}", highlight=False)
     click.echo(str(path))

@@ -1,7 +1,13 @@
-"""Built-in baseline imputers (``major``, ``knn``), registered through the plugin hook.
+"""Built-in baseline imputers (``allele-freq``, ``major``, ``knn``), registered through the plugin hook.
 
 They are the floor every model must clear:
 
+``allele-freq``  the frequency-only floor: each missing cell gets the Hardy-Weinberg
+           probabilities ``(1-f)^2, (1-f)f, f(1-f), f^2`` of the variant's ALT frequency ``f``
+           in the panel, so its dosage is exactly ``2 f`` and it knows nothing about the
+           individual; the call is ``Imputation.from_probs``'s. Any score it reaches is what
+           knowing allele frequencies alone is worth (pooled R² over many MAF bins rewards that;
+           the per-bin scores do not).
 ``major``  the most frequent code of each variant in the panel (ties: the lower code).
 ``knn``    for each missing cell (sample t, variant v), the ``k`` panel samples nearest to t
            by Hamming distance over t's observed codes in the window ``v - window .. v + window``
@@ -21,7 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from impbench.errors import ImpbenchError, ImputerError
-from impbench.genotypes import CALL_CODES, MISSING, N_CALL_CODES, GenotypeMatrix, is_call
+from impbench.genotypes import CALL_CODES, MISSING, N_CALL_CODES, GenotypeMatrix, alt_allele_frequency, is_call
 from impbench.imputers.hookspecs import hookimpl
 from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
 
@@ -70,6 +76,39 @@ class MajorImputer(Imputer):
     def impute(self, target: GenotypeMatrix, ctx: RunContext) -> Imputation:
         require_same_variants(self.name, self._panel, target)
         probs = np.broadcast_to(self._major_probs, target.codes.shape + (N_CALL_CODES,))
+        return _finish(target, probs)
+
+
+@dataclass
+class AlleleFreqOptions:
+    """``allele-freq`` has no settings."""
+
+
+def hardy_weinberg_probs(alt_freq: np.ndarray) -> np.ndarray:
+    """float32 (n_variants, 4): probabilities of the codes 0|0, 0|1, 1|0, 1|1 under Hardy-Weinberg
+    proportions for ALT frequencies ``alt_freq`` float (n_variants,) in [0, 1]."""
+    f = np.asarray(alt_freq, dtype=np.float64)
+    return np.stack([(1 - f) ** 2, (1 - f) * f, f * (1 - f), f ** 2], axis=1).astype(np.float32)
+
+
+class AlleleFreqImputer(Imputer):
+    """The frequency-only floor: dosage 2 x the panel's ALT frequency, probabilities from
+    Hardy-Weinberg, the same answer for every sample."""
+
+    name: ClassVar[str] = "allele-freq"
+    reference_free: ClassVar[bool] = True
+    Options: ClassVar[type] = AlleleFreqOptions
+    description: ClassVar[str] = "dosage 2 x training allele frequency, Hardy-Weinberg probabilities (floor)"
+
+    def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
+        _check_panel(self.name, panel)
+        self._panel = panel.take_variants(np.arange(panel.n_variants))  # for the variant check
+        self._panel.codes = np.empty((0, panel.n_variants), dtype=np.uint8)
+        self._probs = hardy_weinberg_probs(alt_allele_frequency(panel.codes))  # (n_variants, 4)
+
+    def impute(self, target: GenotypeMatrix, ctx: RunContext) -> Imputation:
+        require_same_variants(self.name, self._panel, target)
+        probs = np.broadcast_to(self._probs, target.codes.shape + (N_CALL_CODES,))
         return _finish(target, probs)
 
 
@@ -165,3 +204,4 @@ class KnnImputer(Imputer):
 def register_imputers(register):
     register(MajorImputer)
     register(KnnImputer)
+    register(AlleleFreqImputer)

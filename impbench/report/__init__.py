@@ -12,11 +12,15 @@ Public API:
 
 - ``run_summary(run_dir)``: the rich summary ``impbench run`` prints at its end.
 
-The report opens with the Verdict (``verdict.py``): imputers ranked by dosage R² with CIs per
-level and MAF class, ties by paired CIs, one sentence per level, a forest plot, per-cohort
-rankings and warnings. Files written (per format): ``md``: report.md; ``csv``: summary.csv
+The report opens with the answer (``recommend.py``, ``verdict.py``): one recommendation
+sentence per MAF class with the margin and each imputer's cost, then one compact table across
+levels (the headline ``r2_bin_mean`` with CIs, n_eff, soft or hard dosages, seconds and peak
+memory); the notes (failures, warnings, soft/hard dosages, what the rare class covers) below it,
+collapsed; per level a ranking with paired differences; a forest plot; per-cohort rankings.
+Files written (per format): ``md``: report.md; ``csv``: summary.csv
 (tidy: metrics.csv with replicate SD, coverage and ``best``) and runtime.csv; ``png``:
-fig_forest.png, fig_cohorts.png, fig_by_maf_<protocol>.png, fig_calibration.png,
+fig_forest.png, fig_cohorts.png, fig_by_maf_<protocol>.png (dosage R²; more metrics in
+fig_by_maf_<protocol>_<metric>.png), fig_calibration.png,
 fig_quality.png, fig_per_sample_r2.png, fig_confusion_L<first level>.png, fig_runtime.png;
 ``html``: report.html (figures embedded).
 Every file is written under a temporary name and renamed, so none is ever half-written.
@@ -45,6 +49,7 @@ from impbench.report.load import RunResults, load_run
 from impbench.report.markdown import report_markdown
 from impbench.report.style import fmt_diff, fmt_value, level_label
 from impbench.report.tables import Cell, Table, summarise
+from impbench.report.verdict import DEFAULT_MARGIN, check_margin
 
 __all__ = ["FORMATS", "load_run", "paired_sample_stats", "parse_formats", "run_summary", "summarise", "write_compare", "write_report", "RunResults"]
 
@@ -95,14 +100,17 @@ def _write_outputs(report: Report, out_dir: Path, formats: tuple[str, ...], stem
 
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
                  formats: str | Iterable[str] = FORMATS,
-                 progress: Callable[[str], None] | None = None) -> Path:
+                 progress: Callable[[str], None] | None = None, margin: float = DEFAULT_MARGIN) -> Path:
     """Write the report of one run; returns the HTML path (the folder if no ``html``).
 
-    ``ImpbenchError`` if ``run_dir`` is missing or not a run folder, or a format is unknown.
+    margin : R² by which one imputer must beat another (lower bound of the paired 95% CI).
+    ``ImpbenchError`` if ``run_dir`` is missing or not a run folder, a format is unknown or the
+    margin is not in [0, 1).
     """
     formats = parse_formats(formats)
+    margin = check_margin(margin)
     results = load_run(run_dir)
-    report = build_report(results, progress, draw="png" in formats or "html" in formats)
+    report = build_report(results, progress, draw="png" in formats or "html" in formats, margin=margin)
     out = _prepare_out(Path(out_dir) if out_dir is not None else results.run_dir / "report")
     return _write_outputs(report, out, formats, "report", {"summary.csv": report.summary, "runtime.csv": report.runtime})
 

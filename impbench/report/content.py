@@ -4,13 +4,17 @@ and ``html.py``."""
 from __future__ import annotations
 
 
-from impbench.report import figures, figures_verdict, overview
+from impbench.report import figures, figures_maf, figures_verdict, overview
 from impbench.report.load import RunResults
 from impbench.report.model import FigureOut, Report, Section, display_width as _display_width
 from impbench.report.style import PROTOCOL_NAMES, level_label, protocol_order
 from impbench.report.paired import PairIndex
-from impbench.report.tables import Table, failures, level_tables, runtime_frame, runtime_table, summarise
-from impbench.report.verdict import cohort_table, flags, level_verdicts, verdict_table
+from impbench.report.tables import (Table, failures, level_tables, paper_inflation, runtime_frame, runtime_table,
+                                    summarise)
+from impbench.report.notes import dosage_notes, fallback_note, flags, rare_class_note
+from impbench.report.recommend import answer_table, recommendation
+from impbench.report.verdict import (DEFAULT_MARGIN, NONE_BELOW, cohort_table, headline_name, level_verdicts,
+                                     verdict_table)
 
 __all__ = ["FigureOut", "Report", "Section", "Table", "build_report", "verdict_sections"]
 
@@ -23,56 +27,73 @@ def _figure(key: str, filename: str, title: str, caption: str, png: bytes | None
     return [FigureOut(key, filename, title, caption, png, _display_width(png))] if png else []
 
 
-def verdict_sections(results: RunResults, draw: bool = True, step=lambda message: None) -> list[Section]:
-    """The Verdict: per level, a ranking table and one sentence; the forest plot; per test
-    cohort when there is more than one; warnings on results not to trust."""
+def verdict_sections(results: RunResults, draw: bool = True, step=lambda message: None,
+                     margin: float = DEFAULT_MARGIN) -> list[Section]:
+    """The Verdict: the recommendation sentence and one compact table across levels (the first
+    screen); then the notes on these numbers (collapsed); per level a ranking with paired
+    differences and one sentence (collapsed); the forest plot; per test cohort when there is
+    more than one."""
     index = PairIndex(results.pairs)
-    verdicts = level_verdicts(results, index)
-    warnings = flags(results)
+    verdicts = level_verdicts(results, index, margin=margin)
+    fallback = fallback_note(results)
+    rare = rare_class_note(results)
+    warnings = [n for n in [fallback, *flags(results)] if n]
+    notes = [n for n in [*dosage_notes(results), rare] if n]
     if not verdicts:
-        return [Section("verdict", "Verdict", alerts=warnings,
+        return [Section("verdict", "Verdict", alerts=warnings, notes=notes,
                         intro="No verdict: metrics.csv has no overall dosage R² (standard protocol) yet.")]
-    classes = ", ".join(results.classes) or "none in metrics.csv"
-    sections = [Section("verdict", "Verdict", alerts=warnings, intro=(
-        "Which imputer to use, and how sure that is: imputers ranked by minor-allele dosage R² over every test "
-        "sample (standard protocol), with 95% bootstrap CIs over test samples, overall and per MAF class "
-        f"({classes}). Tied: the paired difference from the best has a 95% CI covering 0 "
-        + ("(pairs.csv)." if index else "(pairs.csv is absent: no imputer can be called tied or worse).")))]
+    answer = answer_table(results, verdicts)
+    answer.note += " " + rare if rare else ""
+    intro = recommendation(results, verdicts)
+    if fallback:
+        intro += " Note: ranked on pooled R² (older run folder), see the notes below."
+    sections = [Section("verdict", "Verdict", intro=intro, tables=[answer])]
+    sections.append(Section("verdict-notes", "Notes on these numbers", depth=3, in_nav=False,
+                            alerts=warnings, notes=notes, collapsed=True, intro=(
+        f"How the verdict reads: imputers ranked by {headline_name(verdicts[0].metric)} over every test sample "
+        "(standard protocol), with 95% bootstrap CIs, overall and per MAF class "
+        f"({', '.join(results.classes) or 'none in metrics.csv'}). One imputer is better than another only where "
+        f"the paired 95% CI of the difference lies beyond {margin:g} R²; below {NONE_BELOW:g} R² an imputer does "
+        "not impute a class. "
+        + ("" if index else "pairs.csv is absent: no imputer can be called tied or worse."))))
     for verdict in verdicts:
-        sections.append(Section(f"verdict-{_level_slug(verdict.level)}", f"{level_label(verdict.level)} masked",
-                                depth=3, intro=verdict.sentence, in_nav=False,
-                                tables=[verdict_table(results, verdict, f"verdict-{_level_slug(verdict.level)}-rank")]))
+        slug = _level_slug(verdict.level)
+        sections.append(Section(f"verdict-{slug}", f"{level_label(verdict.level)} masked: ranking with paired "
+                                "differences", depth=3, intro=verdict.sentence, in_nav=False, collapsed=True,
+                                tables=[verdict_table(results, verdict, f"verdict-{slug}-rank")]))
     step("figure: forest plot")
     png = figures_verdict.forest_figure(results, verdicts) if draw else None
     sections.append(Section("verdict-forest", "Difference from the best, per MAF class", depth=3, in_nav=False))
     sections[-1].figures += _figure("fig-forest", "fig_forest.png", "Difference from the best imputer",
-                                    "Paired difference in dosage R² from the best of each column, with its 95% CI "
-                                    "(same samples and masks for both). Filled: best or tied with it; hollow: below "
-                                    "the best beyond the CI.", png)
+                                    f"Paired difference in {headline_name(verdicts[0].metric)} from the best of each "
+                                    "column, with its 95% CI (same samples and masks for both); dotted: the margin "
+                                    f"(−{margin:g}). Filled: best or tied with it; hollow: behind the best by more "
+                                    "than the margin.", png)
     cohorts = results.cohorts
     if len(cohorts) > 1:
-        by_cohort = {c: {v.level: v for v in level_verdicts(results, index, c)} for c in cohorts}
+        by_cohort = {c: {v.level: v for v in level_verdicts(results, index, c, margin=margin)} for c in cohorts}
         tables = [cohort_table(results, v.level, {c: by_cohort[c][v.level] for c in cohorts if v.level in by_cohort[c]},
                                f"verdict-cohorts-{_level_slug(v.level)}") for v in verdicts]
         sentences = [by_cohort[c][v.level].sentence for v in verdicts[:1] for c in cohorts if v.level in by_cohort[c]]
         step("figure: per cohort")
-        png = figures_verdict.cohort_figure(results) if draw else None
+        png = figures_verdict.cohort_figure(results, verdicts[0].metric) if draw else None
         sections.append(Section("verdict-cohorts", "Per test cohort", depth=3, in_nav=False, intro=" ".join(sentences),
                                 tables=tables, grid=True, figures=_figure(
-                                    "fig-cohorts", "fig_cohorts.png", "Overall dosage R² per test cohort",
-                                    "Each cohort's test samples scored on their own, with 95% bootstrap CIs; "
-                                    "black: all test samples.", png)))
+                                    "fig-cohorts", "fig_cohorts.png", f"{headline_name(verdicts[0].metric)} per "
+                                    "test cohort", "Each cohort's test samples scored on their own, with 95% "
+                                    "bootstrap CIs; black: all test samples. MAF source per cohort row: "
+                                    + "; ".join(f"{c}: {results.row_maf_source(c)}" for c in cohorts) + ".", png)))
     return sections
 
 
-def build_report(results: RunResults, progress=None, draw: bool = True) -> Report:
+def build_report(results: RunResults, progress=None, draw: bool = True, margin: float = DEFAULT_MARGIN) -> Report:
     """Compute every table and draw every figure of one run's report (no figure if not ``draw``)."""
     step = progress or (lambda message: None)
     manifest = results.manifest
-    summary = summarise(results)
+    summary = summarise(results, margin)
     runtime = runtime_frame(results)
     qc_tables = overview.qc_tables(results)
-    sections = verdict_sections(results, draw, step) + [
+    sections = verdict_sections(results, draw, step, margin) + [
         Section("overview", "Run overview", tables=[overview.dataset_table(results), overview.settings_table(results)],
                 grid=True),
         Section("qc-masks", "QC summary and masks", tables=qc_tables[:1] + [overview.masks_table(results)],
@@ -85,17 +106,16 @@ def build_report(results: RunResults, progress=None, draw: bool = True) -> Repor
         sections.append(Section("results", "Results", intro="No metrics yet: metrics.csv is absent or empty "
                                 "(the run failed before scoring anything, or is still running)."))
     by_level = level_tables(results, summary)
+    inflation = paper_inflation(summary)
     for protocol in protocol_order(summary["protocol"].unique()):
         step(f"figure: by MAF ({protocol})")
-        png = figures.by_maf_figure(results, summary, protocol) if draw else None
-        fig = [FigureOut(f"fig-by-maf-{protocol}", f"fig_by_maf_{protocol}.png",
-                         f"Scores by MAF bin, {protocol} protocol",
-                         "One row per masking level, one column per headline metric; all test samples; "
-                         "lines: value pooled over replicates, band: 95% bootstrap CI over test samples; left of the "
-                         "dashed line: the overall score with its CI; grey bars: SNPs per bin (right axis). "
-                         f"MAF source: {results.maf_source}.", png, _display_width(png))] if png else []
+        figs = figures_maf.by_maf_figures(results, summary, protocol) if draw else []
+        intro = inflation if protocol == "paper" else ""
         sections.append(Section(f"results-{protocol}", f"Results: {PROTOCOL_NAMES.get(protocol, protocol)}",
-                                figures=fig))
+                                figures=figs[:1], intro=intro))
+        if figs[1:]:
+            sections.append(Section(f"results-{protocol}-more", f"{protocol} protocol: more metrics by MAF bin",
+                                    depth=3, figures=figs[1:], collapsed=True, in_nav=False))
         for tables in (t for t in by_level if t.protocol == protocol):
             slug = f"{protocol}-{_level_slug(tables.level)}"
             sections.append(Section(slug, f"{protocol} protocol · {level_label(tables.level)} masked", depth=3,

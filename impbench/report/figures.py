@@ -15,14 +15,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from impbench.genotypes import CALL_CODES, CODE_GT
-from impbench.report.load import OVERALL, RunResults
-from impbench.report.style import FIGURE_METRICS, OKABE_ITO, imputer_colours, level_label, metric_name
+from impbench.report.load import RunResults
+from impbench.report.style import OKABE_ITO, level_label
 
 DPI = 150
 BAR_COLOUR = "#D9D9D9"
@@ -60,98 +58,7 @@ def wrapped_suptitle(fig: Figure, text: str, fontsize: float) -> None:
     fig.suptitle("\n".join(lines), fontsize=fontsize)
 
 
-def _thousands(value: float, _pos=None) -> str:
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:g}M"
-    if value >= 1000:
-        return f"{value / 1000:g}k"
-    return f"{value:g}"
-
-
-def by_maf_figure(results: RunResults, summary: pd.DataFrame, protocol: str) -> bytes | None:
-    """Scores by MAF bin for one protocol (all test samples); None when there is nothing to draw.
-
-    Rows: masking levels. Columns: the headline metrics (``FIGURE_METRICS``). x: ``overall``
-    (its own slot, left of a dashed line, so the overall score never covers a curve), then each
-    MAF bin (categorical). One line per imputer with its 95% bootstrap CI as a band (the
-    overall score as a point with its CI as a bar); the SNP count per bin as light bars on a
-    secondary axis.
-    """
-    frame = summary[(summary["protocol"] == protocol) & (summary["cohort"] == "all")]
-    metrics = [m for m in FIGURE_METRICS.get(protocol, FIGURE_METRICS["standard"]) if m in set(frame["metric"])]
-    bins = [b for b in results.bins if b in set(frame["bin"])]
-    if frame.empty or not metrics or not bins:
-        return None
-    levels = sorted(frame["level"].unique())
-    imputers = [name for name in results.imputers if name in set(frame["imputer"])]
-    styles = imputer_colours(results.imputers)
-    x = np.arange(len(bins)) + 1.5
-    fig = new_figure(min(19.0, 2.3 * len(metrics) + 0.6), 2.35 * len(levels) + 1.2)
-    axes = fig.subplots(len(levels), len(metrics), squeeze=False)
-    offsets = (np.arange(len(imputers)) - (len(imputers) - 1) / 2) * min(0.12, 0.7 / max(len(imputers), 1))
-    for row, level in enumerate(levels):
-        at_level = frame[frame["level"] == level]
-        counts = (at_level[at_level["bin"].isin(bins)].groupby("bin")["n_variants"].max()
-                  .reindex(bins).fillna(0).to_numpy(float))
-        for col, metric in enumerate(metrics):
-            ax = axes[row, col]
-            data = at_level[at_level["metric"] == metric]
-            bars = ax.twinx()
-            bars.bar(x, counts, width=0.75, color=BAR_COLOUR, zorder=0)
-            bars.set_ylim(0, max(counts.max(), 1) * 1.1)
-            bars.yaxis.set_major_formatter(FuncFormatter(_thousands))
-            bars.yaxis.set_major_locator(MaxNLocator(4, integer=True))
-            bars.tick_params(labelsize=BASE_FONT - 1.5, colors="#777777")
-            if col == len(metrics) - 1:
-                bars.set_ylabel("SNPs per bin (grey bars)", fontsize=BASE_FONT - 0.5, color="#555555")
-            ax.set_zorder(bars.get_zorder() + 1)
-            ax.patch.set_visible(False)
-            ax.axvline(0.75, color="#AAAAAA", linestyle="--", linewidth=0.8)
-            for offset, name in zip(offsets, imputers):
-                mine = data[data["imputer"] == name].set_index("bin")
-                per_bin = mine.reindex(bins)
-                colour, marker, linestyle = styles[name]
-                ax.plot(x, per_bin["value"].to_numpy(float), color=colour, marker=marker, linestyle=linestyle,
-                        linewidth=1.3, markersize=3, zorder=3)
-                ax.fill_between(x, per_bin["ci_low"].to_numpy(float), per_bin["ci_high"].to_numpy(float),
-                                color=colour, alpha=0.18, linewidth=0, zorder=2)
-                if OVERALL in mine.index and np.isfinite(mine.loc[OVERALL, "value"]):
-                    value, low, high = (float(mine.loc[OVERALL, c]) for c in ("value", "ci_low", "ci_high"))
-                    err = [[max(value - low, 0)], [max(high - value, 0)]] if np.isfinite(low) and np.isfinite(high) else None
-                    ax.errorbar([offset], [value], yerr=err, fmt=marker, color=colour, markersize=3.5,
-                                elinewidth=1.2, capsize=0, zorder=4)
-            ax.set_xticks(np.concatenate([[0.0], x]))
-            ax.set_xlim(-0.6, x[-1] + 0.6)
-            ax.tick_params(labelsize=BASE_FONT - 1)
-            if row == len(levels) - 1:
-                ax.set_xticklabels(["overall"] + bins, rotation=45, ha="right", rotation_mode="anchor")
-                ax.set_xlabel("MAF bin (minor allele frequency)", fontsize=BASE_FONT - 0.5)
-            else:
-                ax.set_xticklabels([])
-            ax.set_title(f"{metric_name(metric, protocol)} · {level_label(level)}", fontsize=BASE_FONT)
-            if col == 0:
-                ax.set_ylabel(f"{level_label(level)} masked\nscore (fraction, 0–1)", fontsize=BASE_FONT)
-            ax.grid(axis="y", color="#EEEEEE", linewidth=0.6)
-
-    handles = [Line2D([], [], color=styles[n][0], marker=styles[n][1], linestyle=styles[n][2],
-                      label=_legend_name(results, n)) for n in imputers]
-    labels = [h.get_label() for h in handles]
-    handles.append((Patch(facecolor="#555555", alpha=0.25, linewidth=0), Line2D([], [], color="#333333")))
-    labels.append("value with its 95% bootstrap CI")
-    handles.append(Patch(facecolor=BAR_COLOUR))
-    labels.append("SNPs per MAF bin (right axis)")
-    for name in results.imputers:  # imputers of the run with nothing to draw: say so
-        if name not in imputers:
-            handles.append(Line2D([], [], linestyle="none"))
-            labels.append(f"{name} ({results.status(name)}: no result)")
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 8), frameon=False,
-               fontsize=BASE_FONT, handler_map={tuple: HandlerTuple(ndivide=1, pad=0)})
-    wrapped_suptitle(fig, f"{results.dataset_name} / {results.name} · {protocol} protocol · all test samples · "
-                   f"MAF source: {results.maf_source}", fontsize=BASE_FONT + 2)
-    return figure_png(fig)
-
-
-def _legend_name(results: RunResults, name: str) -> str:
+def legend_name(results: RunResults, name: str) -> str:
     status = results.status(name)
     return name if status in ("ok", "unknown") else f"{name} ({status})"
 
@@ -187,7 +94,7 @@ def per_sample_figure(results: RunResults) -> bytes | None:
             ax.scatter(pos + jitter, mine["r2"], s=10, c=[cohort_colour[c] for c in mine["cohort"]],
                        alpha=0.8, linewidths=0, zorder=3)
         ax.set_xticks(positions)
-        ax.set_xticklabels([_legend_name(results, n) for n in imputers], rotation=30, ha="right",
+        ax.set_xticklabels([legend_name(results, n) for n in imputers], rotation=30, ha="right",
                            rotation_mode="anchor", fontsize=BASE_FONT)
         ax.set_title(f"{level_label(level)} masked", fontsize=BASE_FONT + 1)
         ax.set_xlabel("Imputer", fontsize=BASE_FONT)
@@ -261,7 +168,7 @@ def confusion_figure(results: RunResults, level: float) -> bytes | None:
             ax.set_xlabel(f"Imputed {what}", fontsize=BASE_FONT)
             if col == 0:
                 ax.set_ylabel(f"True {what}", fontsize=BASE_FONT)
-            ax.set_title(f"{_legend_name(results, name)}\n{'4 phased codes' if kind == 'phased' else '3 dosage classes'}"
+            ax.set_title(f"{legend_name(results, name)}\n{'4 phased codes' if kind == 'phased' else '3 dosage classes'}"
                          f" · n = {int(counts.sum()):,}", fontsize=BASE_FONT + 1)
     bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.7, aspect=30)
     bar.set_label("Fraction of the true genotype's row", fontsize=BASE_FONT)
@@ -276,7 +183,7 @@ def runtime_figure(results: RunResults, runtime: pd.DataFrame) -> bytes | None:
     and a child process's peak, e.g. Beagle's Java, where the manifest records one)."""
     if runtime.empty or runtime[["fit_seconds", "impute_seconds_total", "fit_peak_mb", "impute_peak_mb"]].isna().all().all():
         return None
-    names = [_legend_name(results, n) for n in runtime["imputer"]]
+    names = [legend_name(results, n) for n in runtime["imputer"]]
     y = np.arange(len(names))
     fit_colour, impute_colour, child_colour = OKABE_ITO[0], OKABE_ITO[4], OKABE_ITO[2]
     child = runtime["child_peak_mb"].to_numpy(float)

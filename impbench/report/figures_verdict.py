@@ -33,11 +33,16 @@ def forest_figure(results: RunResults, verdicts: list[LevelVerdict]) -> bytes | 
         for col, column in enumerate(columns):
             ax = axes[row, col]
             ax.axvline(0, color="#888888", linewidth=0.9, zorder=1)
+            if verdict.margin > 0:
+                ax.axvline(-verdict.margin, color="#888888", linewidth=0.9, linestyle=":", zorder=1)
             for entry in verdict.ranks.get(column, []):
                 if entry.imputer not in y:
                     continue
                 colour = styles[entry.imputer][0]
                 yy = y[entry.imputer]
+                if entry.status == "none":  # no imputer imputes this scope: no best, no ranking
+                    ax.plot(entry.diff, yy, marker="x", markersize=5, color=colour, zorder=3)
+                    continue
                 if entry.status == "best":
                     ax.plot(0, yy, marker="D", markersize=5.5, color=colour, zorder=4)
                     ax.annotate("best", (0, yy), xytext=(5, 0), textcoords="offset points", va="center",
@@ -61,11 +66,13 @@ def forest_figure(results: RunResults, verdicts: list[LevelVerdict]) -> bytes | 
             if row == len(verdicts) - 1:
                 ax.set_xlabel("R² − best's R² (paired, 95% CI)", fontsize=BASE_FONT - 0.5)
     handles = [Line2D([], [], marker="D", linestyle="", color="#555555", label="best (difference 0)"),
-               Line2D([], [], marker="o", color="#555555", label="tied with the best (CI covers 0)"),
-               Line2D([], [], marker="o", color="#555555", markerfacecolor="white", label="below the best (CI excludes 0)")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=BASE_FONT)
-    wrapped_suptitle(fig, "Paired difference in minor-allele dosage R² from the best imputer, per MAF class "
-                   "(standard protocol, all test samples)", fontsize=BASE_FONT + 1.5)
+               Line2D([], [], marker="o", color="#555555", label="tied with the best (within the margin)"),
+               Line2D([], [], marker="o", color="#555555", markerfacecolor="white", label="behind the best beyond the margin"),
+               Line2D([], [], marker="x", linestyle="", color="#555555", label="no imputer imputes it (all below 0.05)")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False, fontsize=BASE_FONT)
+    wrapped_suptitle(fig, f"Paired difference in {'headline R² (mean over MAF bins)' if verdicts[0].metric == 'r2_bin_mean' else 'pooled dosage R²'} from the best imputer, per MAF class "
+                   f"(standard protocol, all test samples; dotted: the margin, {verdicts[0].margin:g})",
+              fontsize=BASE_FONT + 1.5)
     return figure_png(fig)
 
 
@@ -103,10 +110,12 @@ def cohort_figure(results: RunResults, metric: str = "r2") -> bytes | None:
         ax.tick_params(labelsize=BASE_FONT)
         ax.set_title(f"{level_label(level)} masked", fontsize=BASE_FONT + 1)
         ax.grid(axis="y", color="#EEEEEE", linewidth=0.6)
-    axes[0].set_ylabel("Overall dosage R² (95% CI)", fontsize=BASE_FONT)
+    axes[0].set_ylabel(("Headline R²" if metric == "r2_bin_mean" else "Overall dosage R²") + " (95% CI)",
+                       fontsize=BASE_FONT)
     fig.legend(loc="outside lower center", ncol=min(len(scopes), 8), frameon=False, fontsize=BASE_FONT,
                title="Test samples (all, or one cohort)", title_fontsize=BASE_FONT)
-    wrapped_suptitle(fig, "Overall minor-allele dosage R² per test cohort (standard protocol)", fontsize=BASE_FONT + 1.5)
+    wrapped_suptitle(fig, ("Headline R² (mean over MAF bins)" if metric == "r2_bin_mean" else "Overall minor-allele dosage R²")
+              + " per test cohort (standard protocol)", fontsize=BASE_FONT + 1.5)
     return figure_png(fig)
 
 

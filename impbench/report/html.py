@@ -33,12 +33,16 @@ nav ol { display:flex; flex-wrap:wrap; gap:2px 18px; margin:2px 0; padding:0; li
         padding:8px 18px; margin:10px 0 14px; }
 .warn ul { margin:4px 0; padding-left:20px; }
 .sentence { font-size:16px; margin:4px 0 10px; }
+.recommend { font-size:17px; background:var(--best); border-left:6px solid var(--accent); padding:8px 14px;
+             border-radius:4px; }
+.alert-line { color:#9a3a00; font-weight:600; }
 dl.kv { display:grid; grid-template-columns:max-content minmax(0, 1fr); gap:1px 10px; margin:0; }
 dl.kv dt { color:#444; font-weight:500; }
 dl.kv dd { margin:0; word-break:break-word; }
 td details > summary { margin:0; }
 details > summary { cursor:pointer; margin:18px 0 8px; }
-details > summary > h4 { display:inline; margin:0; }
+details > summary > h3, details > summary > h4 { display:inline; margin:0; }
+table#answer td:nth-child(3) { white-space:nowrap; }
 details > summary .hint { color:var(--muted); font-size:12.5px; margin-left:10px; }
 nav li { margin:1px 0; }
 nav a { color:var(--accent); text-decoration:none; }
@@ -124,7 +128,8 @@ def table_html(table: Table) -> str:
 def figure_html(figure: FigureOut) -> str:
     data = base64.b64encode(figure.png).decode("ascii")
     style = f' style="max-width:{figure.max_width_px}px"' if figure.max_width_px else ""
-    return (f'<figure id="{escape(figure.key)}"{style}><img alt="{escape(figure.title)}" '
+    font = f' data-min-font-pt="{figure.min_font_pt:.2f}"' if figure.min_font_pt else ""
+    return (f'<figure id="{escape(figure.key)}"{style}><img alt="{escape(figure.title)}"{font} '
             f'src="data:image/png;base64,{data}"><figcaption><strong>{escape(figure.title)}.</strong> '
             f"{escape(figure.caption)}</figcaption></figure>")
 
@@ -133,15 +138,25 @@ def _section_html(section: Section) -> str:
     depth = min(section.depth, 6)
     heading = f"<h{depth}>{escape(section.title)}</h{depth}>"
     if section.collapsed:
-        heading = (f"<details><summary>{heading}<span class=\"hint\">{len(section.tables)} tables: "
+        parts = [f"{len(section.tables)} table{'s' if len(section.tables) != 1 else ''}" if section.tables else "",
+                 f"{len(section.figures)} figure{'s' if len(section.figures) != 1 else ''}" if section.figures else "",
+                 f"{len(section.alerts)} warning{'s' if len(section.alerts) != 1 else ''}" if section.alerts else "",
+                 f"{len(section.notes)} note{'s' if len(section.notes) != 1 else ''}" if section.notes else ""]
+        what = ", ".join(p for p in parts if p)
+        heading = (f"<details><summary>{heading}<span class=\"hint\">{what + ': ' if what else ''}"
                    "click to show or hide</span></summary>")
     parts = [f'<section id="s-{escape(section.key)}">{heading}']
     if section.alerts:
         items = "".join(f"<li>{escape(a)}</li>" for a in section.alerts)
         parts.append(f'<div class="warn"><strong>Results not to trust as they stand</strong><ul>{items}</ul></div>')
     if section.intro:
-        cls = "sentence" if section.key.startswith("verdict-") else "intro"
-        parts.append(f'<p class="{cls}">{escape(section.intro)}</p>')
+        if section.key == "verdict":
+            parts.append(f'<p class="sentence recommend" id="recommendation">{escape(section.intro)}</p>')
+        else:
+            cls = "sentence" if section.key.startswith("verdict-") else "intro"
+            parts.append(f'<p class="{cls}">{escape(section.intro)}</p>')
+    if section.notes:
+        parts.append('<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in section.notes) + "</ul>")
     parts += [figure_html(f) for f in section.figures]
     if section.tables:
         tables = "\n".join(table_html(t) for t in section.tables)
@@ -171,8 +186,11 @@ def report_html(report: Report, footer: str = "") -> str:
                            for name, status, error, note in rows)
 
         if broken:
-            failures = (f'<div class="alert" id="failures"><h2>{len(broken)} imputer(s) did not finish</h2>'
-                        f"<ul>{items(broken)}</ul><p>The tables and figures below show what exists for them.</p></div>")
+            failures = (f'<details class="banner"><summary class="alert-line">{len(broken)} imputer(s) did not finish: '
+                        f'{escape(", ".join(name for name, *_ in broken))} (click to show)</summary>'
+                        f'<div class="alert" id="failures"><h2>{len(broken)} imputer(s) did not finish</h2>'
+                        f"<ul>{items(broken)}</ul><p>The tables and figures below show what exists for them.</p>"
+                        "</div></details>")
         elif skipped:
             failures = '<div class="ok">Every imputer that applies to this run finished.</div>'
         else:
@@ -181,7 +199,10 @@ def report_html(report: Report, footer: str = "") -> str:
             failures += (f'<div class="ok" id="not-applicable"><p>Not applicable to this masking scheme (not a '
                          f"failure):</p><ul>{items(skipped)}</ul></div>")
     nav_items = _nav(report.sections)
-    body = "\n".join(_section_html(s) for s in report.sections)
+    # The first screen is the answer: the first section (the Verdict's recommendation and table),
+    # then the banners, collapsed, then the contents and the rest.
+    first = _section_html(report.sections[0]) if report.sections else ""
+    body = "\n".join(_section_html(s) for s in report.sections[1:])
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -194,6 +215,7 @@ def report_html(report: Report, footer: str = "") -> str:
 <body>
 <main>
 <header><h1>{escape(report.title)}</h1><p class="subtitle">{escape(report.subtitle)}</p></header>
+{first}
 {failures}
 <nav><ol><li><strong>Contents:</strong></li>{nav_items}</ol></nav>
 {body}

@@ -89,6 +89,19 @@ class RunResults:
         """The manifest's record of ``imputer``; None when the manifest does not list it."""
         return self.record.imputers.get(imputer)
 
+    def row_maf_source(self, cohort: str = ALL) -> str:
+        """Which MAF bins and orients the rows of ``cohort``: the optional metrics.csv column
+        ``maf_source`` (cohort rows may use the cohort's own training MAF), else the manifest's
+        ``cohort_maf_source`` for a cohort, else ``maf_source``."""
+        if "maf_source" in self.metrics.columns:
+            values = self.metrics.loc[self.metrics["cohort"] == cohort, "maf_source"].dropna().astype(str)
+            values = [v for v in pd.unique(values) if v.strip()]
+            if values:
+                return ", ".join(values)
+        if cohort != ALL and self.manifest.get("cohort_maf_source"):
+            return str(self.manifest["cohort_maf_source"])
+        return self.maf_source
+
     def imputer_info(self, imputer: str) -> dict:
         """The manifest's record of ``imputer`` as its JSON object ({} when not listed)."""
         record = self.imputer_record(imputer)

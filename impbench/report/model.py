@@ -23,6 +23,7 @@ class FigureOut:
     caption: str
     png: bytes
     max_width_px: int | None = None  # HTML display width cap (the PNG keeps its resolution)
+    min_font_pt: float | None = None  # smallest text in the figure (points at FIGURE_DPI), when known
 
     def __post_init__(self) -> None:
         # Names can carry values read from a run folder (a protocol, a level): never a path.
@@ -48,6 +49,7 @@ class Section:
     grid: bool = False  # lay the tables out side by side (HTML)
     collapsed: bool = False  # HTML: inside a closed <details> (long reference tables)
     alerts: list[str] = field(default_factory=list)  # warnings shown before the tables
+    notes: list[str] = field(default_factory=list)  # information (not warnings), a list after the intro
     in_nav: bool = True  # listed in the HTML contents
 
 

@@ -29,8 +29,9 @@ SUMMARY_COLUMNS = (
 OVERALL = "overall"
 
 
-_NUMERIC = re.compile(r"^(-?[\d,]+(\.\d+)?( ± (-?[\d.]+|–))?( \(n=\d+\))?|n/a|–|[\d.,]+ of [\d.,]+|"
-                      r"[+-]?[\d.]+ \[[+-]?[\d.]+, [+-]?[\d.]+\]( · (best|tied))?)$")
+_NUMERIC = re.compile(r"^(-?[\d,]+(\.\d+)?( ± (-?[\d.]+|–))?( \(n=\d+\))?( ⚠ [\d.,]+ variants)?|n/a|–|[\d.,]+ of [\d.,]+|"
+                      r"([\d.,]+|–)( / ([\d.,]+|–))+|"
+                      r"[+-]?[\d.]+ \[[+-]?[\d.]+, [+-]?[\d.]+\]( · (best|tied|none))?( ⚠ [\d.,]+ variants)?)$")
 
 
 def is_numeric_text(text: str) -> bool:
@@ -67,7 +68,17 @@ class LevelTables:
     counts: Table
 
 
-def summarise(results: RunResults) -> pd.DataFrame:
+#: Metrics on the R² scale, where "better" needs the margin (``impbench report --margin``).
+MARGIN_METRICS = frozenset({"r2", "r2_bin_mean", "gt_r2"})
+#: The standard-protocol metric shown beside each ``paper`` metric.
+PAPER_STANDARD = {"accuracy": "phased_accuracy", "r2": "r2", "precision": "precision", "recall": "recall",
+                  "f1": "f1"}
+#: Per-variant R² summaries resting on fewer variants (``n_variant_r2``) than this are marked.
+PER_VARIANT_MIN = 100
+PER_VARIANT_METRICS = frozenset({"mean_variant_r2", "median_variant_r2", "frac_variant_r2_ge_0.8"})
+
+
+def summarise(results: RunResults, margin: float = 0.0) -> pd.DataFrame:
     """metrics.csv with what the tables need, one row per protocol x level x cohort x bin x
     metric x imputer (``SUMMARY_COLUMNS``).
 
@@ -76,8 +87,9 @@ def summarise(results: RunResults) -> pd.DataFrame:
     samples; NaN with one replicate or without the file); ``coverage`` the imputer's
     ``coverage`` in that level and bin (standard protocol's where the row's protocol has none);
     ``best`` marks the best value only when its paired CI (pairs.csv) against every other
-    imputer in the row excludes 0 (never on identical values; smaller is better for
-    ``LOWER_IS_BETTER``). Rows sorted by protocol, level, cohort (``all`` first), bin (overall
+    imputer in the row excludes 0, or for ``MARGIN_METRICS`` lies beyond ``margin`` (never on
+    identical values; smaller is better for ``LOWER_IS_BETTER``; never in the ``paper``
+    protocol, whose numbers are not a fair comparison). Rows sorted by protocol, level, cohort (``all`` first), bin (overall
     first, then by ``bin_lo``), metric, imputer (report order).
     """
     metrics = results.metrics
@@ -108,7 +120,10 @@ def summarise(results: RunResults) -> pd.DataFrame:
         part = summary.iloc[rows]
         values = dict(zip(part["imputer"], part["value"].astype(float)))
         protocol, level, cohort, bin_label, metric = key
-        winner = excludes_others(values, index, level, protocol, cohort, bin_label, metric)
+        if protocol == "paper":
+            continue
+        winner = excludes_others(values, index, level, protocol, cohort, bin_label, metric,
+                                 margin if metric in MARGIN_METRICS else 0.0)
         if winner is not None:
             best[rows[list(part["imputer"]).index(winner)]] = True
     summary["best"] = best
@@ -162,27 +177,57 @@ def _imputer_header(results: RunResults, imputer: str) -> str:
     return imputer if status in ("ok", "unknown") else f"{imputer} ({status})"
 
 
-def _value_cell(results: RunResults, row: dict | None, imputer: str) -> Cell:
+def _value_cell(results: RunResults, row: dict | None, imputer: str, n_variant_r2: float = math.nan) -> Cell:
     if row is None:
         failed = results.status(imputer) == "failed"
         return Cell("failed" if failed else "–", alert=failed)
     text = fmt_ci(row["value"], row["ci_low"], row["ci_high"])
+    if row["metric"] in PER_VARIANT_METRICS and n_variant_r2 < PER_VARIANT_MIN:
+        return Cell(f"{text} ⚠ {n_variant_r2:,.1f} variants", bool(row["best"]), alert=True)
     return Cell(text, bool(row["best"]))
 
 
+def paper_inflation(summary: pd.DataFrame) -> str:
+    """One sentence quantifying how much the ``paper`` protocol inflates dosage R²: the imputer
+    with the largest paper - standard gap (overall, first level, all test samples); "" when
+    either protocol is missing."""
+    rows = summary[(summary["metric"] == "r2") & (summary["bin"] == OVERALL) & (summary["cohort"] == "all")]
+    if rows.empty or not {"paper", "standard"} <= set(rows["protocol"]):
+        return ""
+    level = sorted(rows["level"].unique())[0]
+    at = rows[rows["level"] == level].pivot_table(index="imputer", columns="protocol", values="value")
+    at = at.dropna(subset=["paper", "standard"]) if {"paper", "standard"} <= set(at.columns) else at.iloc[:0]
+    if at.empty:
+        return ""
+    gap = (at["paper"] - at["standard"]).sort_values(ascending=False)
+    name = gap.index[0]
+    return (f"The paper protocol scores every cell, observed ones included, and for tools with their own calls "
+            f"(Beagle) those raw calls: {name} scores {at.loc[name, 'paper']:.3f} here and "
+            f"{at.loc[name, 'standard']:.3f} under standard (R², {level_label(level)} masked), so its numbers are "
+            "inflated by copying the input and are shown beside the standard ones, without significance bolding.")
+
+
 BEST_NOTE = ("Bold: the best value of the row, only where its paired 95% CI (pairs.csv) against every other "
-             "imputer excludes 0")
+             "imputer excludes 0. ⚠: a per-variant R² summary resting on fewer than 100 variants")
 
 
 def level_tables(results: RunResults, summary: pd.DataFrame) -> list[LevelTables]:
     """Tables per protocol x level (all test samples): overall metrics, one per-bin table per
-    metric, counts."""
+    metric, counts. ``paper`` tables put each imputer's standard value (``PAPER_STANDARD``)
+    beside its paper value."""
     out = []
     imputers = results.imputers
-    headers = [_imputer_header(results, name) for name in imputers]
     summary = summary[summary["cohort"] == "all"]
+    standard = {(round(float(r["level"]), 9), r["bin"], r["metric"], r["imputer"]): r
+                for r in summary[summary["protocol"] == "standard"].to_dict("records")}
+    variant_counts = {(r["protocol"], round(float(r["level"]), 9), r["bin"], r["imputer"]): float(r["value"])
+                      for r in summary[summary["metric"] == "n_variant_r2"].to_dict("records")}
     for protocol in protocol_order(summary["protocol"].unique()):
         by_protocol = summary[summary["protocol"] == protocol]
+        paper = protocol == "paper"
+        headers = [h for name in imputers for h in (
+            [f"{_imputer_header(results, name)}: paper", f"{_imputer_header(results, name)}: standard"]
+            if paper else [_imputer_header(results, name)])]
         for level in sorted(by_protocol["level"].unique()):
             frame = by_protocol[by_protocol["level"] == level]
             rows_by_key = {(r["bin"], r["metric"], r["imputer"]): r for r in frame.to_dict("records")}
@@ -191,12 +236,28 @@ def level_tables(results: RunResults, summary: pd.DataFrame) -> list[LevelTables
                 c for c in results.classes if c in set(frame["bin"])]
             slug = f"{protocol}-L{level:g}"
             cap = caption(results, protocol, level)
+            key = round(float(level), 9)
 
+            def cells(bin_label: str, metric: str) -> list[Cell]:
+                out_cells = []
+                for name in imputers:
+                    count = variant_counts.get((protocol, key, bin_label, name), math.nan)
+                    out_cells.append(_value_cell(results, rows_by_key.get((bin_label, metric, name)), name, count))
+                    if paper:
+                        twin = standard.get((key, bin_label, PAPER_STANDARD.get(metric, metric), name))
+                        out_cells.append(Cell("–") if twin is None else
+                                         Cell(fmt_ci(twin["value"], twin["ci_low"], twin["ci_high"])))
+                return out_cells
+
+            note = (f"Paper and standard side by side: paper {', '.join(PAPER_STANDARD)} beside standard "
+                    f"{', '.join(PAPER_STANDARD.values())}; no bolding (paper numbers are not a fair comparison)."
+                    if paper else BEST_NOTE)
             overall = Table(f"{slug}-overall", f"{protocol} protocol, {level_label(level)} masked: overall",
-                            cap, ["Metric"] + headers, note=BEST_NOTE + " (lower is better for errors, NRD, ECE).")
+                            cap, ["Metric"] + headers,
+                            note=note + ("" if paper else " (lower is better for errors, NRD, ECE; R² metrics: "
+                                         "beyond the margin)."))
             for metric in metrics:
-                overall.rows.append([Cell(metric_name(metric, protocol))] + [
-                    _value_cell(results, rows_by_key.get((OVERALL, metric, name)), name) for name in imputers])
+                overall.rows.append([Cell(metric_name(metric, protocol))] + cells(OVERALL, metric))
 
             by_bin = []
             for metric in metrics:
@@ -205,14 +266,15 @@ def level_tables(results: RunResults, summary: pd.DataFrame) -> list[LevelTables
                 table = Table(f"{slug}-{metric}", f"{metric_name(metric, protocol)} by MAF bin "
                               f"({protocol} protocol, {level_label(level)} masked)", cap,
                               ["MAF bin", "SNPs"] + headers,
-                              note=BEST_NOTE + (" (lower is better)." if metric in LOWER_IS_BETTER else "."))
+                              note=note + ("" if paper else " (lower is better)." if metric in LOWER_IS_BETTER else "."))
                 for bin_label in bins:
                     variants = frame.loc[(frame["bin"] == bin_label) & (frame["metric"] == metric), "n_variants"]
-                    table.rows.append([Cell(bin_label), Cell(fmt_count(variants.max() if len(variants) else np.nan))] + [
-                        _value_cell(results, rows_by_key.get((bin_label, metric, name)), name) for name in imputers])
+                    table.rows.append([Cell(bin_label), Cell(fmt_count(variants.max() if len(variants) else np.nan))]
+                                      + cells(bin_label, metric))
                 by_bin.append(table)
 
-            counts = _counts_table(results, frame, bins, metrics, headers, slug, cap, protocol, level)
+            counts = _counts_table(results, frame, bins, metrics, [_imputer_header(results, n) for n in imputers],
+                                   slug, cap, protocol, level)
             out.append(LevelTables(protocol, float(level), overall, by_bin, counts))
     return out
 

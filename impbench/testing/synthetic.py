@@ -6,6 +6,16 @@ made up (nothing here scores anything): an imputer's scores rise with its index 
 with the number of scored cells; paired differences are the differences of the written values
 with CIs narrower than the two intervals (paired noise cancels). Every table is written
 through ``RunFolder`` so no column list exists twice.
+
+With ``headline=True`` (the default) it also writes what the scoring of issue 22 adds:
+``r2_bin_mean`` (the mean of the per-bin ``r2`` over the bins of each class and overall, with
+CIs and paired differences), ``n_eff`` (test samples x ``r2_bin_mean``, per class),
+``soft_dosage_fraction`` (overall bin), ``n_variant_r2`` (variants with a defined per-variant
+r²), and a ``maf_source`` column saying which MAF each row uses (cohort rows: the cohort's own
+training MAF). ``headline=False`` writes a folder as older runs have it (none of these).
+An imputer named ``allele-freq`` scores like the frequency-only floor: ~0.01 R² inside every
+bin, 0.34 pooled overall. The ``paper`` protocol's values are inflated as observed cells make
+them (1 - level x (1 - standard)).
 """
 
 from __future__ import annotations
@@ -29,6 +39,10 @@ POOLED_STANDARD = ("r2", "gt_r2", "concordance", "precision", "recall", "f1", "i
 UNPOOLED_STANDARD = ("mean_variant_r2", "coverage")
 PAPER_METRICS = ("accuracy", "precision", "recall", "f1", "r2")
 LOWER_IS_BETTER = ("nrd", "error_hom_major", "error_het", "error_hom_minor")
+FLOOR = "allele-freq"
+#: Default soft-dosage fraction per imputer name (others: 0.6).
+SOFT_FRACTIONS = {"major": 0.0, "beagle": 0.0, "allele-freq": 1.0}
+COHORT_MAF_SOURCE = "the cohort's own training split"
 
 
 def _value(metric: str, base: float) -> float:
@@ -42,7 +56,9 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
                         n_samples: int = 12, cohorts=("YRI", "CEU", "CHB"), seed: int = 0,
                         classes=DEFAULT_MAF_CLASSES, stop_reason: dict[str, str] | None = None,
                         coverage: dict[str, float] | None = None, mask_warnings=(),
-                        with_probs=None, reported_quality=(), tied=()) -> Path:
+                        with_probs=None, reported_quality=(), tied=(), headline: bool = True,
+                        soft: dict[str, float] | None = None, monomorphic: int = 6036,
+                        sample_prefix: str = "tsk_", scheme: str = "uniform") -> Path:
     """Write every table of a run folder and its manifest under ``run_dir``; returns ``run_dir``.
 
     failed : imputer -> number of (level, replicate) units it finished before failing (manifest
@@ -55,6 +71,10 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
     reported_quality : imputers that report their own per-variant quality (Beagle's DR2).
     tied : (a, b) pairs of imputers given nearly the same quality (b 0.004 below a), so that their
         paired CIs cover 0 where cells are few.
+    headline : write the metrics of issue 22 (see the module docstring); False: an older run.
+    soft : imputer -> ``soft_dosage_fraction`` (default ``SOFT_FRACTIONS``, else 0.6).
+    monomorphic : the manifest's QC count of monomorphic variants dropped. sample_prefix : test sample
+        ids are the prefix and a number. scheme : the masking scheme the manifest records.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +95,7 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
         groups.append((label, lo, hi, n_in, float(np.average(mids[inside], weights=n_variants_bin[inside]))
                        if n_in else (lo + hi) / 2))
     units = [(level, rep) for level in levels for rep in range(replicates)]
-    sample_ids = [f"tsk_{i}" for i in range(n_samples)]
+    sample_ids = [f"{sample_prefix}{i}" for i in range(n_samples)]
     sample_cohort = [cohorts[i % len(cohorts)] for i in range(n_samples)]
     cohort_share = {c: sample_cohort.count(c) / n_samples for c in cohorts}
     scopes = [("all", 1.0, 0.0)] + ([(c, cohort_share[c], 0.03 * i) for i, c in enumerate(cohorts)]
@@ -101,6 +121,8 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
                     for label, lo, hi, n_var, maf in groups:
                         n_geno = int(round(n_var * n_samples * share * level * len(reps)))
                         base = quality[name] * (1 - 0.5 * np.exp(-maf * 30)) * (1 - 0.2 * level) - offset
+                        if protocol == "paper":
+                            base = 1 - level * (1 - base)
                         half = float(np.clip(3.0 / np.sqrt(max(n_geno, 1)), 0.002, 0.25))
                         for metric in names:
                             if metric == "coverage":
@@ -108,6 +130,9 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
                             else:
                                 value = _value(metric, base + rng.normal(0, 0.004))
                                 ci = metric not in UNPOOLED_STANDARD
+                            if name == FLOOR and metric == "r2" and protocol == "standard":
+                                value = {"overall": 0.343}.get(label, 0.008 if label in labels else 0.12)
+                                value = float(np.clip(value + rng.normal(0, 0.002), 0, 1))
                             values[(name, level, protocol, cohort, label, metric)] = (value, half if ci else np.nan)
                             metric_rows.append((name, level, protocol, cohort, label, lo, hi, metric, round(value, 6),
                                                 round(value - half, 6) if ci else np.nan,
@@ -163,6 +188,41 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
             "info": info,
         }
 
+    if headline:
+        soft = {**SOFT_FRACTIONS, **dict(soft or {})}
+        members = {label: [labels[b] for b in range(len(mids)) if edges[b] >= lo - 1e-12 and edges[b + 1] <= hi + 1e-12]
+                   for label, lo, hi, _, _ in groups if label not in labels}
+        sizes = {label: n_var for label, _, _, n_var, _ in groups}
+        spans = {label: (lo, hi) for label, lo, hi, _, _ in groups}
+        for (name, level, protocol, cohort, label, metric), (_, half) in list(values.items()):
+            if protocol != "standard" or metric != "r2" or label not in members:
+                continue
+            per_bin = [values[(name, level, protocol, cohort, b, "r2")][0] for b in members[label]
+                       if (name, level, protocol, cohort, b, "r2") in values]
+            if not per_bin:
+                continue
+            value = float(np.mean(per_bin))
+            reps = len([r for lv, r in done[name] if lv == level])
+            n_geno = next(row[-1] for row in metric_rows if row[:5] == (name, level, protocol, cohort, label))
+            share = 1.0 if cohort == "all" else cohort_share[cohort]
+            lo, hi = spans[label]
+            values[(name, level, protocol, cohort, label, "r2_bin_mean")] = (value, half)
+            extra = [("r2_bin_mean", value, half), ("n_eff", n_samples * share * value, np.nan)]
+            if label == "overall":
+                extra.append(("soft_dosage_fraction", soft.get(name, 0.6), np.nan))
+            for metric_name, v, h in extra:
+                metric_rows.append((name, level, protocol, cohort, label, lo, hi, metric_name, round(v, 6),
+                                    round(v - h, 6) if h == h else np.nan, round(v + h, 6) if h == h else np.nan,
+                                    reps, sizes[label], n_geno))
+        for (name, level, protocol, cohort, label, metric), _ in list(values.items()):
+            if protocol == "standard" and metric == "r2" and cohort == "all":
+                n_var = sizes[label]
+                defined = n_var * (1 - np.exp(-level * n_samples / 4))
+                reps = len([r for lv, r in done[name] if lv == level])
+                lo, hi = spans[label]
+                metric_rows.append((name, level, protocol, cohort, label, lo, hi, "n_variant_r2", round(defined, 1),
+                                    np.nan, np.nan, reps, n_var, 0))
+
     pair_rows = []
     for a, b in combinations(imputers, 2):
         for key_a, (value_a, half_a) in values.items():
@@ -193,10 +253,10 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
                     "n_samples": {"train": 8 * n_samples, "val": n_samples, "test": n_samples},
                     "train_cohort": None, "test_cohort": None,
                     "qc": {"info": {"contig": "22", "hwe_scope": "per cohort"}, "input_variants": n_variants + 321,
-                           "dropped": {"multiallelic": 21, "hwe": 300}}},
+                           "dropped": {"multiallelic": 21, "hwe": 300, "monomorphic": monomorphic}}},
         "maf_source": "training split truth",
         "orientation": "minor allele of the training split (ALT-coded where ALT is minor)",
-        "settings": {"levels": list(levels), "replicates": replicates, "scheme": "uniform",
+        "settings": {"levels": list(levels), "replicates": replicates, "scheme": scheme,
                      "protocols": list(protocols), "seed": seed, "device": "cpu", "threads": 2, "nproc": 1,
                      "write_vcf": False, "bootstrap": {"n": 1000, "seed": 0},
                      "bin_edges": [float(e) for e in edges]},
@@ -208,5 +268,8 @@ def write_synthetic_run(run_dir: str | Path, imputers=("major", "knn"), levels=(
     for table, rows in (("metrics", metric_rows), ("pairs", pair_rows), ("replicates", replicate_rows),
                         ("per_sample", sample_rows), ("confusion", confusion_rows),
                         ("calibration", calibration_rows), ("variant_quality", quality_rows)):
-        folder.write_table(table, pd.DataFrame(rows, columns=list(COLUMNS[table])))
+        frame = pd.DataFrame(rows, columns=list(COLUMNS[table]))
+        if table == "metrics" and headline:
+            frame["maf_source"] = np.where(frame["cohort"] == "all", manifest["maf_source"], COHORT_MAF_SOURCE)
+        folder.write_table(table, frame)
     return run_dir

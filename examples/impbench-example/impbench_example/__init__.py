@@ -6,13 +6,13 @@ The ``impbench`` entry point in pyproject.toml names this module; impbench calls
 
 from impbench import hookimpl
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 @hookimpl
 def register_imputers(register):
     # Import inside the hook: listing plugins stays fast even when an imputer module imports
     # heavy libraries (torch, ...).
-    from .imputer import AlleleFrequencyImputer
+    from .imputer import TagSnpImputer
 
-    register(AlleleFrequencyImputer)
+    register(TagSnpImputer)
