@@ -391,6 +391,7 @@ class BeagleImputer(Imputer):
             info["map"] = str(resolve_path(self.options.map)) if self.options.map else NO_MAP
         info["panel"] = self._panel.describe() if self._panel is not None else None
         info["sporadic"] = self._sporadic_mode()
+        info["soft_dosages"] = self._sporadic_mode() == "soft"
         info["dosages"] = DOSAGES[self._sporadic_mode()]
         if self._runs:
             info["uncovered_markers"] = self._runs[-1]["uncovered_markers"]

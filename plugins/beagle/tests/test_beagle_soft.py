@@ -81,7 +81,7 @@ def test_soft_masked_dosage_is_fractional_where_beagle_is_unsure(data, soft):
     run = imputer.manifest_info()["runs"][-1]
     assert run["sporadic"] == "soft" and run["beagle_runs"] == N_TARGET and run["run_jobs"] == 2
     assert run["masked_cells_soft"] == int(mask.sum()) and run["masked_cells_hard"] == 0
-    assert imputer.manifest_info()["dosages"].startswith("soft")
+    assert imputer.manifest_info()["dosages"].startswith("soft") and imputer.manifest_info()["soft_dosages"] is True
     hidden = mask.any(axis=0)
     assert np.isfinite(result.quality[hidden]).all() and (result.quality[hidden] <= 1).all()
 
@@ -107,7 +107,7 @@ def test_hard_mode_is_one_run_with_hard_calls(data, soft, tmp_path):
     np.testing.assert_array_equal(ds, np.round(ds))  # Beagle filled them while phasing
     run = imputer.manifest_info()["runs"][-1]
     assert run["beagle_runs"] == 1 and run["masked_cells_hard"] == int(mask.sum()) and run["masked_cells_soft"] == 0
-    assert imputer.manifest_info()["dosages"].startswith("hard")
+    assert imputer.manifest_info()["dosages"].startswith("hard") and imputer.manifest_info()["soft_dosages"] is False
     true = code_dosage(data.truth.codes)[mask]
     print(f"hard: dosage R2 {r2(true, ds):.4f}; soft: {r2(true, soft[1].dosage[mask]):.4f}")
 
