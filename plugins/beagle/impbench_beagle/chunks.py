@@ -7,17 +7,14 @@ the window where it lies furthest from an edge (distances to the unclipped edges
 the chromosome are not edges that cost Beagle context); with ``overlap_bp < chunk_bp / 2`` that
 is the window of its core.
 
-The windows run in parallel threads, each waiting on its own Beagle process (``run_beagle``,
-which kills the process group on a time-out or error); when one fails or the caller is
-interrupted the others are stopped through a shared ``threading.Event``.
+The windows run in parallel threads (``parallel.run_parallel``), each waiting on its own Beagle
+process (``run_beagle``, which kills the process group on a time-out or error); when one fails
+or the caller is interrupted the others are stopped through a shared ``threading.Event``.
 """
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -106,28 +103,3 @@ def merge_outputs(target: GenotypeMatrix, parts: list[tuple[Window, BeagleOutput
     return BeagleOutput(covered=covered, calls=calls, ds=ds if any_ds else None, allele_probs=allele_probs,
                         genotype_probs=genotype_probs, dr2=dr2, imputed=imputed, n_records=n_records,
                         n_ignored=n_ignored, n_duplicated=n_duplicated)
-
-
-def run_windows(windows: list[Window], run_one: Callable[[Window, threading.Event], BeagleOutput],
-                jobs: int) -> list[tuple[Window, BeagleOutput]]:
-    """``run_one(window, cancel)`` for every window, ``jobs`` at a time, in window order.
-
-    On the first failure (or an interrupt of the caller) ``cancel`` is set, so that the other
-    calls stop their Beagle processes, all threads are waited for, and the error is raised.
-    """
-    cancel = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="beagle-chunk")
-    futures = [pool.submit(run_one, window, cancel) for window in windows]
-    try:
-        done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            if future.exception() is not None:
-                raise future.exception()
-        return [(window, future.result()) for window, future in zip(windows, futures)]
-    except BaseException:
-        cancel.set()
-        for future in futures:
-            future.cancel()
-        raise
-    finally:
-        pool.shutdown(wait=True)

@@ -6,13 +6,24 @@ the validation split when ``include_val``, as a bgzipped, indexed, phased VCF in
 ``ref``).
 
 impute: writes the masked target (``./.`` for masked cells) to
-``<work_dir>/impute-<digest>-<random>/target.vcf.gz`` (digest: of the masked target; a new folder per call), runs Beagle there, reads its output by
-contig/position/alleles (``output``) and returns the calls, dosage, Beagle's DR2 per variant
-(``Imputation.quality``) and, when Beagle imputed variants from the panel, probabilities.
-Variants masked in every target sample are left out of the target VCF so that Beagle imputes
-them from the panel (DS, AP1/AP2, GP, DR2 and the ``IMP`` flag) instead of filling them during
-phasing (only with ``impute=True``). Under the ``array`` scheme that is every untyped variant:
-the target VCF holds the typed markers only.
+``<work_dir>/impute-<digest>-<random>/`` (digest: of the masked target; a new folder per call),
+runs Beagle there, reads its output by contig/position/alleles (``output``) and returns the
+calls, dosage, per-variant quality (``Imputation.quality``) and probabilities.
+
+How masked cells are imputed (``sporadic``, see ``groups``):
+
+- "soft" (default): the test samples are grouped by their set of masked markers; each group is
+  one Beagle run whose target VCF leaves those markers out, so that Beagle imputes every masked
+  cell from the panel (DS, AP1/AP2, GP and the ``IMP`` flag) instead of filling it during
+  phasing. Under uniform / per-variant masking every sample is a group (one run per sample);
+  under ``array`` all samples form one group (one run: the typed markers only). The runs go
+  ``sample_jobs`` at a time, sharing the threads. Quality: Beagle's DR2 with one run; with
+  several, Beagle's DR2 formula over all masked cells of the variant from the runs' GP
+  (``impbench.scoring.calibration.estimated_variant_dr2``), since each run's DR2 describes one
+  sample.
+- "hard": one Beagle run on all test samples; variants masked in every sample are left out
+  (imputed with probabilities), the other masked cells are filled during phasing as hard calls.
+  Quality: Beagle's DR2.
 
 The genetic map (``map`` option, else the run's ``genetic_map`` / the card's ``map``) may be a
 PLINK map or a gmap file; it is written as a PLINK map of the dataset's contig in the work
@@ -41,10 +52,11 @@ from impbench.imputers.base import Imputation, Imputer, RunContext, require_same
 from impbench.imputers.tools import new_call_dir
 from impbench.io.gmap import detect_map_format, write_plink_map
 from impbench.io.vcf_write import write_vcf
+from impbench.scoring.calibration import estimated_variant_dr2
 
-from .chunks import Window, merge_outputs, plan_windows, run_windows
+from .groups import SampleGroup, hard_group, merge_group_outputs, plan_sample_groups
 from .locate import BeagleTool, beagle_version, check_heap, find_beagle
-from .output import BeagleOutput, assemble_imputation, read_beagle_output
+from .output import BeagleOutput, assemble_imputation
 from .panel import (
     PanelInfo,
     check_no_leakage,
@@ -53,9 +65,19 @@ from .panel import (
     resolve_path,
     shares_a_marker,
 )
-from .process import run_beagle
+from .parallel import run_parallel, share_threads
+from .runs import BeagleCall, impute_group, sum_stats
 
 NO_MAP = "no map: Beagle assumes 1 cM = 1 Mb"
+#: Values of ``beagle.sporadic``.
+SPORADIC_MODES = ("soft", "hard")
+#: What the manifest says of each mode's dosages at sporadic masked cells.
+DOSAGES = {
+    "soft": "soft: every masked cell imputed from the panel (DS, GP) by a run whose target leaves out "
+            "the sample's masked markers",
+    "hard": "hard at sporadic masked cells (filled while phasing, no probabilities); soft only at variants "
+            "masked in every test sample",
+}
 
 
 @dataclass
@@ -82,6 +104,15 @@ class BeagleOptions:
     overlap_mb : Mb added on each side of a window; None uses chunk_mb / 5.
     chunk_jobs : windows imputed at once; None uses min(windows, threads). The threads
         (nthreads, else the run's) are shared out: each Beagle gets threads // chunk_jobs.
+    sporadic : how masked cells at markers other test samples observe are imputed. "soft"
+        (default): each group of test samples with the same masked markers (under uniform or
+        per-variant masking, each sample) is imputed by a Beagle run of its own whose target
+        VCF leaves those markers out, so Beagle imputes them from the panel with DS and GP
+        (``groups``). "hard": one Beagle run on all test samples; Beagle fills those cells while
+        phasing and writes hard calls (no probabilities), much cheaper (one run instead of one
+        per sample; see the plugin's README). ``impute=false`` always gives hard calls.
+    sample_jobs : sample groups imputed at once in "soft" mode; None uses min(groups, threads).
+        The threads are shared out as for chunk_jobs (each group's regions share its share).
     """
 
     ref: str | None = None
@@ -100,6 +131,8 @@ class BeagleOptions:
     chunk_mb: float | None = None
     overlap_mb: float | None = None
     chunk_jobs: int | None = None
+    sporadic: str = "soft"
+    sample_jobs: int | None = None
 
 
 def _writable_folder(folder: Path) -> Path:
@@ -184,6 +217,7 @@ class BeagleImputer(Imputer):
         opts = self.options
         check_heap(opts.java_heap)
         _check_chunking(opts)
+        _check_sporadic(opts)
         map_source = self._map_source(ctx)
         if map_source is not None:
             detect_map_format(map_source[1])  # an unknown format fails before Beagle is looked for
@@ -251,6 +285,25 @@ class BeagleImputer(Imputer):
             args.append(f"map=../{self.MAP_LINK}")
         return args
 
+    def _sporadic_mode(self) -> str:
+        """"soft" or "hard": how sporadic masked cells are imputed (``groups``); phasing only
+        (``impute=false``) can only fill them as hard calls."""
+        return self.options.sporadic if self.options.impute else "hard"
+
+    def _plan_groups(self, target: GenotypeMatrix) -> list[SampleGroup]:
+        if not self.options.impute:  # phasing only: every marker stays in the target VCF
+            return [SampleGroup(0, np.arange(target.n_samples, dtype=np.int64), np.ones(target.n_variants, dtype=bool))]
+        if self._sporadic_mode() == "hard":
+            return [hard_group(target.codes)]
+        groups = plan_sample_groups(target.codes)
+        for group in groups:
+            if not group.written.any():
+                sample = target.sample_ids[group.samples[0]]
+                raise ImpbenchError(
+                    f"beagle: test sample {sample} has no observed genotype; Beagle cannot impute it alone "
+                    "(beagle.sporadic=hard imputes it together with the others)")
+        return groups
+
     def impute(self, target: GenotypeMatrix, ctx: RunContext) -> Imputation:
         if self._panel is None or self._variants is None:
             raise ImpbenchError("imputer 'beagle': impute() called before fit()")
@@ -263,90 +316,59 @@ class BeagleImputer(Imputer):
             raise ImputerNotApplicable(
                 self.name, scheme, "beagle.impute=false leaves the untyped variants unimputed; use impute=true"
             )
-        observed_variant = is_call(target.codes).any(axis=0)
-        if not observed_variant.any():
+        if not is_call(target.codes).any():
             raise ImpbenchError("imputer 'beagle': the target has no observed genotype; Beagle needs some")
+        groups = self._plan_groups(target)
 
         # a folder of its own per call: two calls (two runs on one run folder) never share a file
         run_dir = _writable_folder(new_call_dir(self._work_dir, f"impute-{_target_digest(target)}"))
-        written = target
-        if self.options.impute and not observed_variant.all():
-            written = target.take_variants(observed_variant)  # Beagle imputes the rest from the panel
-        target_vcf = run_dir / "target.vcf.gz"
-        try:
-            write_vcf(written, target_vcf, index=False)
-        except OSError as err:
-            raise ImpbenchError(f"beagle: cannot write the target {target_vcf} ({err.strerror or err})") from None
-        ctx.logger.info("beagle: %d samples x %d variants, panel %s", target.n_samples, target.n_variants, self._panel.path)
-        if self.options.chunk_mb is None:
-            run = run_beagle(
-                self._find(),
-                self._beagle_args(target_vcf.name, ctx),
-                run_dir,
-                java_heap=self.options.java_heap,
-                timeout=self.options.timeout,
-            )
-            output = read_beagle_output(run.output_vcf, target)
-            stats = {"wall_s": round(run.wall_s, 3), "peak_rss_mb": round(run.peak_rss_mb, 1)}
-            if not self.options.keep_vcfs:
-                run.output_vcf.unlink(missing_ok=True)
-        else:
-            output, stats = self._impute_by_region(target, observed_variant, target_vcf.name, run_dir, ctx)
-        if not self.options.keep_vcfs:
-            target_vcf.unlink(missing_ok=True)
+        threads = self._threads(ctx)
+        jobs, threads_each = share_threads(threads, len(groups), self.options.sample_jobs)
+        ctx.logger.info("beagle: %d samples x %d variants, panel %s; %s sporadic dosages, %d Beagle run(s), %d at a time",
+                        target.n_samples, target.n_variants, self._panel.path, self._sporadic_mode(), len(groups), jobs)
+        several = len(groups) > 1
+        call = BeagleCall(self._find(), lambda name, region, nthreads: self._beagle_args(name, ctx, region, nthreads),
+                          self.options, ctx.logger)
+
+        def run_one(group: SampleGroup, cancel) -> tuple[BeagleOutput, dict]:
+            return impute_group(call, target, group, run_dir, f"g{group.index:04d}" if several else "",
+                                threads_each if several else threads, cancel)
+
+        results = run_parallel(groups, run_one, jobs)
+        output = merge_group_outputs(target, [(group, out) for group, (out, _) in results])
         n_covered = int(output.covered.sum())
         if n_covered == 0:
             raise ImpbenchError(
                 f"beagle: none of the target's {target.n_variants} variants is in the reference panel {self._panel.path} "
                 f"(matched by contig {target.contig!r}, position, REF and ALT): another contig or genome build?"
             )
+        imputation = assemble_imputation(target, output)
+        masked = ~is_call(target.codes)
+        if several:  # each run's DR2 covers its own few samples: Beagle's formula over every masked cell
+            imputation.quality = estimated_variant_dr2(imputation, masked).astype(np.float32)
+        left_out = np.zeros(target.codes.shape, dtype=bool)  # cells absent from their sample's target VCF
+        for group in groups:
+            left_out[np.ix_(group.samples, ~group.written)] = True
+        from_panel = masked & left_out & output.covered[None, :]
+        stats = [stat for _, (_, stat) in results]
         self._runs.append(
             {
                 "run_dir": str(run_dir),
+                "sporadic": self._sporadic_mode(),
                 "n_variants": int(target.n_variants),
                 "uncovered_markers": int(target.n_variants - n_covered),
-                "imputed_from_panel": int((~observed_variant & output.covered).sum()) if self.options.impute else 0,
+                "imputed_from_panel": int((left_out.any(axis=0) & output.covered).sum()) if self.options.impute else 0,
                 "imp_flagged": int(output.imputed.sum()),
-                "mean_dr2_imputed": _mean_or_none(output.dr2[output.imputed]),
+                "masked_cells_soft": int(from_panel.sum()),
+                "masked_cells_hard": int((masked & ~left_out & output.covered[None, :]).sum()),
+                "mean_dr2_imputed": _mean_or_none(imputation.quality[output.imputed]) if imputation.quality is not None else None,
                 "duplicated_records": output.n_duplicated,
-                **stats,
+                "beagle_runs": len(groups),
+                "run_jobs": jobs,
+                **sum_stats(stats),
             }
         )
-        return assemble_imputation(target, output)
-
-    def _impute_by_region(self, target: GenotypeMatrix, observed_variant: np.ndarray, target_name: str,
-                          run_dir: Path, ctx: RunContext) -> tuple[BeagleOutput, dict]:
-        """One Beagle per window (``chunks``), ``chunk_jobs`` at a time, merged onto ``target``."""
-        opts = self.options
-        chunk_bp = round(opts.chunk_mb * 1e6)
-        overlap_bp = round((opts.chunk_mb / 5 if opts.overlap_mb is None else opts.overlap_mb) * 1e6)
-        windows = plan_windows(target.positions, chunk_bp, overlap_bp)
-        for window in windows:
-            if not observed_variant[window.variants].any():
-                raise ImpbenchError(
-                    f"beagle: region {target.contig}:{window.start}-{window.end} has no observed genotype in the "
-                    f"target; use a larger beagle.chunk_mb (now {opts.chunk_mb:g})")
-        threads = self._threads(ctx)
-        jobs = min(len(windows), opts.chunk_jobs or threads)
-        tool = self._find()
-
-        def run_one(window: Window, cancel) -> tuple[BeagleOutput, float, float]:
-            run = run_beagle(tool, self._beagle_args(target_name, ctx, (window.start, window.end), max(1, threads // jobs)),
-                             run_dir, out_name=f"region{window.index:04d}", java_heap=opts.java_heap,
-                             timeout=opts.timeout, cancel=cancel)
-            part = read_beagle_output(run.output_vcf, target.take_variants(window.variants))
-            if not opts.keep_vcfs:
-                run.output_vcf.unlink(missing_ok=True)
-            return part, run.wall_s, run.peak_rss_mb
-
-        ctx.logger.info("beagle: %d regions of %g Mb (+%g Mb each side), %d at a time",
-                        len(windows), chunk_bp / 1e6, overlap_bp / 1e6, jobs)
-        results = run_windows(windows, run_one, jobs)
-        output = merge_outputs(target, [(window, part) for window, (part, _, _) in results])
-        stats = {"regions": len(windows), "region_jobs": jobs,
-                 "wall_s": round(sum(wall for _, (_, wall, _) in results), 3),  # Beagle seconds, summed
-                 "peak_rss_mb": round(max(rss for _, (_, _, rss) in results), 1)}  # of one Beagle
-        return output, stats
+        return imputation
 
     # ------------------------------------------------------------------ manifest
     def manifest_info(self) -> dict:
@@ -368,6 +390,9 @@ class BeagleImputer(Imputer):
         else:
             info["map"] = str(resolve_path(self.options.map)) if self.options.map else NO_MAP
         info["panel"] = self._panel.describe() if self._panel is not None else None
+        info["sporadic"] = self._sporadic_mode()
+        info["soft_dosages"] = self._sporadic_mode() == "soft"
+        info["dosages"] = DOSAGES[self._sporadic_mode()]
         if self._runs:
             info["uncovered_markers"] = self._runs[-1]["uncovered_markers"]
         info["runs"] = list(self._runs)
@@ -387,6 +412,14 @@ def _check_chunking(opts: BeagleOptions) -> None:
         raise ImpbenchError(f"beagle.overlap_mb={opts.overlap_mb:g}: must be >= 0 (Mb)")
     if opts.chunk_jobs is not None and opts.chunk_jobs < 1:
         raise ImpbenchError(f"beagle.chunk_jobs={opts.chunk_jobs}: must be >= 1")
+
+
+def _check_sporadic(opts: BeagleOptions) -> None:
+    """One-line errors for sporadic / sample_jobs values that cannot work."""
+    if opts.sporadic not in SPORADIC_MODES:
+        raise ImpbenchError(f"beagle.sporadic={opts.sporadic!r}: must be one of {', '.join(SPORADIC_MODES)}")
+    if opts.sample_jobs is not None and opts.sample_jobs < 1:
+        raise ImpbenchError(f"beagle.sample_jobs={opts.sample_jobs}: must be >= 1")
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:

@@ -8,6 +8,8 @@ are matched by id.
 What Beagle writes (5.4):
 - at markers in the target VCF (genotyped): phased GT. Sporadic missing cells (the masked ones)
   are filled during phasing as hard calls; DS there, when the FORMAT has it, is a whole number.
+  (The default ``sporadic=soft`` mode therefore leaves each sample's masked markers out of its
+  target VCF: ``groups``.)
 - at markers imputed from the panel (absent from the target VCF; INFO flag ``IMP``): GT, DS,
   with ``ap=true`` AP1/AP2 (the ALT probability of each haplotype) and with ``gp=true`` GP
   (the three unphased genotypes). The plugin asks for both: AP1/AP2 give the probabilities of
@@ -226,8 +228,9 @@ def assemble_imputation(target: GenotypeMatrix, output: BeagleOutput) -> Imputat
       the target, or 0|0 when none is observed. Those cells are not scored under ``standard``.
     - ``probs``: only when Beagle imputed some target variants from the panel (AP1/AP2, or GP
       where a record has no AP): one-hot of ``calls`` everywhere except masked cells of those
-      variants, where it is the product of the haplotype probabilities (or GP's split).
-      None otherwise (every cell is then a hard call).
+      variants, where it is the product of the haplotype probabilities (or GP's split); a row
+      of AP/GP that is NaN (merged from sample groups: no record for that sample) keeps the
+      one-hot. None otherwise (every cell is then a hard call).
     - ``quality``: Beagle's DR2 per variant (NaN where not covered).
     - ``raw_calls``: Beagle's own phased GT at every cell of a covered variant, observed cells
       included (re-phased hets as Beagle wrote them), ``calls`` elsewhere: what the published
@@ -253,11 +256,12 @@ def assemble_imputation(target: GenotypeMatrix, output: BeagleOutput) -> Imputat
         probs = np.zeros(codes.shape + (4,), dtype=np.float32)
         np.put_along_axis(probs, (calls.astype(np.int64) - 1)[..., None], 1.0, axis=-1)
         for j, genotype_probs in output.genotype_probs.items():
-            if j not in output.allele_probs:
-                rows = masked[:, j]
-                probs[rows, j] = genotype_probs_to_code_probs(genotype_probs[rows])
+            rows = masked[:, j] & np.isfinite(genotype_probs).all(axis=1)
+            if j in output.allele_probs:
+                rows &= ~np.isfinite(output.allele_probs[j]).all(axis=1)
+            probs[rows, j] = genotype_probs_to_code_probs(genotype_probs[rows])
         for j, allele_probs in output.allele_probs.items():
-            rows = masked[:, j]
+            rows = masked[:, j] & np.isfinite(allele_probs).all(axis=1)
             probs[rows, j] = allele_probs_to_code_probs(allele_probs[rows])
     quality = None if output.dr2 is None else np.where(covered, output.dr2, np.nan).astype(np.float32)
     return Imputation(

@@ -14,7 +14,8 @@ from impbench.errors import ImpbenchError
 from impbench.genotypes import MISSING, code_dosage
 from impbench.imputers.base import RunContext, check_imputation
 from impbench_beagle import BeagleImputer, BeagleOptions
-from impbench_beagle.chunks import merge_outputs, plan_windows, run_windows
+from impbench_beagle.chunks import merge_outputs, plan_windows
+from impbench_beagle.parallel import run_parallel
 from impbench_beagle.output import BeagleOutput
 
 
@@ -94,7 +95,7 @@ def test_a_failing_region_stops_the_others():
 
     start = time.monotonic()
     with pytest.raises(ImpbenchError, match="region 1 failed"):
-        run_windows(windows, run_one, jobs=3)
+        run_parallel(windows, run_one, jobs=3)
     assert time.monotonic() - start < 10
     assert stopped and 1 not in stopped and threading.active_count() < 5
 
@@ -125,8 +126,8 @@ def test_chunked_agrees_with_unchunked(tmp_path):
     codes[mask] = MISSING
     masked = truth.with_codes(codes)
     scores, infos = {}, {}
-    for name, options in [("whole", BeagleOptions()),
-                          ("regions", BeagleOptions(chunk_mb=0.5, overlap_mb=0.25, chunk_jobs=2))]:
+    for name, options in [("whole", BeagleOptions(sporadic="hard")),
+                          ("regions", BeagleOptions(chunk_mb=0.5, overlap_mb=0.25, chunk_jobs=2, sporadic="hard"))]:
         ctx = RunContext(work_dir=tmp_path / name, threads=2, seed=3)
         imputer = BeagleImputer(options)
         imputer.fit(panel, None, ctx)

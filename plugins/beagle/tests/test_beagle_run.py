@@ -1,4 +1,7 @@
-"""Real Beagle runs on small simulated data: accuracy, coverage, panels, leakage, bad input."""
+"""Real Beagle runs on small simulated data: accuracy, coverage, panels, leakage, bad input.
+
+These run ``sporadic=hard`` (one Beagle run on the 20 target samples) to keep the suite cheap;
+the default soft mode (one run per sample) is tested in ``test_beagle_soft``."""
 
 from __future__ import annotations
 
@@ -79,7 +82,7 @@ def text_parse_calls(path: Path, target) -> dict:
 
 @pytest.fixture(scope="module")
 def beagle_run(split, tmp_path_factory):
-    imputer = BeagleImputer(BeagleOptions(keep_vcfs=True, timeout=300))
+    imputer = BeagleImputer(BeagleOptions(keep_vcfs=True, timeout=300, sporadic="hard"))
     result, ctx = fit_impute(imputer, split, tmp_path_factory.mktemp("beagle"))
     return imputer, result, ctx
 
@@ -135,7 +138,7 @@ def test_fully_masked_variant_is_imputed_from_the_panel_with_probs(split, tmp_pa
     column = int(np.flatnonzero(carriers >= 5)[0])  # a common variant, so the check says something
     codes[:, column] = MISSING
     masked = split.masked.with_codes(codes)
-    imputer = BeagleImputer(BeagleOptions(include_val=True))
+    imputer = BeagleImputer(BeagleOptions(include_val=True, sporadic="hard"))
     ctx = RunContext(work_dir=tmp_path, threads=1, seed=3)
     imputer.fit(split.panel, split.val, ctx)
     result = check_imputation("beagle", imputer.impute(masked, ctx), masked)
@@ -151,7 +154,7 @@ def test_fully_masked_variant_is_imputed_from_the_panel_with_probs(split, tmp_pa
 def test_external_panel_partial_overlap_marks_uncovered(split, tmp_path):
     keep = np.arange(split.panel.n_variants) % 3 != 0
     panel_path = write_vcf(split.panel.take_variants(keep), tmp_path / "ext.vcf.gz")
-    imputer = BeagleImputer(BeagleOptions(ref=str(panel_path)))
+    imputer = BeagleImputer(BeagleOptions(ref=str(panel_path), sporadic="hard"))
     result, _ = fit_impute(imputer, split, tmp_path / "work")
     np.testing.assert_array_equal(result.covered, keep)
     info = imputer.manifest_info()
@@ -165,7 +168,7 @@ def test_external_panel_partial_overlap_marks_uncovered(split, tmp_path):
 
 def test_card_ref_is_used_when_no_option(split, tmp_path):
     panel_path = write_vcf(split.panel, tmp_path / "card.vcf.gz")
-    imputer = BeagleImputer()
+    imputer = BeagleImputer(BeagleOptions(sporadic="hard"))
     result, _ = fit_impute(imputer, split, tmp_path / "work", card_options={"ref": str(panel_path)})
     assert imputer.manifest_info()["panel"]["path"] == str(panel_path)
     assert result.covered.all()
@@ -274,7 +277,7 @@ def test_paths_with_spaces(split, tmp_path):
     panel_path = write_vcf(split.panel, folder / "panel 1.vcf.gz")
     plink_map = folder / "chr 22.map"
     plink_map.write_text("".join(f"22\t.\t{p * 1e-6:.6f}\t{p}\n" for p in split.panel.positions))
-    imputer = BeagleImputer(BeagleOptions(ref=str(panel_path), map=str(plink_map)))
+    imputer = BeagleImputer(BeagleOptions(ref=str(panel_path), map=str(plink_map), sporadic="hard"))
     result, _ = fit_impute(imputer, split, tmp_path / "run 1" / "beagle")
     assert result.covered.all()
     assert masked_dosage_r2(split.truth.codes, result.dosage, split.mask) > 0.9
@@ -282,7 +285,7 @@ def test_paths_with_spaces(split, tmp_path):
 
 def test_beagle_failure_quotes_its_log(split, tmp_path):
     # window shorter than Beagle's overlap: Beagle itself refuses the arguments.
-    imputer = BeagleImputer(BeagleOptions(window=0.5))
+    imputer = BeagleImputer(BeagleOptions(window=0.5, sporadic="hard"))
     ctx = RunContext(work_dir=tmp_path / "w", threads=1)
     imputer.fit(split.panel, None, ctx)
     with pytest.raises(ImpbenchError) as info:
