@@ -1,4 +1,4 @@
-"""Soft dosages under sporadic masking (``sporadic=soft``, the default): each test sample is
+"""Soft dosages under sporadic masking (``sporadic=soft``; the default is hard): each test sample is
 imputed by a Beagle run whose target VCF leaves out its masked markers, so every masked cell
 gets Beagle's DS and GP; ``sporadic=hard`` keeps the one-run behaviour (hard calls)."""
 
@@ -52,7 +52,7 @@ def impute(data: Data, work_dir: Path, **options):
 
 @pytest.fixture(scope="module")
 def soft(data, tmp_path_factory):
-    return impute(data, tmp_path_factory.mktemp("soft"), keep_vcfs=True)  # default: sporadic=soft
+    return impute(data, tmp_path_factory.mktemp("soft"), keep_vcfs=True, sporadic="soft")
 
 
 def r2(a: np.ndarray, b: np.ndarray) -> float:
@@ -181,7 +181,7 @@ def test_threads_are_shared_among_runs():
 def test_fully_masked_sample_is_one_line(data, tmp_path):
     codes = data.target.codes.copy()
     codes[1] = MISSING
-    imputer = BeagleImputer()
+    imputer = BeagleImputer(BeagleOptions(sporadic="soft"))
     ctx = RunContext(work_dir=tmp_path, threads=1)
     imputer.fit(data.panel, None, ctx)
     with pytest.raises(ImpbenchError) as info:
