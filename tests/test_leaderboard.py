@@ -151,3 +151,15 @@ def test_leaderboard_cli_errors_are_one_line(tmp_path):
     run = write_synthetic_run(tmp_path / "sim-1kgp" / "r")
     result = runner.invoke(cli, ["leaderboard", str(run), "--margin", "-1", "--out", str(tmp_path / "b")])
     assert "--margin -1: must be in [0, 1)" in str(result.exception)
+
+
+def test_a_folder_of_suites_keeps_each_suite_s_scenarios_apart(tmp_path):
+    from impbench.bench.suite import Scenario as SuiteScenario, ScenarioOutcome, Suite, write_suite_file
+
+    for suite_name in ("quick", "mine"):
+        suite = Suite(suite_name, tmp_path / f"{suite_name}.toml", "", (SuiteScenario("uniform", "sim-1kgp"),))
+        suite.path.write_text("")
+        run = write_synthetic_run(tmp_path / "suites" / suite_name / "sim-1kgp" / "uniform", imputers=("major", "knn"))
+        write_suite_file(suite, tmp_path / "suites", [ScenarioOutcome("uniform", run, "ok")], None)
+    board = build_leaderboard([tmp_path / "suites"], tmp_path / "board", formats=("csv",))
+    assert sorted(s.label for s in board.scenarios) == ["mine/uniform", "quick/uniform"]

@@ -26,8 +26,9 @@ time limits) into OUT/<suite>/<dataset>/<scenario>/; OUT/<suite>/suite.json list
 Resumable: rerunning the same suite into the same OUT skips every finished unit. An imputer
 that does not apply to a scenario (e.g. a reference panel method on a scheme it cannot use)
 is "n/a" there, never a failure. A scenario that cannot run (its data missing) is recorded
-and the next one starts; the exit code is then 1, as when an imputer fails. Bad input
-(an unknown imputer, option or cohort in any scenario) exits 2 before any work.
+and the next one starts (so is one naming a cohort its data lack); the exit code is then 1,
+as when an imputer fails. Bad input (an unknown suite, dataset card, imputer, option or flag
+value in any scenario) exits 2 before any work.
 
 \b
 Examples:

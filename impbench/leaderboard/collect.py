@@ -58,7 +58,8 @@ class Scenario:
 
 def run_folders(path: str | Path) -> list[Path]:
     """A run folder itself, or the run folders of a suite folder (the order of its ``suite.json``)
-    or of any folder holding run folders up to two levels down; ``ImpbenchError`` when none."""
+    or of any folder holding run folders up to three levels down (``results/suites`` holds
+    ``<suite>/<dataset>/<scenario>``); ``ImpbenchError`` when none."""
     path = Path(path)
     if not path.is_dir():
         raise ImpbenchError(f"{path}: no such folder")
@@ -70,10 +71,11 @@ def run_folders(path: str | Path) -> list[Path]:
         found = [path / s["run_dir"] for s in suite.get("scenarios", [])
                  if s.get("run_dir") and (path / s["run_dir"] / MANIFEST).is_file()]
     if not found:
-        found = sorted({p.parent for pattern in (f"*/{MANIFEST}", f"*/*/{MANIFEST}") for p in path.glob(pattern)})
+        patterns = (f"*/{MANIFEST}", f"*/*/{MANIFEST}", f"*/*/*/{MANIFEST}")
+        found = sorted({p.parent for pattern in patterns for p in path.glob(pattern)})
     if not found:
         raise ImpbenchError(f"{path}: neither a run folder nor a folder of run folders (no {MANIFEST} in it or "
-                            "two levels below)")
+                            "up to three levels below)")
     return found
 
 
