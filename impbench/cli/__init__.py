@@ -58,6 +58,8 @@ def cli() -> None:
       impbench datasets                          # what is available
       impbench run --dataset sim-1kgp            # every imputer, shared masks
       impbench report results/sim-1kgp/<run>     # tables, figures, HTML
+      impbench suite run quick --imputers major,knn,beagle
+      impbench leaderboard results/suites/quick  # one ranked page across scenarios
     """
 
 
