@@ -157,3 +157,12 @@ def test_a_scenario_that_cannot_run_is_recorded_and_the_next_runs(tiny, tmp_path
     outcomes = suites.run_suite(suite, base, tmp_path, run=run)
     assert [(o.status, o.message) for o in outcomes] == [("error", "dataset files missing"), ("ok", "")]
     assert [s["status"] for s in suites.read_suite_file(tmp_path / "quick")["scenarios"]] == ["error", "ok"]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["suite", "run", "--help"], "Resumable"), (["suite", "--help"], "suite list"),
+    (["leaderboard", "--help"], "--margin"), (["export", "--help"], "Schema"), (["doctor", "--help"], "Beagle"),
+])
+def test_help_of_the_new_commands(argv, needle):
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 0 and needle in result.output
