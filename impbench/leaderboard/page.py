@@ -76,7 +76,13 @@ def standings_table(standings: list[Standing], n_tasks: int) -> str:
                     + _cell(_fmt(s.mean_rank, 2) if s.ranks else "–", "num")
                     + _cell(f"{s.won} / {s.tied} / {s.lost}", "num") + _cell(f"{len(s.ranks)} of {n_tasks}", "num")
                     + _cell(str(s.not_applicable), "num") + _cell(str(s.failed), "num") + "</tr>")
-    return _table(["#", "Imputer", "Mean rank", "Won / tied / lost", "Tasks ranked", "n/a", "Failed or missing"], rows)
+    table = _table(["#", "Imputer", "Mean rank", "Won / tied / lost", "Tasks ranked", "n/a", "Failed or missing"], rows)
+    fewer = [s.imputer for s in standings if s.ranks and len(s.ranks) < n_tasks]
+    if fewer:
+        table += (f'<p class="warn">{escape(", ".join(fewer))}: ranked in fewer tasks than there are (n/a, failed or '
+                  "missing in the others); a mean rank is over the tasks an imputer was ranked in, so compare those "
+                  "imputers scenario by scenario below.</p>")
+    return table
 
 
 def scenario_block(scenario: Scenario, tasks: list[Task], metric: str) -> str:
@@ -91,6 +97,7 @@ def scenario_block(scenario: Scenario, tasks: list[Task], metric: str) -> str:
     imputers = list(dict.fromkeys(e.imputer for t in tasks for e in t.entries))
     by_level = {t.level: {e.imputer: e for e in t.entries} for t in tasks}
     rows = []
+    notes: dict[str, dict[str, None]] = {}
     for name in sorted(imputers, key=lambda n: tuple((by_level[t.level][n].rank or 99) for t in tasks)):
         entries = [by_level[t.level][name] for t in tasks]
         top = ' class="top"' if any(e.rank == 1 for e in entries) else ""
@@ -100,8 +107,9 @@ def scenario_block(scenario: Scenario, tasks: list[Task], metric: str) -> str:
                 mark = "" if e.paired else " (unpaired)"
                 cells += _cell(_ci(e), "num") + _cell(f"{e.rank} {e.outcome}{mark}", "num")
             else:
-                note = e.note if len(e.note) <= 60 else e.note[:59] + "…"
-                cells += _cell(e.state, "na") + _cell(note, "na")
+                cells += _cell(e.state, "na") + _cell("–", "na")
+                if e.note:
+                    notes.setdefault(name, {}).setdefault(e.note, None)
         cells += _cell(fmt_seconds(entries[0].seconds), "num") + _cell(fmt_mb(entries[0].peak_mb), "num")
         rows.append(f"<tr{top}>{cells}</tr>")
     head = ["Imputer"]
@@ -110,7 +118,8 @@ def scenario_block(scenario: Scenario, tasks: list[Task], metric: str) -> str:
     head += ["Seconds (fit + impute)", "Peak memory (MB)"]
     return (f'<h3 id="{escape(scenario.label)}">{escape(scenario.label)}</h3>'
             f'<p class="muted">{escape(" · ".join(facts))} · {escape(metric_name(metric))} per masking level</p>'
-            + _table(head, rows))
+            + _table(head, rows)
+            + "".join(f'<p class="muted">{escape(name)}: {escape("; ".join(texts))}</p>' for name, texts in notes.items()))
 
 
 def provenance_table(scenarios: list[Scenario]) -> str:
