@@ -163,3 +163,13 @@ def test_a_folder_of_suites_keeps_each_suite_s_scenarios_apart(tmp_path):
         write_suite_file(suite, tmp_path / "suites", [ScenarioOutcome("uniform", run, "ok")], None)
     board = build_leaderboard([tmp_path / "suites"], tmp_path / "board", formats=("csv",))
     assert sorted(s.label for s in board.scenarios) == ["mine/uniform", "quick/uniform"]
+
+
+def test_an_imputer_ranked_in_fewer_tasks_is_pointed_out(tmp_path):
+    run = write_synthetic_run(tmp_path / "sim-1kgp" / "r", imputers=("major", "knn", "beagle"), failed={"beagle": 2})
+    board = build_leaderboard([run], tmp_path / "b", formats=("html",))
+    beagle = next(s for s in board.standings if s.imputer == "beagle")
+    assert len(beagle.ranks) == 1 and beagle.failed == 1
+    html = board.files["html"].read_text()
+    assert "beagle: ranked in fewer tasks than there are" in html
+    assert "synthetic failure of beagle" in html  # the reason, once under the scenario
