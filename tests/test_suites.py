@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,7 +39,7 @@ def test_shipped_suites_are_listed_and_parse():
 def test_every_shipped_scenario_names_a_card_its_cohorts_and_valid_flags(name):
     suite = suites.find_suite(name)
     base = RunSettings(dataset="", imputers=["major", "knn"], device="cpu")
-    planned = suites.plan_suite(suite, base, out=__import__("pathlib").Path("/nonexistent-out"))
+    planned = suites.plan_suite(suite, base, out=Path("/nonexistent-out"))
     assert len(planned) == len(suite.scenarios)
     for scenario, settings in planned:
         card = get_card(scenario.dataset)
