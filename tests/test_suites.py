@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,7 @@ def test_suite_runs_every_scenario_resumes_and_marks_not_applicable(tiny, tmp_pa
     first = json.loads((run_dirs[0] / "manifest.json").read_text())
     assert first["imputers"]["panel-only"]["status"] == "not_applicable"
     assert first["imputers"]["knn"]["status"] == "ok"
+    assert first["machine"]["cores"] == os.cpu_count() and "host" not in first["machine"]
     second = json.loads((run_dirs[1] / "manifest.json").read_text())
     assert second["imputers"]["panel-only"]["status"] == "ok"  # the CEU panel is one cohort
     written = suites.read_suite_file(tmp_path / "quick")
