@@ -10,7 +10,7 @@ import stat
 from click.testing import CliRunner
 
 from impbench.cli import cli
-from impbench.doctor import TOOLS, check_tool, doctor_lines
+from impbench.cli.doctor import TOOLS, check_tool, doctor_lines
 
 BY_NAME = {tool.name: tool for tool in TOOLS}
 

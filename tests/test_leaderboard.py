@@ -1,4 +1,4 @@
-"""The leaderboard (impbench.leaderboard): ranks with ties by paired CIs and a margin, unpaired
+"""The leaderboard (impbench.report.leaderboard): ranks with ties by paired CIs and a margin, unpaired
 comparison across runs, n/a and failures, scenarios that never mix across dataset hashes or
 masks, and the three files."""
 
@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from impbench.bench.export import run_records, write_records
 from impbench.cli import cli
 from impbench.errors import ImpbenchError
-from impbench.leaderboard import build_leaderboard
-from impbench.leaderboard.collect import Source, scenarios
-from impbench.leaderboard.rank import rank_all, rank_task
+from impbench.report.leaderboard import build_leaderboard
+from impbench.report.leaderboard.collect import Source, scenarios
+from impbench.report.leaderboard.rank import rank_all, rank_task
 from impbench.report.verdict import VERDICT_METRIC
 from impbench.testing.synthetic import write_synthetic_run
 

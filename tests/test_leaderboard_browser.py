@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from impbench.leaderboard import build_leaderboard
+from impbench.report.leaderboard import build_leaderboard
 from impbench.testing.browser import find_chromium, run_chromium, with_probe
 from impbench.testing.synthetic import write_synthetic_run
 

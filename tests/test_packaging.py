@@ -54,7 +54,7 @@ def test_core_wheel_carries_cards_suites_and_the_console_script(tmp_path):
         assert f"impbench/cards/{card.name}" in names
     for suite in (ROOT / "suites").glob("*.toml"):
         assert f"impbench/suites/{suite.name}" in names
-    assert "impbench/leaderboard/__init__.py" in names and "impbench/cli/suite.py" in names
+    assert "impbench/report/leaderboard/__init__.py" in names and "impbench/cli/suite.py" in names
     assert "impbench = impbench.cli:main" in scripts
 
 

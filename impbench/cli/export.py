@@ -30,7 +30,7 @@ def export_cmd(paths: tuple[Path, ...], out_file: Path | None) -> None:
       impbench leaderboard quick-mylab.jsonl quick-otherlab.jsonl
     """
     from impbench.bench.export import run_records, write_records
-    from impbench.leaderboard.collect import run_folders
+    from impbench.report.leaderboard.collect import run_folders
 
     records = []
     for path in paths:

@@ -32,7 +32,7 @@ def leaderboard_cmd(paths: tuple[Path, ...], out_dir: Path, margin: float, forma
       impbench leaderboard results/suites/standard --out /tmp/board --margin 0.005
       impbench leaderboard mylab.jsonl otherlab.jsonl
     """
-    from impbench.leaderboard import build_leaderboard, parse_formats
+    from impbench.report.leaderboard import build_leaderboard, parse_formats
 
     board = build_leaderboard(paths, out_dir, margin, parse_formats(formats))
     for position, s in enumerate(board.standings, 1):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from impbench.leaderboard.collect import Scenario, Source
+from impbench.report.leaderboard.collect import Scenario, Source
 from impbench.report.style import LOWER_IS_BETTER
 from impbench.report.verdict import VERDICT_METRIC, VERDICT_PROTOCOL
 

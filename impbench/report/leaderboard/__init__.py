@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Iterable
 
 from impbench.errors import ImpbenchError
-from impbench.leaderboard.collect import Scenario, gather, scenarios
-from impbench.leaderboard.page import write_leaderboard
-from impbench.leaderboard.rank import DEFAULT_MARGIN, VERDICT_METRIC, Standing, Task, rank_all
+from impbench.report.leaderboard.collect import Scenario, gather, scenarios
+from impbench.report.leaderboard.page import write_leaderboard
+from impbench.report.leaderboard.rank import DEFAULT_MARGIN, VERDICT_METRIC, Standing, Task, rank_all
 
 FORMATS = ("html", "csv", "json")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from impbench import __version__
 from impbench.files import atomic_write, to_jsonable
-from impbench.leaderboard.collect import Scenario
-from impbench.leaderboard.rank import Entry, Standing, Task
+from impbench.report.leaderboard.collect import Scenario
+from impbench.report.leaderboard.rank import Entry, Standing, Task
 from impbench.report.style import fmt_mb, fmt_seconds, level_phrase, metric_name
 
 CSS = """
