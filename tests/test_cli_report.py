@@ -40,7 +40,7 @@ def test_report_out_and_csv_only(tmp_path, capsys):
     (["report", "{tmp}"], "not a run folder (no manifest.json"),
     (["report", "{run}", "--format", "pdf"], "unknown report format(s) pdf"),
     (["report", "{run}", "{run}"], "report takes one run folder, got 2"),
-    (["report", "--compare", "{run}"], "--compare takes two run folders"),
+    (["report", "--compare", "{run}"], "--compare takes two or more run folders"),
 ])
 def test_user_mistakes_are_one_line_errors(tmp_path, capsys, argv, message):
     run = write_synthetic_run(tmp_path / "syn" / "run", imputers=("major",), **SMALL)
@@ -58,3 +58,19 @@ def test_compare_prints_html_path(tmp_path, capsys):
     assert code == 0, err
     path = out.strip().splitlines()[-1]
     assert path == str(run_a / "report" / "compare-synthetic-b" / "compare.html")
+
+
+def test_compare_of_three_runs_writes_one_page_per_run_against_the_first(tmp_path, capsys):
+    runs = [write_synthetic_run(tmp_path / "syn" / name, imputers=("major",), seed=i, **SMALL)
+            for i, name in enumerate(("a", "b", "c"))]
+    code, out, err = _run(["report", "--compare", *map(str, runs), "--format", "html,csv"], capsys)
+    assert code == 0, err
+    assert out.strip().splitlines() == [str(runs[0] / "report" / f"compare-synthetic-{n}" / "compare.html")
+                                        for n in ("b", "c")]
+    code, out, err = _run(["report", "--compare", *map(str, runs), "--format", "csv", "--out", str(tmp_path / "o")],
+                          capsys)
+    assert code == 0, err
+    assert (tmp_path / "o" / "compare-synthetic-b" / "compare.csv").is_file()
+    assert (tmp_path / "o" / "compare-synthetic-c" / "compare.csv").is_file()
+    code, out, err = _run(["report", "--compare", str(runs[0]), str(runs[1]), str(runs[0])], capsys)
+    assert code == 2 and "a run folder is given twice" in err

@@ -301,6 +301,7 @@ class Manifest(Record):
     updated: str | None = None
     command: str = ""
     versions: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] | None = None
     dataset: DatasetRecord = field(default_factory=DatasetRecord)
     maf_source: str | None = None
     cohort_maf: dict[str, Any] = field(default_factory=dict)

@@ -54,6 +54,7 @@ from impbench.bench.exec.executor import InlineExecutor, LocalExecutor
 from impbench.bench.exec.gpus import visible_gpus, wants_gpu
 from impbench.bench.exec.signals import RunInterrupted, signals_raise_interrupted
 from impbench.bench.exec.lock import RunLock
+from impbench.bench.exec.machine import machine_info
 from impbench.bench.exec.measure import package_versions
 from impbench.bench.records import (BootstrapRecord, DatasetRecord, FitRecord, ImputeRecord, ImputerRecord, Manifest,
                                     MaskRecord, SettingsRecord, UnitRecord)
@@ -401,6 +402,7 @@ class Runner:
             updated=_utc_now(),
             command=s.command,
             versions=package_versions(),
+            machine=machine_info(),
             dataset=DatasetRecord(
                 name=str(store.name), hash=str(store.dataset_hash), store=str(getattr(store, "path", "") or ""),
                 contig=str(store.contig), n_variants=int(data.truth.n_variants),

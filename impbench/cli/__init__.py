@@ -24,6 +24,10 @@ COMMANDS = {
     "plugins": ("plugins", "plugins_cmd", "List registered imputers and their options."),
     "run": ("run", "run_cmd", "Mask, impute and score: every imputer on the same replicates."),
     "report": ("report", "report_cmd", "Turn a run folder into tables, figures and an HTML page."),
+    "suite": ("suite", "suite_cmd", "Named suites of scenarios: suite run, suite list, suite show."),
+    "leaderboard": ("leaderboard", "leaderboard_cmd", "One ranked page across runs, suites and result records."),
+    "export": ("export", "export_cmd", "Write a run's result records (versioned JSON lines) to share."),
+    "doctor": ("doctor", "doctor_cmd", "Which external tools are found, and what each enables."),
 }
 
 
@@ -54,6 +58,8 @@ def cli() -> None:
       impbench datasets                          # what is available
       impbench run --dataset sim-1kgp            # every imputer, shared masks
       impbench report results/sim-1kgp/<run>     # tables, figures, HTML
+      impbench suite run quick --imputers major,knn,beagle
+      impbench leaderboard results/suites/quick  # one ranked page across scenarios
     """
 
 

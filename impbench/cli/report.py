@@ -12,17 +12,18 @@ from impbench.report.verdict import DEFAULT_MARGIN, check_margin
 
 
 @click.command("report")
-@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR [RUN_B]",
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR [RUN_B ...]",
                 type=click.Path(path_type=Path, file_okay=True, dir_okay=True))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Output folder. Default: RUN_DIR/report (with --compare: "
-                   "RUN_A/report/compare-<dataset B>-<run B>).")
+                   "RUN_A/report/compare-<dataset B>-<run B>, one per run compared; with --compare and more "
+                   "than two runs, OUT/compare-<dataset>-<run> each).")
 @click.option("--format", "formats", default="md,csv,html,png", show_default=True,
               help="Comma-separated outputs: md (report.md), csv (summary.csv, runtime.csv), "
                    "html (one self-contained report.html), png (figure files).")
 @click.option("--compare", is_flag=True,
-              help="Compare two runs: per-sample dosage R² of RUN_B against RUN_A, paired differences "
-                   "with a 95% CI and a Wilcoxon signed-rank p-value; warns when the masks differ.")
+              help="Compare runs: per-sample dosage R² of RUN_B (and of each further run) against RUN_A, "
+                   "paired differences with a 95% CI and a Wilcoxon signed-rank p-value; warns when the masks differ.")
 @click.option("--margin", type=float, default=DEFAULT_MARGIN, show_default=True,
               help="R² by which one imputer must beat another to be called better: the lower bound of the "
                    "paired 95% CI of the difference must exceed it (otherwise they are tied).")
@@ -44,6 +45,7 @@ def report_cmd(run_dirs: tuple[Path, ...], out_dir: Path | None, formats: str, c
       impbench report results/sim-1kgp/demo
       impbench report results/sim-1kgp/demo --format html --out /tmp/report
       impbench report --compare results/sim-los/all results/sim-los/aa-only
+      impbench report --compare results/sim-los/all results/sim-los/aa-only results/sim-los/ca-to-aa
     """
     from rich.console import Console
 
@@ -52,10 +54,25 @@ def report_cmd(run_dirs: tuple[Path, ...], out_dir: Path | None, formats: str, c
     check_margin(margin)
     console = Console(stderr=True)
     if compare:
-        if len(run_dirs) != 2:
-            raise ImpbenchError(f"--compare takes two run folders (RUN_A RUN_B), got {len(run_dirs)}")
-        with console.status("comparing per-sample R²"):
-            path = write_compare(run_dirs[0], run_dirs[1], out_dir, formats)
+        if len(run_dirs) < 2:
+            raise ImpbenchError(f"--compare takes two or more run folders (RUN_A RUN_B ...), got {len(run_dirs)}")
+        if len(set(p.resolve() for p in run_dirs)) != len(run_dirs):
+            raise ImpbenchError("--compare: a run folder is given twice")
+        from impbench.report.load import load_run
+        from impbench.report.model import safe_file_name
+
+        paths = []
+        for run_b in run_dirs[1:]:
+            out = out_dir
+            if out_dir is not None and len(run_dirs) > 2:
+                loaded = load_run(run_b)
+                out = out_dir / safe_file_name(f"compare-{loaded.dataset_name}-{loaded.name}")
+            with console.status(f"comparing per-sample R² of {run_b} against {run_dirs[0]}"):
+                paths.append(write_compare(run_dirs[0], run_b, out, formats))
+        for path in paths[:-1]:
+            console.print(f"comparison written to {path.parent if path.suffix else path}", highlight=False)
+            click.echo(str(path))
+        path = paths[-1]
     else:
         if len(run_dirs) != 1:
             raise ImpbenchError(f"report takes one run folder, got {len(run_dirs)} "
