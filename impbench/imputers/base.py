@@ -70,7 +70,7 @@ class RunContext:
 #: Probabilities closer than this are tied in ``Imputation.from_probs`` (float32 rounding).
 PROBABILITY_TIE = 1e-6
 #: Cells (samples x variants) that ``Imputation.from_probs`` converts at once.
-FROM_PROBS_BLOCK_CELLS = 1 << 20
+FROM_PROBS_BLOCK_CELLS = 1 << 18
 
 
 @dataclass
@@ -124,7 +124,7 @@ class Imputation:
             becomes the answer's ``probs`` (one-hot written into its observed cells) instead of
             being copied, which saves 16 bytes a cell. Otherwise a float32 copy is made.
         block_cells : cells converted at once (default ``FROM_PROBS_BLOCK_CELLS``); the
-            temporaries hold ~40 bytes a cell of one block, so the peak memory is the answer's
+            temporaries hold ~40 bytes a cell of one block (~10 MB), so the peak memory is the answer's
             arrays (calls, dosage and probs: 21 bytes a cell, 5 with ``overwrite``) plus a
             constant, whatever the size of the target.
 
@@ -182,7 +182,7 @@ def _convert_block(probs: np.ndarray, codes: np.ndarray, calls: np.ndarray, dosa
     best = class_probs.max(axis=-1, keepdims=True)
     dosage_class = np.argmax(class_probs >= best - PROBABILITY_TIE, axis=-1)
     del class_probs, best
-    het_code = np.where(probs[..., 2] > probs[..., 1] + PROBABILITY_TIE, HET_10, HET_01)
+    het_code = np.where(probs[..., 2] > probs[..., 1] + PROBABILITY_TIE, np.uint8(HET_10), np.uint8(HET_01))
     calls[...] = np.choose(dosage_class, [np.uint8(HOM_REF), het_code, np.uint8(HOM_ALT)])
     np.copyto(calls, codes, where=observed, casting="unsafe")
     # probs @ (0, 1, 1, 2), summed in a fixed order, (p0 * 0 + p1) + (p2 + 2 p3), so that a cell's
