@@ -4,6 +4,7 @@ genotype codes; ``read_vcf`` reads one whole into a ``GenotypeMatrix``.
 
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import numpy as np
 from impbench.errors import ImpbenchError
 from impbench.genotypes import ALLELES_CODE, MISSING, GenotypeMatrix
 from impbench.io.vcf_checks import BAD_CONTIG, check_header, record_problem, sniff_vcf
+from impbench.io.vcf_text import TextRecords
 
 __all__ = ["read_vcf", "VcfReader", "VariantBatch", "SiteCounts", "Region"]
 
@@ -161,6 +163,8 @@ class VcfReader:
         without ALT are always dropped). Dropped records are counted in ``counts``.
     batch_size : records per batch (a batch may be longer by the records at its last
         position, so that a duplicated position never straddles two batches).
+    text_path : read a whole text VCF whose FORMAT is GT alone in bulk (``impbench.io.vcf_text``),
+        handing over to cyvcf2 at the first record it does not parse; the same batches either way.
 
     After iterating, ``counts`` holds the ``SiteCounts`` and ``contig`` the contig read.
     """
@@ -174,6 +178,7 @@ class VcfReader:
         snps_only: bool = True,
         batch_size: int = DEFAULT_BATCH,
         threads: int | None = None,
+        text_path: bool = True,
     ):
         self.path = Path(path)
         self.region = Region.parse(region) if isinstance(region, str) else region
@@ -181,6 +186,10 @@ class VcfReader:
         self.snps_only = snps_only
         self.batch_size = int(batch_size)
         self.threads = threads if threads is not None else min(2, os.cpu_count() or 1)
+        #: read a GT-only text VCF in bulk (``impbench.io.vcf_text``); False: always cyvcf2
+        self.text_path = text_path
+        #: whether the text path handed over to cyvcf2 part way (a record it does not parse)
+        self.text_fallback = False
         self.counts = SiteCounts()
         self.contig: str | None = None
         self._kind = sniff_vcf(self.path)
@@ -235,6 +244,40 @@ class VcfReader:
             return (v for v in records if region.contains(v.POS))
         return (v for v in self._counted(vcf) if v.CHROM == contig and region.contains(v.POS))
 
+    def _sites(self) -> Iterable[tuple]:
+        """The region's records as ``(chrom, pos, ref, alts, id, genotypes)``: genotypes int16
+        (n_samples, 3) on the text path (``impbench.io.vcf_text``: a whole VCF without region,
+        FORMAT GT alone), else the cyvcf2 record (decoded by ``_record_genotypes``)."""
+        if self.region is None and self.text_path:
+            text = TextRecords(self.path, self._kind, len(self.sample_ids)) if self._kind != "bcf" else None
+            if text is not None:
+                for site in text:
+                    self._n_raw += 1
+                    yield site
+                if text.complete:
+                    return
+                # a chunk the text path cannot parse: cyvcf2 from the first record not yet read
+                self.text_fallback = True
+                self._vcf = self._open()
+                records = itertools.islice(self._vcf, text.n_done, None)
+                for record in self._counted(records):
+                    yield record.CHROM, record.POS, record.REF, record.ALT, record.ID, record
+                return
+        for record in self._records():
+            yield record.CHROM, record.POS, record.REF, record.ALT, record.ID, record
+
+    def _record_genotypes(self, record, contig: str, pos: int) -> np.ndarray:
+        """cyvcf2's (n_samples, 3) int16 genotypes of a record; one line for no GT or not diploid."""
+        genotype = record.genotype
+        if genotype is None:
+            raise ImpbenchError(f"{self.path}: record {contig}:{pos} has no GT field")
+        array = genotype.array()
+        if array.shape[1] != 3:
+            raise ImpbenchError(
+                f"{self.path}: record {contig}:{pos} is not diploid (ploidy {array.shape[1] - 1}); only diploid genotypes are supported"
+            )
+        return array
+
     def batches(self) -> Iterable[VariantBatch]:
         """Yield ``VariantBatch``es of kept records in file order.
 
@@ -258,33 +301,30 @@ class VcfReader:
         pending = None
         pool = ThreadPoolExecutor(1)
         try:
-            for record in self._records():
+            for chrom, pos, ref, alt, vid, genotypes in self._sites():
                 counts.n_records += 1
                 if contig is None:
-                    contig = self.contig = record.CHROM
+                    contig = self.contig = chrom
                     if BAD_CONTIG.search(contig):
                         raise ImpbenchError(
                             f"{self.path}: contig name {contig!r} holds whitespace or '='; rename the contig "
                             "(bcftools annotate --rename-chrs)"
                         )
-                elif record.CHROM != contig:
+                elif chrom != contig:
                     raise ImpbenchError(
-                        f"{self.path}: holds more than one contig ({contig}, {record.CHROM}); choose one with a region"
+                        f"{self.path}: holds more than one contig ({contig}, {chrom}); choose one with a region"
                     )
-                pos = record.POS
                 if pos < last_pos:
                     raise ImpbenchError(
                         f"{self.path}: records are not sorted by position ({contig}:{pos} after {last_pos}); "
                         "sort it with bcftools sort"
                     )
-                alt = record.ALT
                 if len(alt) != 1:
                     if len(alt) == 0:
                         counts.n_no_alt += 1
                     else:
                         counts.n_multiallelic += 1
                     continue
-                ref = record.REF
                 alt = alt[0]
                 if snps_only and not (len(ref) == 1 and len(alt) == 1 and ref in _SNP_BASES and alt in _SNP_BASES):
                     counts.n_non_snp += 1
@@ -301,19 +341,13 @@ class VcfReader:
                     n_buffered = 0
                 elif n_buffered == len(raw):
                     raw = buffers[current] = np.concatenate([raw, np.empty_like(raw)])
-                genotype = record.genotype
-                if genotype is None:
-                    raise ImpbenchError(f"{self.path}: record {contig}:{pos} has no GT field")
-                array = genotype.array()
-                if array.shape[1] != 3:
-                    raise ImpbenchError(
-                        f"{self.path}: record {contig}:{pos} is not diploid (ploidy {array.shape[1] - 1}); only diploid genotypes are supported"
-                    )
-                raw[n_buffered] = array
+                if not isinstance(genotypes, np.ndarray):
+                    genotypes = self._record_genotypes(genotypes, contig, pos)
+                raw[n_buffered] = genotypes
                 positions.append(pos)
                 refs.append(ref)
                 alts.append(alt)
-                ids.append(record.ID or ".")
+                ids.append(vid or ".")
                 last_pos = pos
             if pending is not None:
                 yield pending.result()
