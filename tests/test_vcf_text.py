@@ -9,7 +9,7 @@ import pytest
 from impbench.errors import ImpbenchError
 from impbench.io import vcf_text
 from impbench.io.vcf_read import VcfReader
-from impbench.io.vcf_text import parse_text_lines
+from impbench.io.vcf_text import code_raw_genotypes, parse_text_lines
 
 SAMPLES = ["a", "b", "c"]
 
@@ -96,9 +96,11 @@ def test_text_path_errors_match_cyvcf2(text_vcf):
 
 def test_parse_text_lines_refuses_lines_that_do_not_fit():
     good = b"22\t100\trs1\tA\tC\t.\tPASS\t.\tGT\t0|1\t1/0\t.|1\n"
-    metas, genotypes = parse_text_lines(good, 3)
+    metas, coded = parse_text_lines(good, 3)
     assert metas == [("22", 100, "A", ["C"], "rs1")]
-    assert genotypes.tolist() == [[[0, 1, 1], [1, 0, 0], [-1, 1, 1]]]
+    cyvcf2_arrays = np.array([[[0, 1, 1], [1, 0, 0], [-1, 1, 1]]], dtype=np.int16)  # what genotype.array() gives
+    assert coded.tolist() == code_raw_genotypes(cyvcf2_arrays).tolist()
+    assert coded.tolist() == [[2, 3 | 0x80, 0]]  # 0|1; 1/0 an unphased het (flagged); .|1 missing
     for bad in (
         good.replace(b"GT\t", b"GT:DS\t"),
         good.replace(b"\t.|1", b"\t.|x"),

@@ -5,9 +5,9 @@ record at a time.
 A chunk of decompressed text (whole lines) is parsed at once: each line's genotype section is
 the last ``4 * n_samples - 1`` bytes before its newline, which holds a genotype only when every
 fourth byte is a tab and each genotype is ``allele sep allele`` (allele ``0``-``9`` or ``.``,
-sep ``|`` or ``/``). The alleles and phase come out as cyvcf2's ``genotype.array()`` gives them
-(int16 (n_samples, 3): allele0, allele1, phased; -1 for ``.``), so the reader's decoding,
-filters and messages are the same on both paths. A chunk with any line that does not fit (other
+sep ``|`` or ``/``). Each genotype's four bytes, read as one integer, index a table of the codes
+with flags that cyvcf2's ``genotype.array()`` would give (``code_raw_genotypes``), so the
+reader's checks, filters and messages are the same on both paths. A chunk with any line that does not fit (other
 FORMAT fields, haploid or multi-digit genotypes, a malformed line) is not parsed here:
 ``TextRecords`` stops before it and the reader goes on through cyvcf2 from that record, which
 also reports every error the same way.
@@ -25,19 +25,83 @@ from typing import Iterator
 
 import numpy as np
 
+from impbench.genotypes import ALLELES_CODE, MISSING
+
 #: Bytes of decompressed text read at a time.
 TEXT_CHUNK_BYTES = 1 << 24
 #: Lines whose genotype bytes are decoded at once (bounds the temporaries).
 GATHER_LINES = 256
 
 _TAB, _NEWLINE = 9, 10
-#: allele byte -> allele index (0-9), -1 for '.', -100 for a byte that is not an allele
-_ALLELE = np.full(256, -100, dtype=np.int16)
-_ALLELE[ord("0") : ord("9") + 1] = np.arange(10)
-_ALLELE[ord(".")] = -1
-#: separator byte -> phased (1 '|', 0 '/'), -100 otherwise
-_PHASED = np.full(256, -100, dtype=np.int16)
-_PHASED[ord("|")], _PHASED[ord("/")] = 1, 0
+
+# The genotype code of both read paths: a code 0-4 (``impbench.genotypes``) in the low bits, and
+# flags for what is not a diploid biallelic phased genotype (the reader raises, or counts
+# unphased hets when allowed). cyvcf2's ``genotype.array()`` gives (allele0, allele1, phased)
+# per sample as int16, alleles -1 for missing and -2 for "vector end" (a haploid call); one table
+# lookup turns the three into a code plus flags: key = (allele0 + 4) * 16 + (allele1 + 4) * 2 +
+# phased.
+GT_CODE_BITS = 0x1F
+FLAG_UNPHASED_HET = np.uint8(0x80)
+FLAG_HAPLOID = np.uint8(0x40)
+FLAG_INVALID = np.uint8(0x20)
+#: a text genotype the text path does not read (never a value of the code table)
+NOT_TEXT = np.uint8(0xFF)
+_RAW_KEY_OFFSET = np.int16(4 * 16 + 4 * 2)
+
+
+def _raw_gt_table() -> np.ndarray:
+    table = np.zeros(128, dtype=np.uint8)
+    for a0 in range(-4, 4):
+        for a1 in range(-4, 4):
+            for phased in (0, 1):
+                key = (a0 + 4) * 16 + (a1 + 4) * 2 + phased
+                if a1 == -2:
+                    table[key] = FLAG_HAPLOID
+                elif a0 not in (-1, 0, 1) or a1 not in (-1, 0, 1):
+                    table[key] = FLAG_INVALID
+                elif a0 == -1 or a1 == -1:
+                    table[key] = MISSING
+                else:
+                    table[key] = ALLELES_CODE[a0, a1] | (FLAG_UNPHASED_HET if (not phased and a0 != a1) else 0)
+    return table
+
+
+_RAW_GT_TABLE = _raw_gt_table()
+
+
+def code_raw_genotypes(raw: np.ndarray) -> np.ndarray:
+    """Codes with flags, uint8 (...,), of cyvcf2 genotypes int16 (..., 3)."""
+    key = raw[..., 0] << 4
+    key += raw[..., 1] << 1
+    key += raw[..., 2]
+    key += _RAW_KEY_OFFSET
+    np.clip(key, 0, len(_RAW_GT_TABLE) - 1, out=key)  # out-of-range alleles land on flagged entries
+    return _RAW_GT_TABLE[key]
+
+
+_CELL_TABLE: np.ndarray | None = None
+
+
+def _cell_table() -> np.ndarray:
+    """uint8 (2**24,): the code with flags of a text genotype's three bytes ``allele sep allele``
+    read as a little-endian integer (``a0 | sep << 8 | a1 << 16``), the same as cyvcf2's array
+    coded by ``code_raw_genotypes``; ``NOT_TEXT`` for bytes that are not such a genotype."""
+    global _CELL_TABLE
+    if _CELL_TABLE is None:
+        allele = np.full(256, 12, dtype=np.int64)  # 12: not an allele
+        allele[ord("0") : ord("9") + 1] = np.arange(10)
+        allele[ord(".")] = 10
+        phased = np.full(256, 2, dtype=np.int64)  # 2: not a separator
+        phased[ord("/")], phased[ord("|")] = 0, 1
+        small = np.full((13, 3, 13), NOT_TEXT, dtype=np.uint8)  # [allele0, phased, allele1]
+        for a0 in range(11):
+            for ph in range(2):
+                for a1 in range(11):
+                    raw = np.array([[-1 if a0 == 10 else a0, -1 if a1 == 10 else a1, ph]], dtype=np.int16)
+                    small[a0, ph, a1] = code_raw_genotypes(raw)[0]
+        byte = np.arange(256)
+        _CELL_TABLE = small[allele[byte][None, None, :], phased[byte][None, :, None], allele[byte][:, None, None]].reshape(-1)
+    return _CELL_TABLE
 
 
 class NotText(Exception):
@@ -49,9 +113,9 @@ def _open_text(path: Path, kind: str):
 
 
 class TextRecords:
-    """Iterate a VCF's records as ``(chrom, pos, ref, alts, id, genotypes)`` tuples, where
-    genotypes is int16 (n_samples, 3) like cyvcf2's ``genotype.array()``; ``alts`` is a list
-    (empty for ALT ``.``) and ``id`` None for ``.``.
+    """Iterate a VCF's records as ``(chrom, pos, ref, alts, id, coded)`` tuples, where coded is
+    uint8 (n_samples,), codes with flags, as ``code_raw_genotypes`` gives them from cyvcf2's
+    ``genotype.array()``; ``alts`` is a list (empty for ALT ``.``) and ``id`` None for ``.``.
 
     Iteration stops early, without error, before the first chunk that does not fit the text
     path (or that fails to decompress); ``n_done`` is then the number of records yielded, and
@@ -119,8 +183,9 @@ class TextRecords:
 def parse_text_lines(buffer: bytes, n_samples: int) -> tuple[list, np.ndarray] | None:
     """Parse whole record lines (each ending in a newline) of a GT-only VCF.
 
-    Returns (metas, genotypes): metas a list of (chrom, pos, ref, alts, id) per line, genotypes
-    int16 (n_lines, n_samples, 3); or None when any line does not fit the text path.
+    Returns (metas, coded): metas a list of (chrom, pos, ref, alts, id) per line, coded uint8
+    (n_lines, n_samples) codes with flags (as ``code_raw_genotypes`` gives them); or None when
+    any line does not fit the text path.
     """
     text = np.frombuffer(buffer, dtype=np.uint8)
     ends = np.flatnonzero(text == _NEWLINE)
@@ -144,16 +209,17 @@ def parse_text_lines(buffer: bytes, n_samples: int) -> tuple[list, np.ndarray] |
             [] if alt == b"." else alt.decode().split(","),
             None if vid == b"." else vid.decode(),
         ))  # fmt: skip
-    genotypes = np.empty((len(ends), n_samples, 3), dtype=np.int16)
+    coded = np.empty((len(ends), n_samples), dtype=np.uint8)
+    table = _cell_table()
     for first in range(0, len(ends), GATHER_LINES):
         lines = np.empty((min(GATHER_LINES, len(ends) - first), width), dtype=np.uint8)
         for row, start in enumerate(genotype_starts[first : first + GATHER_LINES].tolist()):
             lines[row] = text[start : start + width]
-        cells = lines.reshape(len(lines), n_samples, 4)  # allele, separator, allele, tab (newline last)
-        block = genotypes[first : first + len(lines)]
-        block[..., 0] = _ALLELE[cells[..., 0]]
-        block[..., 2] = _PHASED[cells[..., 1]]
-        block[..., 1] = _ALLELE[cells[..., 2]]
-        if (cells[:, :-1, 3] != _TAB).any() or (block < -1).any():
+        cells = lines.view("<u4")  # (lines, n_samples): allele | sep << 8 | allele << 16 | tab << 24
+        if ((cells[:, :-1] >> 24) != _TAB).any():
             return None
-    return metas, genotypes
+        block = coded[first : first + len(lines)]
+        block[...] = table[cells & np.uint32(0xFFFFFF)]
+        if (block == NOT_TEXT).any():
+            return None
+    return metas, coded
