@@ -29,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -134,47 +133,62 @@ def run_child(args: list[str], env: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# Runs an impbench command and prints the resources of it and its processes (a fresh parent, so
+# that the peak is that command's largest process, not an earlier stage's).
+CLI_CHILD = r"""
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": done.returncode, "stderr": done.stderr[-2000:], "wall": time.perf_counter() - t0,
+                  "cpu": usage.ru_utime + usage.ru_stime, "peak_gib": usage.ru_maxrss / 2**20}))
+"""
+
+
 def run_cli(command: list[str], env: dict) -> dict:
     """Wall, CPU and the largest process's peak RSS of an impbench command (and its children)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    done = subprocess.run([*IMPBENCH, *command], capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"impbench {command[0]} failed: {done.stderr.strip().splitlines()[-1:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall": wall, "cpu": cpu, "children_cpu": 0.0, "peak_gib": after.ru_maxrss / 2**20, "child_peak_gib": 0.0}
+    done = subprocess.run([sys.executable, "-c", CLI_CHILD, *IMPBENCH, *command], capture_output=True, text=True, env=env)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["rc"] != 0:
+        raise RuntimeError(f"impbench {command[0]} failed: {result['stderr'].strip().splitlines()[-1:]}")
+    return {"wall": result["wall"], "cpu": result["cpu"], "children_cpu": 0.0, "peak_gib": result["peak_gib"],
+            "child_peak_gib": 0.0}
 
 
-def pipeline(samples: int, length: int, args, cards: Path, env: dict, log) -> dict:
-    """Every stage at one size: {stage: measurement}, plus the data's shape."""
+def pipeline(samples: int, length: int, args, cards: Path, env: dict, log, save) -> dict:
+    """Every stage at one size: {stage: measurement}, plus the data's shape; ``save(info)``
+    after each stage (what finished is kept when a long run is stopped)."""
     name = f"chrom-{samples}x{length}"
     per = [samples // 3 + (1 if i < samples % 3 else 0) for i in range(3)]
     (cards / f"{name}.toml").write_text(CARD.format(samples=samples, length=length, yri=per[0], ceu=per[1], chb=per[2],
                                                     mutation_rate=MUTATION_RATE))  # fmt: skip
     stages: dict[str, dict] = {}
-    info: dict = {"samples": samples, "length": length}
+    info: dict = {"samples": samples, "length": length, "stages": stages}
+    log(f"{name}: simulating (or reading the cached simulation)")
     result = run_child(["simulate", name, "-", "{}"], env)
     stages["simulate (cached after the first)"] = result["simulate"]
+    save(info)
     result = run_child(["prepare", name, "-", "{}"], env)
     stages["prepare"] = result["prepare"]
     info["n_variants"] = result["n_variants"]
+    save(info)
     log(f"{name}: prepared {result['n_samples']:,} samples x {result['n_variants']:,} variants")
     result = run_child(["masks", name, "-", "{}"], env)
     stages["masks"] = result["masks"]
     info["shape"] = result["shape"]
+    save(info)
     for imputer, options in args.imputers:
         result = run_child(["impute", name, imputer, json.dumps(options), str(args.threads)], env)
         for stage in ("fit", "impute", "score"):
             stages[f"{imputer} {stage}"] = result[stage]
+        save(info)
         log(f"{name}: {imputer} done ({result['impute']['wall']:.0f} s impute)")
     with tempfile.TemporaryDirectory(dir=args.workdir) as out:
         stages["run (CLI, major)"] = run_cli(["run", "--dataset", name, "--imputers", "major", "--levels", str(LEVEL),
                                               "--replicates", "1", "--out", out, "--run", "r", "--no-progress"], env)  # fmt: skip
         run_dir = next(Path(out).glob("*/r"))
         stages["report (CLI)"] = run_cli(["report", str(run_dir)], env)
-    info["stages"] = stages
+    save(info)
     return info
 
 
@@ -190,13 +204,17 @@ def main(argv=None) -> int:
     parser.add_argument("--fraction-length", type=float, default=1.0, help="scale --length by this")
     parser.add_argument("--exponents", action="store_true", help="also run at half the samples and half the length")
     parser.add_argument("--beagle-chunk-mb", type=float, default=5.0, help="Beagle's region windows (Mb)")
-    parser.add_argument("--no-beagle", action="store_true")
+    parser.add_argument("--imputers", default="major,knn,beagle", help="imputers to time (of major, knn, beagle)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path(".cache/bench-chromosome"))
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    args.imputers = [("major", {}), ("knn", {})] + ([] if args.no_beagle else [("beagle", {"chunk_mb": args.beagle_chunk_mb})])
+    options = {"major": {}, "knn": {}, "beagle": {"chunk_mb": args.beagle_chunk_mb}}
+    unknown = sorted(set(args.imputers.split(",")) - set(options))
+    if unknown:
+        parser.error(f"--imputers: unknown {', '.join(unknown)} (known: major, knn, beagle)")
+    args.imputers = [(name, options[name]) for name in args.imputers.split(",")]
     cards = args.workdir / "cards"
     cards.mkdir(exist_ok=True)
     env = {**os.environ, "IMPBENCH_DATASETS": str(cards.resolve())}
@@ -211,9 +229,17 @@ def main(argv=None) -> int:
     if args.exponents:
         sizes["half samples"] = (samples // 2, length)
         sizes["half length"] = (samples, length // 2)
-    results = {key: pipeline(n, m, args, cards, env, log) for key, (n, m) in sizes.items()}
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    results: dict[str, dict] = {}
+
+    def saver(key: str):
+        def save(info: dict) -> None:
+            results[key] = info
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=1))
+        return save
+
+    for key, (n, m) in sizes.items():
+        pipeline(n, m, args, cards, env, log, saver(key))
 
     from rich.console import Console
     from rich.table import Table
