@@ -196,6 +196,22 @@ def cost(measure: dict) -> float:
     return measure["cpu"] + measure["children_cpu"]
 
 
+def exponents(stage: str, results: dict) -> tuple[float | None, float | None]:
+    """(a, b) with CPU ~ samples^a x variants^b, from the full, half-samples and half-length
+    runs. Half the samples also leaves fewer variants after QC, so b comes from the half-length
+    pair (same samples) and a from the half-samples pair corrected by b. None where a stage
+    took under 0.05 s CPU in a run, or is not a stage of a run."""
+    full, by_samples, by_length = (results[k] for k in ("full", "half samples", "half length"))
+    measures = [r["stages"].get(stage) for r in (full, by_samples, by_length)]
+    if stage.startswith("simulate") or any(m is None or cost(m) < 0.05 for m in measures):
+        return None, None
+    c_full, c_samples, c_length = (math.log(cost(m)) for m in measures)
+    b = (c_full - c_length) / math.log(full["n_variants"] / by_length["n_variants"])
+    a = (c_full - c_samples - b * math.log(full["n_variants"] / by_samples["n_variants"])) / math.log(
+        full["samples"] / by_samples["samples"])
+    return a, b
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=N_SAMPLES_1KGP)
@@ -208,6 +224,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path(".cache/bench-chromosome"))
     parser.add_argument("--json", type=Path, help="also write the measurements here")
+    parser.add_argument("--table", type=Path, help="only print the table of a --json file written before")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     options = {"major": {}, "knn": {}, "beagle": {"chunk_mb": args.beagle_chunk_mb}}
@@ -230,9 +247,13 @@ def main(argv=None) -> int:
         sizes["half samples"] = (samples // 2, length)
         sizes["half length"] = (samples, length // 2)
     results: dict[str, dict] = {}
+    if args.table:
+        print_table(json.loads(args.table.read_text()), "half samples" in json.loads(args.table.read_text()))
+        return 0
 
     def saver(key: str):
         def save(info: dict) -> None:
+            info["load"] = os.getloadavg()  # as the last stage ended
             results[key] = info
             if args.json:
                 args.json.write_text(json.dumps(results, indent=1))
@@ -241,16 +262,21 @@ def main(argv=None) -> int:
     for key, (n, m) in sizes.items():
         pipeline(n, m, args, cards, env, log, saver(key))
 
+    print_table(results, args.exponents)
+    return 0
+
+
+def print_table(results: dict, with_exponents: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
     full = results["full"]
-    load = os.getloadavg()
+    load = full.get("load") or os.getloadavg()
     table = Table(title=f"chromosome scale: {full['samples']:,} samples x {full['length'] / 1e6:g} Mb = "
                         f"{full['n_variants']:,} variants after QC (train {full['shape']['train'][0]}, test "
-                        f"{full['shape']['test'][0]}); {os.cpu_count()} CPUs, load {load[0]:.1f} / {load[2]:.1f} (1 / 15 min)")  # fmt: skip
+                        f"{full['shape']['test'][0]}); {os.cpu_count()} CPUs, load {load[0]:.1f} / {load[2]:.1f} (1 / 15 min, at its end)")  # fmt: skip
     columns = ["stage", "wall s", "CPU s", "peak GiB", "largest child GiB"]
-    if args.exponents:
+    if with_exponents:
         columns += ["exponent in samples", "exponent in variants"]
     for column in columns:
         table.add_column(column, justify="left" if column == "stage" else "right")
@@ -260,24 +286,19 @@ def main(argv=None) -> int:
         worst = max(worst, peak)
         row = [stage, f"{measure['wall']:.1f}", f"{cost(measure):.1f}", f"{measure['peak_gib']:.2f}",
                f"{measure['child_peak_gib']:.2f}" if measure["child_peak_gib"] else ""]
-        if args.exponents:
-            for half in ("half samples", "half length"):
-                other = results[half]["stages"].get(stage)
-                ratio_x = (full["samples"] / results[half]["samples"]) if half == "half samples" else (
-                    full["n_variants"] / results[half]["n_variants"])
-                ok = other is not None and cost(other) > 0.05 and cost(measure) > 0.05 and not stage.startswith("simulate")
-                row.append(f"{math.log(cost(measure) / cost(other)) / math.log(ratio_x):.2f}" if ok else "")
+        if with_exponents:
+            row += [f"{x:.2f}" if x is not None else "" for x in exponents(stage, results)]
         table.add_row(*row)
     console = Console(width=170)
     console.print(table)
     console.print("CPU: the stage's own and its children's (Beagle's JVM). peak: the RSS high-water mark of the "
                   "stage's process at the end of the stage (fit, impute and score of an imputer share one process; "
                   "the CLI rows: the largest process); largest child: the largest child process so far (Beagle's JVM).")
-    console.print("exponents: log(CPU at full / CPU at half) / log(size ratio), the size ratio of variants "
-                  "taken after QC; blank where a stage took under 0.05 s CPU; simulate is not a stage of a run (cached).")
+    console.print("exponents: CPU ~ samples^a x variants^b (variants counted after QC): b from the half-length run, "
+                  "a from the half-samples run corrected for its fewer variants; blank where a stage took under 0.05 s "
+                  "CPU; simulate is not a stage of a run (cached).")
     console.print(f"target: every stage's peak <= {TARGET_GIB:g} GiB: {'met' if worst <= TARGET_GIB else 'NOT met'} "
                   f"(largest {worst:.2f} GiB)")
-    return 0
 
 
 if __name__ == "__main__":
