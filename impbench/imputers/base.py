@@ -70,6 +70,8 @@ class RunContext:
 
 #: Probabilities closer than this are tied in ``Imputation.from_probs`` (float32 rounding).
 PROBABILITY_TIE = 1e-6
+#: Cells (samples x variants) that ``Imputation.from_probs`` converts at once.
+FROM_PROBS_BLOCK_CELLS = 1 << 18
 
 
 @dataclass
@@ -103,40 +105,99 @@ class Imputation:
             self.covered = np.ones(np.shape(self.calls)[1], dtype=bool)
 
     @classmethod
-    def from_probs(cls, probs: np.ndarray, target_codes: np.ndarray, covered: np.ndarray | None = None) -> "Imputation":
+    def from_probs(
+        cls,
+        probs: np.ndarray,
+        target_codes: np.ndarray,
+        covered: np.ndarray | None = None,
+        *,
+        overwrite: bool = False,
+        block_cells: int | None = None,
+    ) -> "Imputation":
         """The one conversion of probabilities into an answer (baselines, ``impbench.nn``, plugins).
 
         probs : float (n_samples, n_variants, 4) over the phased codes 1, 2, 3, 4; read only at
-            cells where ``target_codes`` is missing (not a code 1-4).
+            cells where ``target_codes`` is missing (not a code 1-4). Any array-like, a
+            broadcast view included (``major`` passes one row of probabilities per variant).
         target_codes : uint8 (n_samples, n_variants), the imputer's input (0 where masked).
         covered : bool (n_variants,) or None (every variant covered).
+        overwrite : the caller gives ``probs`` away: when it is a writeable float32 array, it
+            becomes the answer's ``probs`` (one-hot written into its observed cells) instead of
+            being copied, which saves 16 bytes a cell. Otherwise a float32 copy is made.
+        block_cells : cells converted at once (default ``FROM_PROBS_BLOCK_CELLS``); the
+            temporaries hold ~40 bytes a cell of one block (~10 MB), so the peak memory is the answer's
+            arrays (calls, dosage and probs: 21 bytes a cell, 5 with ``overwrite``) plus a
+            constant, whatever the size of the target.
 
         Call: the dosage class with the highest total probability (0|0; 0|1 + 1|0 summed;
         1|1), ties to the lower class; for a het, the more probable phase (tie: 0|1).
         Probabilities within ``PROBABILITY_TIE`` count as tied. So
         probabilities (0.4, 0.3, 0.3, 0) give a het, where an argmax over the four codes would
         give 0|0. Observed cells (codes 1-4) keep their code and get one-hot probabilities.
-        The dosage is ``probs @ (0, 1, 1, 2)``, clipped to [0, 2], float32.
+        The dosage is ``probs @ (0, 1, 1, 2)`` summed as ``(p0 * 0 + p1) + (p2 + 2 p3)`` in
+        float32 (the order of a whole-array BLAS product), clipped to [0, 2]. Block by block, the
+        result is the same, bit for bit, as converting the whole array at once
+        (``impbench.testing.reference_imputation``).
         """
-        from impbench.genotypes import CALL_DOSAGE, HET_01, HET_10, HOM_ALT, HOM_REF, is_call
-
         target_codes = np.asarray(target_codes)
         probs = np.asarray(probs)
         if probs.shape != target_codes.shape + (4,):
             raise ValueError(f"probs shape {probs.shape} != target shape {target_codes.shape} + (4,)")
-        observed = is_call(target_codes)
-        one_hot = np.eye(4, dtype=np.float32)[np.clip(target_codes.astype(np.int64) - 1, 0, 3)]
-        probs = np.where(observed[..., None], one_hot, probs).astype(np.float32)
-        class_probs = np.stack([probs[..., 0], probs[..., 1] + probs[..., 2], probs[..., 3]], axis=-1)
-        # the first class within PROBABILITY_TIE of the best: ties (up to float32 rounding of
-        # sums such as 1/5 + 2/5 vs 3/5) go to the lower class
-        best = class_probs.max(axis=-1, keepdims=True)
-        dosage_class = np.argmax(class_probs >= best - PROBABILITY_TIE, axis=-1)
-        het_code = np.where(probs[..., 2] > probs[..., 1] + PROBABILITY_TIE, HET_10, HET_01)
-        calls = np.choose(dosage_class, [np.uint8(HOM_REF), het_code, np.uint8(HOM_ALT)]).astype(np.uint8)
-        calls = np.where(observed, target_codes, calls).astype(np.uint8)
-        dosage = np.clip(probs @ CALL_DOSAGE, 0.0, 2.0).astype(np.float32)
-        return cls(calls=calls, dosage=dosage, probs=probs, covered=covered)
+        in_place = overwrite and probs.dtype == np.float32 and probs.flags.writeable
+        out_probs = probs if in_place else np.empty(probs.shape, dtype=np.float32)
+        calls = np.empty(target_codes.shape, dtype=np.uint8)
+        dosage = np.empty(target_codes.shape, dtype=np.float32)
+        for rows, cols in cell_blocks(target_codes.shape, block_cells or FROM_PROBS_BLOCK_CELLS):
+            block = out_probs[rows, cols]  # a view: (block_rows, block_cols, 4)
+            if not in_place:
+                block[...] = probs[rows, cols]
+            _convert_block(block, target_codes[rows, cols], calls[rows, cols], dosage[rows, cols])
+        return cls(calls=calls, dosage=dosage, probs=out_probs, covered=covered)
+
+
+def cell_blocks(shape: tuple[int, int], block_cells: int):
+    """(row slice, column slice) tiles of an (n_rows, n_columns) array of about ``block_cells``
+    cells each, in C order: whole rows when a row fits, otherwise pieces of one row."""
+    n_rows, n_columns = shape
+    if n_rows == 0 or n_columns == 0:
+        return
+    rows_per_block = max(1, block_cells // n_columns)
+    columns_per_block = n_columns if rows_per_block > 1 else min(n_columns, max(1, block_cells))
+    for row0 in range(0, n_rows, rows_per_block):
+        rows = slice(row0, min(n_rows, row0 + rows_per_block))
+        for column0 in range(0, n_columns, columns_per_block):
+            yield rows, slice(column0, min(n_columns, column0 + columns_per_block))
+
+
+def _convert_block(probs: np.ndarray, codes: np.ndarray, calls: np.ndarray, dosage: np.ndarray) -> None:
+    """``Imputation.from_probs`` on one tile, in place: probs float32 (r, c, 4) (observed cells
+    set one-hot), codes uint8 (r, c); calls uint8 (r, c) and dosage float32 (r, c) written."""
+    from impbench.genotypes import HET_01, HET_10, HOM_ALT, HOM_REF, is_call
+
+    observed = is_call(codes)
+    if observed.any():
+        probs[observed] = _CODE_ONE_HOT[codes[observed]]
+    class_probs = np.stack([probs[..., 0], probs[..., 1] + probs[..., 2], probs[..., 3]], axis=-1)
+    # the first class within PROBABILITY_TIE of the best: ties (up to float32 rounding of
+    # sums such as 1/5 + 2/5 vs 3/5) go to the lower class
+    best = class_probs.max(axis=-1, keepdims=True)
+    dosage_class = np.argmax(class_probs >= best - PROBABILITY_TIE, axis=-1)
+    del class_probs, best
+    het_code = np.where(probs[..., 2] > probs[..., 1] + PROBABILITY_TIE, np.uint8(HET_10), np.uint8(HET_01))
+    calls[...] = np.choose(dosage_class, [np.uint8(HOM_REF), het_code, np.uint8(HOM_ALT)])
+    np.copyto(calls, codes, where=observed, casting="unsafe")
+    # probs @ (0, 1, 1, 2), summed in a fixed order, (p0 * 0 + p1) + (p2 + 2 p3), so that a cell's
+    # dosage does not depend on the block it is in (BLAS's order depends on the array's shape)
+    np.multiply(probs[..., 0], np.float32(0), out=dosage)
+    dosage += probs[..., 1]
+    pair = probs[..., 3] * np.float32(2)
+    pair += probs[..., 2]
+    dosage += pair
+    np.clip(dosage, 0.0, 2.0, out=dosage)
+
+
+#: float32 (6, 4): the one-hot probabilities of each code (rows 1-4; rows 0 and 5 unused).
+_CODE_ONE_HOT = np.vstack([np.zeros(4), np.eye(4), np.zeros(4)]).astype(np.float32)
 
 
 def check_imputation(name: str, result: object, target: GenotypeMatrix) -> Imputation:

@@ -40,10 +40,11 @@ def _one_hot(codes: np.ndarray) -> np.ndarray:
     return (np.asarray(codes)[..., None] == CALL_CODES).astype(np.float32)
 
 
-def _finish(target: GenotypeMatrix, probs: np.ndarray) -> Imputation:
+def _finish(target: GenotypeMatrix, probs: np.ndarray, *, overwrite: bool = False) -> Imputation:
     """``Imputation.from_probs``: calls by dosage class then phase, observed codes kept
-    (one-hot there). probs : float32 (n_samples, n_variants, 4), read where the target is missing."""
-    return Imputation.from_probs(probs, target.codes)
+    (one-hot there). probs : float32 (n_samples, n_variants, 4), read where the target is missing;
+    with ``overwrite`` it becomes the answer's probs (no copy)."""
+    return Imputation.from_probs(probs, target.codes, overwrite=overwrite)
 
 
 def _check_panel(name: str, panel: GenotypeMatrix) -> None:
@@ -51,6 +52,20 @@ def _check_panel(name: str, panel: GenotypeMatrix) -> None:
         raise ImputerError(name, "the panel has no samples")
     if not is_call(panel.codes).all():
         raise ImputerError(name, "the panel holds missing or padding codes; it must be fully observed")
+
+
+def major_codes(codes: np.ndarray, block_elements: int = KNN_CHUNK_ELEMENTS) -> np.ndarray:
+    """uint8 (n_variants,): the most frequent code 1-4 of each variant (column) of ``codes``
+    (uint8 (n_samples, n_variants)); ties to the lower code. Counted a block of variants at a
+    time, so the temporaries stay within ``block_elements`` booleans."""
+    n_samples, n_variants = codes.shape
+    major = np.empty(n_variants, dtype=np.uint8)
+    step = max(1, block_elements // max(1, n_samples))
+    for start in range(0, n_variants, step):
+        block = codes[:, start : start + step]
+        counts = np.stack([np.count_nonzero(block == code, axis=0) for code in CALL_CODES], axis=1)
+        major[start : start + step] = CALL_CODES[np.argmax(counts, axis=1)]
+    return major
 
 
 @dataclass
@@ -68,13 +83,12 @@ class MajorImputer(Imputer):
 
     def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
         _check_panel(self.name, panel)
-        counts = _one_hot(panel.codes).sum(axis=0)  # (n_variants, 4)
-        self._panel = panel.take_variants(np.arange(panel.n_variants))  # for the variant check
-        self._panel.codes = np.empty((0, panel.n_variants), dtype=np.uint8)
-        self._major_probs = _one_hot(CALL_CODES[np.argmax(counts, axis=1)])  # (n_variants, 4)
+        self._panel = panel.take_samples(np.zeros(0, dtype=np.int64))  # the variants, for the check
+        self._major_probs = _one_hot(major_codes(panel.codes))  # (n_variants, 4)
 
     def impute(self, target: GenotypeMatrix, ctx: RunContext) -> Imputation:
         require_same_variants(self.name, self._panel, target)
+        # a read-only view (no memory); from_probs fills the answer's probs from it block by block
         probs = np.broadcast_to(self._major_probs, target.codes.shape + (N_CALL_CODES,))
         return _finish(target, probs)
 
@@ -134,7 +148,8 @@ def knn_vote_probs(panel_codes: np.ndarray, target_codes: np.ndarray, k: int, wi
 
     panel_codes : uint8 (n_panel, n_variants), codes 1-4.
     target_codes : uint8 (n_target, n_variants), 0 where missing.
-    Returns float32 (n_target, n_variants, 4); rows of observed cells are zero.
+    Returns float32 (n_target, n_variants, 4); rows of observed cells are zero. Besides that
+    array, memory holds one chunk of match counts (``chunk_elements``) at a time.
 
     The number of matching observed codes over a window equals the window's sum of per-variant
     one-hot dot products; it is computed for all (target, panel) pairs of a block of variants at
@@ -147,7 +162,6 @@ def knn_vote_probs(panel_codes: np.ndarray, target_codes: np.ndarray, k: int, wi
     probs = np.zeros((n_target, n_variants, N_CALL_CODES), dtype=np.float32)
     if n_target == 0 or n_variants == 0:
         return probs
-    observed = target_codes != MISSING
     block = min(n_variants, max(256, 4 * window))
     # counts fit int16 when a block's extended window does; keys fit int32 when small enough
     count_dtype = np.int16 if block + 2 * window < np.iinfo(np.int16).max else np.int32
@@ -161,7 +175,7 @@ def knn_vote_probs(panel_codes: np.ndarray, target_codes: np.ndarray, k: int, wi
         panel_ext = panel_codes[:, lo_ext:hi_ext]
         for row0 in range(0, n_target, rows_per_chunk):
             row1 = min(n_target, row0 + rows_per_chunk)
-            missing = ~observed[row0:row1, start:stop]
+            missing = target_codes[row0:row1, start:stop] == MISSING
             cell_rows, cell_cols = np.nonzero(missing)
             if cell_rows.size == 0:
                 continue
@@ -192,12 +206,12 @@ class KnnImputer(Imputer):
     def fit(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, ctx: RunContext) -> None:
         self.options.check()  # options built without make_options
         _check_panel(self.name, panel)
-        self._panel = panel.take_variants(np.arange(panel.n_variants))  # a private copy
+        self._panel = panel.with_codes(panel.codes.copy())  # a private copy of the codes
 
     def impute(self, target: GenotypeMatrix, ctx: RunContext) -> Imputation:
         require_same_variants(self.name, self._panel, target)
         probs = knn_vote_probs(self._panel.codes, target.codes, self.options.k, self.options.window)
-        return _finish(target, probs)
+        return _finish(target, probs, overwrite=True)  # the votes become the answer's probs
 
 
 @hookimpl

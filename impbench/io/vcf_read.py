@@ -4,6 +4,7 @@ genotype codes; ``read_vcf`` reads one whole into a ``GenotypeMatrix``.
 
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,42 +14,17 @@ from typing import Iterable
 import numpy as np
 
 from impbench.errors import ImpbenchError
-from impbench.genotypes import ALLELES_CODE, MISSING, GenotypeMatrix
+from impbench.genotypes import GenotypeMatrix
 from impbench.io.vcf_checks import BAD_CONTIG, check_header, record_problem, sniff_vcf
+from impbench.io.vcf_text import (
+    FLAG_HAPLOID, FLAG_INVALID, GT_CODE_BITS, TextRecords, code_raw_genotypes,
+)
 
 __all__ = ["read_vcf", "VcfReader", "VariantBatch", "SiteCounts", "Region"]
 
 #: Records per decoded batch.
 DEFAULT_BATCH = 8192
 
-# cyvcf2's ``genotype.array()`` gives (allele0, allele1, phased) per sample as int16, alleles
-# -1 for missing and -2 for "vector end" (a haploid call). One table lookup turns the three
-# into a code plus flags: key = (allele0 + 4) * 16 + (allele1 + 4) * 2 + phased.
-MAX_CODE_BITS = 0x1F
-_FLAG_UNPHASED_HET = np.uint8(0x80)
-_FLAG_HAPLOID = np.uint8(0x40)
-_FLAG_INVALID = np.uint8(0x20)
-_KEY_OFFSET = np.int16(4 * 16 + 4 * 2)
-
-
-def _build_raw_gt_lut() -> np.ndarray:
-    lut = np.zeros(128, dtype=np.uint8)
-    for a0 in range(-4, 4):
-        for a1 in range(-4, 4):
-            for phased in (0, 1):
-                key = (a0 + 4) * 16 + (a1 + 4) * 2 + phased
-                if a1 == -2:
-                    lut[key] = _FLAG_HAPLOID
-                elif a0 not in (-1, 0, 1) or a1 not in (-1, 0, 1):
-                    lut[key] = _FLAG_INVALID
-                elif a0 == -1 or a1 == -1:
-                    lut[key] = MISSING
-                else:
-                    lut[key] = ALLELES_CODE[a0, a1] | (_FLAG_UNPHASED_HET if (not phased and a0 != a1) else 0)
-    return lut
-
-
-_RAW_GT_LUT = _build_raw_gt_lut()
 _SNP_BASES = frozenset("ACGTacgt")
 
 
@@ -161,6 +137,8 @@ class VcfReader:
         without ALT are always dropped). Dropped records are counted in ``counts``.
     batch_size : records per batch (a batch may be longer by the records at its last
         position, so that a duplicated position never straddles two batches).
+    text_path : read a whole text VCF whose FORMAT is GT alone in bulk (``impbench.io.vcf_text``),
+        handing over to cyvcf2 at the first record it does not parse; the same batches either way.
 
     After iterating, ``counts`` holds the ``SiteCounts`` and ``contig`` the contig read.
     """
@@ -174,6 +152,7 @@ class VcfReader:
         snps_only: bool = True,
         batch_size: int = DEFAULT_BATCH,
         threads: int | None = None,
+        text_path: bool = True,
     ):
         self.path = Path(path)
         self.region = Region.parse(region) if isinstance(region, str) else region
@@ -181,6 +160,10 @@ class VcfReader:
         self.snps_only = snps_only
         self.batch_size = int(batch_size)
         self.threads = threads if threads is not None else min(2, os.cpu_count() or 1)
+        #: read a GT-only text VCF in bulk (``impbench.io.vcf_text``); False: always cyvcf2
+        self.text_path = text_path
+        #: whether the text path handed over to cyvcf2 part way (a record it does not parse)
+        self.text_fallback = False
         self.counts = SiteCounts()
         self.contig: str | None = None
         self._kind = sniff_vcf(self.path)
@@ -235,6 +218,40 @@ class VcfReader:
             return (v for v in records if region.contains(v.POS))
         return (v for v in self._counted(vcf) if v.CHROM == contig and region.contains(v.POS))
 
+    def _sites(self) -> Iterable[tuple]:
+        """The region's records as ``(chrom, pos, ref, alts, id, genotypes)``: genotypes int16
+        (n_samples, 3) on the text path (``impbench.io.vcf_text``: a whole VCF without region,
+        FORMAT GT alone), else the cyvcf2 record (decoded by ``_record_genotypes``)."""
+        if self.region is None and self.text_path:
+            text = TextRecords(self.path, self._kind, len(self.sample_ids)) if self._kind != "bcf" else None
+            if text is not None:
+                for site in text:
+                    self._n_raw += 1
+                    yield site
+                if text.complete:
+                    return
+                # a chunk the text path cannot parse: cyvcf2 from the first record not yet read
+                self.text_fallback = True
+                self._vcf = self._open()
+                records = itertools.islice(self._vcf, text.n_done, None)
+                for record in self._counted(records):
+                    yield record.CHROM, record.POS, record.REF, record.ALT, record.ID, record
+                return
+        for record in self._records():
+            yield record.CHROM, record.POS, record.REF, record.ALT, record.ID, record
+
+    def _record_genotypes(self, record, contig: str, pos: int) -> np.ndarray:
+        """cyvcf2's (n_samples, 3) int16 genotypes of a record; one line for no GT or not diploid."""
+        genotype = record.genotype
+        if genotype is None:
+            raise ImpbenchError(f"{self.path}: record {contig}:{pos} has no GT field")
+        array = genotype.array()
+        if array.shape[1] != 3:
+            raise ImpbenchError(
+                f"{self.path}: record {contig}:{pos} is not diploid (ploidy {array.shape[1] - 1}); only diploid genotypes are supported"
+            )
+        return array
+
     def batches(self) -> Iterable[VariantBatch]:
         """Yield ``VariantBatch``es of kept records in file order.
 
@@ -243,9 +260,11 @@ class VcfReader:
         """
         n_samples = len(self.sample_ids)
         capacity = self.batch_size + 64
-        buffers = [np.empty((capacity, n_samples, 3), dtype=np.int16) for _ in range(2)]
+        # per batch: coded uint8 (rows, n_samples) from the text path; cyvcf2's int16
+        # (rows, n_samples, 3) genotypes in raw (allocated when a cyvcf2 record comes), coded at decode
+        buffers = [_BatchBuffer(capacity, n_samples) for _ in range(2)]
         current = 0
-        raw = buffers[current]
+        buffer = buffers[current]
         positions: list[int] = []
         refs: list[str] = []
         alts: list[str] = []
@@ -258,68 +277,61 @@ class VcfReader:
         pending = None
         pool = ThreadPoolExecutor(1)
         try:
-            for record in self._records():
+            for chrom, pos, ref, alt, vid, genotypes in self._sites():
                 counts.n_records += 1
                 if contig is None:
-                    contig = self.contig = record.CHROM
+                    contig = self.contig = chrom
                     if BAD_CONTIG.search(contig):
                         raise ImpbenchError(
                             f"{self.path}: contig name {contig!r} holds whitespace or '='; rename the contig "
                             "(bcftools annotate --rename-chrs)"
                         )
-                elif record.CHROM != contig:
+                elif chrom != contig:
                     raise ImpbenchError(
-                        f"{self.path}: holds more than one contig ({contig}, {record.CHROM}); choose one with a region"
+                        f"{self.path}: holds more than one contig ({contig}, {chrom}); choose one with a region"
                     )
-                pos = record.POS
                 if pos < last_pos:
                     raise ImpbenchError(
                         f"{self.path}: records are not sorted by position ({contig}:{pos} after {last_pos}); "
                         "sort it with bcftools sort"
                     )
-                alt = record.ALT
                 if len(alt) != 1:
                     if len(alt) == 0:
                         counts.n_no_alt += 1
                     else:
                         counts.n_multiallelic += 1
                     continue
-                ref = record.REF
                 alt = alt[0]
                 if snps_only and not (len(ref) == 1 and len(alt) == 1 and ref in _SNP_BASES and alt in _SNP_BASES):
                     counts.n_non_snp += 1
                     continue
                 n_buffered = len(positions)
                 if n_buffered >= batch_size and pos != last_pos:
-                    future = pool.submit(self._decode, raw[:n_buffered], positions, refs, alts, ids)
+                    future = pool.submit(self._decode, buffer, n_buffered, positions, refs, alts, ids)
                     if pending is not None:
                         yield pending.result()
                     pending = future
                     current ^= 1
-                    raw = buffers[current]
+                    buffer = buffers[current]
+                    buffer.clear()
                     positions, refs, alts, ids = [], [], [], []
                     n_buffered = 0
-                elif n_buffered == len(raw):
-                    raw = buffers[current] = np.concatenate([raw, np.empty_like(raw)])
-                genotype = record.genotype
-                if genotype is None:
-                    raise ImpbenchError(f"{self.path}: record {contig}:{pos} has no GT field")
-                array = genotype.array()
-                if array.shape[1] != 3:
-                    raise ImpbenchError(
-                        f"{self.path}: record {contig}:{pos} is not diploid (ploidy {array.shape[1] - 1}); only diploid genotypes are supported"
-                    )
-                raw[n_buffered] = array
+                elif n_buffered == buffer.capacity:
+                    buffer.grow()
+                if isinstance(genotypes, np.ndarray):
+                    buffer.coded[n_buffered] = genotypes
+                else:
+                    buffer.put_raw(n_buffered, self._record_genotypes(genotypes, contig, pos))
                 positions.append(pos)
                 refs.append(ref)
                 alts.append(alt)
-                ids.append(record.ID or ".")
+                ids.append(vid or ".")
                 last_pos = pos
             if pending is not None:
                 yield pending.result()
                 pending = None
             if positions:
-                yield self._decode(raw[: len(positions)], positions, refs, alts, ids)
+                yield self._decode(buffer, len(positions), positions, refs, alts, ids)
         except ImpbenchError:
             raise
         except Exception as error:  # htslib parse errors, truncated files
@@ -333,21 +345,16 @@ class VcfReader:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _decode(self, raw: np.ndarray, positions: list, refs: list, alts: list, ids: list) -> VariantBatch:
-        """Codes from raw cyvcf2 genotypes (n_batch, n_samples, 3) int16; drops duplicated positions."""
-        key = raw[:, :, 0] << 4
-        key += raw[:, :, 1] << 1
-        key += raw[:, :, 2]
-        key += _KEY_OFFSET
-        np.clip(key, 0, len(_RAW_GT_LUT) - 1, out=key)  # out-of-range alleles land on flagged entries
-        coded = _RAW_GT_LUT[key]  # (n_batch, n_samples) uint8
-        del key
-        if coded.max(initial=0) > MAX_CODE_BITS:
-            flags = coded & ~np.uint8(MAX_CODE_BITS)
-            bad = (flags & (_FLAG_HAPLOID | _FLAG_INVALID)) != 0
+    def _decode(self, buffer: "_BatchBuffer", n_rows: int, positions: list, refs: list, alts: list, ids: list) -> VariantBatch:
+        """Codes of the first ``n_rows`` rows of ``buffer`` (cyvcf2 rows coded here, the text
+        path's already); one line for a bad genotype; drops duplicated positions."""
+        coded = buffer.finish(n_rows)  # (n_batch, n_samples) uint8, codes with flags
+        if coded.max(initial=0) > GT_CODE_BITS:
+            flags = coded & ~np.uint8(GT_CODE_BITS)
+            bad = (flags & (FLAG_HAPLOID | FLAG_INVALID)) != 0
             if bad.any():
                 row = int(np.nonzero(bad.any(axis=1))[0][0])
-                what = "a haploid genotype" if (flags[row] & _FLAG_HAPLOID).any() else "an allele index other than 0 or 1"
+                what = "a haploid genotype" if (flags[row] & FLAG_HAPLOID).any() else "an allele index other than 0 or 1"
                 raise ImpbenchError(
                     f"{self.path}: record {self.contig}:{positions[row]} has {what}; only diploid biallelic genotypes are supported"
                 )
@@ -359,7 +366,7 @@ class VcfReader:
                     f"{self.sample_ids[col]}); phase the VCF first or allow unphased genotypes in the card"
                 )
             self.counts.n_unphased_het += int(np.count_nonzero(unphased_het))
-            coded &= np.uint8(MAX_CODE_BITS)
+            coded = coded & np.uint8(GT_CODE_BITS)
         codes = coded
         pos = np.asarray(positions, dtype=np.int64)
         keep = np.ones(len(pos), dtype=bool)
@@ -393,6 +400,48 @@ class VcfReader:
             variant_ids=np.concatenate([b.variant_ids for b in batches]),
             sample_ids=self.sample_ids,
         )
+
+
+class _BatchBuffer:
+    """The genotypes of one batch being read: ``coded`` uint8 (capacity, n_samples) rows (codes
+    with flags), and, for rows from cyvcf2, their int16 (n_samples, 3) arrays in ``raw`` until
+    ``finish`` codes them in bulk."""
+
+    def __init__(self, capacity: int, n_samples: int):
+        self.coded = np.empty((capacity, n_samples), dtype=np.uint8)
+        self.raw: np.ndarray | None = None
+        self.from_raw = np.zeros(capacity, dtype=bool)
+
+    @property
+    def capacity(self) -> int:
+        return len(self.coded)
+
+    def clear(self) -> None:
+        self.from_raw[:] = False
+
+    def grow(self) -> None:
+        """Twice the rows (a batch runs past its size by the records at its last position)."""
+        self.coded = np.concatenate([self.coded, np.empty_like(self.coded)])
+        self.from_raw = np.concatenate([self.from_raw, np.zeros_like(self.from_raw)])
+        if self.raw is not None:
+            self.raw = np.concatenate([self.raw, np.empty_like(self.raw)])
+
+    def put_raw(self, row: int, genotypes: np.ndarray) -> None:
+        if self.raw is None:
+            self.raw = np.empty(self.coded.shape + (3,), dtype=np.int16)
+        self.raw[row] = genotypes
+        self.from_raw[row] = True
+
+    def finish(self, n_rows: int) -> np.ndarray:
+        """The coded rows ``[:n_rows]``, cyvcf2's rows coded now (a view of the buffer)."""
+        coded = self.coded[:n_rows]
+        if self.raw is not None:
+            rows = np.flatnonzero(self.from_raw[:n_rows])
+            if len(rows) == n_rows:
+                coded[:] = code_raw_genotypes(self.raw[:n_rows])
+            elif len(rows):
+                coded[rows] = code_raw_genotypes(self.raw[rows])
+        return coded
 
 
 def read_vcf(

@@ -52,7 +52,6 @@ from impbench.imputers.base import Imputation, Imputer, RunContext, require_same
 from impbench.imputers.tools import new_call_dir
 from impbench.io.gmap import detect_map_format, write_plink_map
 from impbench.io.vcf_write import write_vcf
-from impbench.scoring.calibration import estimated_variant_dr2
 
 from .groups import SampleGroup, hard_group, merge_group_outputs, plan_sample_groups
 from .locate import BeagleTool, beagle_version, check_heap, find_beagle
@@ -347,6 +346,8 @@ class BeagleImputer(Imputer):
         imputation = assemble_imputation(target, output)
         masked = ~is_call(target.codes)
         if several:  # each run's DR2 covers its own few samples: Beagle's formula over every masked cell
+            from impbench.scoring.calibration import estimated_variant_dr2  # pandas: only when it is needed
+
             imputation.quality = estimated_variant_dr2(imputation, masked).astype(np.float32)
         left_out = np.zeros(target.codes.shape, dtype=bool)  # cells absent from their sample's target VCF
         for group in groups:
