@@ -7,9 +7,9 @@ options, the scoring settings), does its one piece of work and writes its outcom
 
 - **fit**: reads the training (and validation) split, fits the imputer with the fit folder
   ``models/<imputer>/fit/<key>/`` as its work folder, checks that the panel was not modified,
-  pickles the fitted imputer to ``imputer.pkl`` and writes ``fit.json`` (timings, info) there;
+  pickles the fitted imputer to ``imputer.pkl`` (signed, ``impbench.bench.exec.trust``) and writes ``fit.json`` (timings, info) there;
 - **unit**: reads the test split, rebuilds the shared mask (its SHA-256 must equal the
-  harness's), loads the fitted imputer, imputes (the attempt's ``work/`` is its work folder),
+  harness's), loads the fitted imputer (only when its tag is this user's), imputes (the attempt's ``work/`` is its work folder),
   validates the answer (``check_imputation``, observed cells kept, target untouched), scores
   it (``impbench.bench.unit.score_unit``) and writes the unit's statistics and done marker (and
   VCFs under ``--write-vcf``) through ``RunFolder``.
@@ -43,7 +43,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from impbench.bench.exec import procs
+from impbench.bench.exec import procs, trust
 from impbench.bench.exec.signals import RunInterrupted
 from impbench.bench.units import FIT_PICKLE, FIT_RESULT, PROGRESS_NAME, RESULT_NAME
 from impbench.errors import ImputerError, ImputerNotApplicable
@@ -68,16 +68,15 @@ def inputs_path(run_dir: Path) -> Path:
 
 
 def write_inputs(run_dir: Path, inputs: dict) -> Path:
-    """Pickle the run's inputs for its workers (atomically)."""
-    return atomic_write(inputs_path(run_dir), pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL))
+    """Pickle the run's inputs for its workers (atomically, signed: ``impbench.bench.exec.trust``)."""
+    return trust.dump(inputs, inputs_path(run_dir), trust.INPUTS)
 
 
 def load_inputs(path: Path) -> dict:
     key = (str(path), Path(path).stat().st_mtime_ns)
     if key not in _INPUTS_CACHE:
         _INPUTS_CACHE.clear()
-        with open(path, "rb") as handle:
-            _INPUTS_CACHE[key] = pickle.load(handle)
+        _INPUTS_CACHE[key] = trust.load(path, trust.INPUTS)
     return _INPUTS_CACHE[key]
 
 
@@ -211,7 +210,7 @@ def _fit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) -
     except Exception as exc:  # noqa: BLE001 - a plugin whose fitted state cannot travel
         raise ImputerError(name, f"the fitted imputer cannot be pickled for the unit workers "
                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
-    atomic_write(folder / FIT_PICKLE, payload)
+    atomic_write(folder / FIT_PICKLE, trust.sign(payload, trust.FIT))
     result = {"fit_seconds": round(meter.seconds, 4), "fit_peak_mb": meter.peak_mb,
               "fit_child_peak_mb": meter.child_peak_mb, "info": _info(imputer), "fit_key": spec["fit_key"]}
     write_json(folder / FIT_RESULT, {"status": "ok", **result})
@@ -247,8 +246,7 @@ def _unit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) 
     mask = build_mask(data, inputs["context"]["dataset_hash"], level, replicate, inputs["context"]["scheme"])
     if mask.sha256 != spec["mask_sha256"]:
         raise RuntimeError(f"the worker's mask {mask.sha256[:12]} differs from the harness's {spec['mask_sha256'][:12]}")
-    with open(Path(spec["fit_dir"]) / FIT_PICKLE, "rb") as handle:
-        imputer = pickle.load(handle)
+    imputer = trust.load(Path(spec["fit_dir"]) / FIT_PICKLE, trust.FIT)  # UntrustedPickle: never unpickled
     work = Path(spec["attempt_dir"]) / "work"
     ctx = _context(spec, inputs, work, logger, progress, mask.typed if mask.typed is not None else data.typed)
     target = masked_target(truth, mask.cells)
