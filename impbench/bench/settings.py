@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 from impbench.bench.exec.gpus import gpu_driver_present
 from impbench.bench.masking import SCHEMES
 from impbench.errors import ImpbenchError
-from impbench.imputers.base import Imputer, make_options
+from impbench.imputers.base import Imputer, card_option_values, make_options
 from impbench.imputers.registry import get_imputer, get_imputers
 from impbench.imputers.segments import SegmentLayout
 
@@ -271,8 +271,7 @@ def plan_imputers(settings: RunSettings, card: Any = None) -> list[ImputerPlan]:
     for name in names:
         info = registered[name]
         card_values = dict(card_tables.get(name, {}) or {})
-        fields = {f.name for f in dataclasses.fields(info.cls.Options)}
-        values = {k: v for k, v in card_values.items() if k in fields}
+        values = card_option_values(info.cls.Options, card_values, name, getattr(card, "path", "the dataset card"))
         values.update(settings.options.get(name, {}))
         options = make_options(info.cls.Options, values, name)
         plans.append(ImputerPlan(name, info.cls, options, card_values, info.distribution, info.version))

@@ -270,6 +270,45 @@ def make_options(options_cls: type, values: Mapping[str, Any], imputer: str = ""
     return options
 
 
+#: The metadata key of an options field that names a program (``program_option``).
+PROGRAM = "program"
+
+
+def program_option(default: Any = None, **kwargs: Any) -> Any:
+    """A field of an imputer's ``Options`` that names an executable or interpreter (a ``java``,
+    a jar, a tool's binary). Such a value may come from the command line (``--opt``),
+    ``--options FILE`` or the environment, never from a dataset card: cards are shared like
+    data files and describe data, not programs (``card_option_values`` refuses it there)::
+
+        @dataclass
+        class MyOptions:
+            tool: str | None = program_option()
+    """
+    metadata = dict(kwargs.pop("metadata", None) or {})
+    metadata[PROGRAM] = True
+    return field(default=default, metadata=metadata, **kwargs)
+
+
+def program_options(options_cls: type) -> tuple[str, ...]:
+    """The names of the fields of ``options_cls`` declared with ``program_option``."""
+    return tuple(f.name for f in dataclasses.fields(options_cls) if f.metadata.get(PROGRAM))
+
+
+def card_option_values(options_cls: type, table: Mapping[str, Any], imputer: str, card: Any) -> dict[str, Any]:
+    """The keys of a card's ``[imputers.<imputer>]`` table that are fields of ``options_cls``
+    (the card's option defaults). ``ImpbenchError`` naming the card and the key when one of
+    them names a program (``program_option``): a card may not choose what runs."""
+    programs = set(program_options(options_cls))
+    refused = sorted(k for k in table if k in programs)
+    if refused:
+        raise ImpbenchError(
+            f"{card}: [imputers.{imputer}] {refused[0]} names a program, which a dataset card may not set; "
+            f"give it with --opt {imputer}.{refused[0]}=..., --options FILE or the environment"
+        )
+    fields = {f.name for f in dataclasses.fields(options_cls)}
+    return {k: v for k, v in table.items() if k in fields}
+
+
 def require_same_variants(name: str, reference: GenotypeMatrix, target: GenotypeMatrix) -> None:
     """Raise ``ImputerError`` naming the plugin when ``target``'s variants differ from ``reference``'s.
 
