@@ -62,8 +62,15 @@ def outcome_from_result(item: WorkItem, attempt: Path) -> Outcome | None:
 
 
 def skipped(item: WorkItem, dependency: Outcome) -> Outcome:
-    why = "not applicable" if dependency.status == "not_applicable" else f"its fit {dependency.status.replace('_', ' ')}"
-    return Outcome("skipped", f"imputer {item.imputer!r}: {_what(item)} not run: {why}")
+    """The outcome of an item not run because its fit did not succeed: ``skipped``, with the
+    fit's own error (``imputer 'x': impute L0.1 r0 skipped: its fit failed: <the fit's error>``)."""
+    if dependency.status == "not_applicable":
+        why = "not applicable"
+    else:
+        why = f"its fit {dependency.status.replace('_', ' ')}"
+        if dependency.error:
+            why += f": {dependency.error.splitlines()[0]}"
+    return Outcome("skipped", f"imputer {item.imputer!r}: {_what(item)} skipped: {why}")
 
 
 def order_ready(items: Sequence[WorkItem], finished: dict[str, Outcome]) -> tuple[list[WorkItem], list[WorkItem]]:
@@ -250,7 +257,8 @@ class LocalExecutor:
                         self._stop(run, now)
                     else:
                         self._show_progress(run, now)
-                if pending and not self.running and not order_ready(pending, finished)[0] and not dropped:
+                # decided on what is finished now (a fit that just failed drops its units next pass)
+                if pending and not self.running and not any(order_ready(pending, finished)):
                     raise RuntimeError(f"work items wait for items that never ran: {[i.label for i in pending]}")
                 time.sleep(_POLL_S)
         except BaseException:
