@@ -30,6 +30,8 @@ DEFAULT_REPLICATES = 3
 PROTOCOL_CHOICES = ("standard", "paper", "both")
 #: ``--executor`` choices (``impbench.bench.exec.executor``, ``impbench.bench.exec.slurm_executor``).
 EXECUTORS = ("local", "inline", "slurm")
+#: The largest ``--seed`` / ``--bootstrap-seed`` (numpy's seeds are non-negative; JSON-safe).
+MAX_SEED = 2**63 - 1
 #: The options file's table of Slurm options (not an imputer's).
 SLURM_TABLE = "slurm"
 
@@ -212,6 +214,9 @@ def validate_settings(settings: RunSettings) -> None:
                         *((f"--time-limit-for {name}", v) for name, v in settings.time_limits.items())]:
         if value is not None and not (value > 0 and value < float("inf")):
             raise ImpbenchError(f"{flag}: the time limit must be a positive number of seconds, got {value:g}")
+    for flag, seed in (("--seed", settings.seed), ("--bootstrap-seed", settings.bootstrap_seed)):
+        if not 0 <= seed <= MAX_SEED:
+            raise ImpbenchError(f"{flag} must be an integer in [0, 2**63 - 1], got {seed}")
     if settings.n_boot < 1:
         raise ImpbenchError(f"--bootstrap must be at least 1, got {settings.n_boot}")
     if settings.min_variant_cells < 2:

@@ -125,6 +125,10 @@ def run_cmd(dataset, imputers, levels, replicates, scheme, typed_sites, typed_de
     names = [n.strip() for n in imputers.split(",") if n.strip()] if imputers else None
     if imputers is not None and not names:
         raise ImpbenchError("--imputers: give at least one imputer name")
+    outside = sorted(set(cli_options) - set(names)) if names is not None else []
+    if outside:  # an --opt that would be silently ignored (an options file may hold other imputers' tables)
+        key = next(iter(cli_options[outside[0]]))
+        raise ImpbenchError(f"--opt {outside[0]}.{key}: {outside[0]!r} is not in this run (--imputers {','.join(names)})")
     settings = RunSettings(
         dataset=dataset, imputers=names, levels=parse_levels(levels), replicates=replicates, scheme=scheme,
         protocol=protocol, out=Path(out), run_name=run_name, device=device, threads=threads, seed=seed,

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from impbench.bench.exec import procs
+from impbench.bench.exec.worker import WRITE_FAILED_EXIT
 from impbench.bench.units import LOG_NAME, PROGRESS_NAME, RESULT_NAME, Outcome, WorkItem, log_tail
 from impbench.progress import RichProgress
 
@@ -204,6 +205,11 @@ class LocalExecutor:
         out = outcome_from_result(item, attempt)  # type: ignore[arg-type]
         if out is not None and code == 0:
             return out
+        if code == WRITE_FAILED_EXIT:  # the worker could not write its result: the disk, not the plugin
+            last = (tail or "").splitlines()[-1:] or ["a write was refused"]
+            return Outcome("failed", f"{_what(item)} of imputer {item.imputer!r}: impbench could not write to the run "
+                           f"folder ({last[0].removeprefix('impbench worker: ')}); the imputer is not at fault",
+                           None, code, tail, {}, attempt)
         if code is not None and code < 0:
             sig = procs.signal_name(-code)
             why = "the worker was killed (SIGKILL: out of memory?)" if -code == signal.SIGKILL else f"the worker died of {sig}"

@@ -29,6 +29,7 @@ torch only when the imputer's own module does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -39,7 +40,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -47,11 +48,29 @@ from impbench.bench.exec import procs, trust
 from impbench.bench.exec.signals import RunInterrupted
 from impbench.bench.units import FIT_PICKLE, FIT_RESULT, PROGRESS_NAME, RESULT_NAME
 from impbench.errors import ImputerError, ImputerNotApplicable
-from impbench.files import atomic_write, write_json
+from impbench.files import atomic_write, os_error_line, write_json
 from impbench.genotypes import MISSING
 from impbench.imputers.tools import set_parent_death_signal
 
 _INPUTS_CACHE: dict[tuple[str, int], dict] = {}
+
+
+#: A worker's exit status when it could not write its own result (the run folder's disk refused).
+WRITE_FAILED_EXIT = 74  # EX_IOERR
+
+
+class HarnessWriteError(Exception):
+    """The run folder refused a write of the harness's own (a full disk writing a done marker):
+    the unit failed, but not because of the imputer."""
+
+
+@contextlib.contextmanager
+def harness_writes() -> Iterator[None]:
+    """Turn an ``OSError`` of the harness's own writes into ``HarnessWriteError`` (one line)."""
+    try:
+        yield
+    except OSError as exc:
+        raise HarnessWriteError(os_error_line(exc)) from None
 
 
 class WorkerTerminated(BaseException):
@@ -156,6 +175,10 @@ def run_spec(spec: dict, progress: Callable | None = None) -> dict:
         raise
     except ImputerNotApplicable as exc:
         result = {"status": "not_applicable", "error": str(exc).splitlines()[0] if str(exc) else "not applicable"}
+    except HarnessWriteError as exc:
+        (attempt / "error.txt").write_text(traceback.format_exc())
+        result = {"status": "failed", "error": f"impbench could not write to the run folder: {exc} "
+                                               f"(imputer {name!r} is not at fault)"}
     except BaseException as exc:  # noqa: BLE001 - SystemExit from plugin code is this unit's failure
         (attempt / "error.txt").write_text(traceback.format_exc())
         result = {"status": "failed", "error": exc_message(name, stage, exc)}
@@ -163,7 +186,8 @@ def run_spec(spec: dict, progress: Callable | None = None) -> dict:
         logger.removeHandler(handler)
         handler.close()
     result.update(kind=spec["kind"], imputer=name, wall_seconds=round(time.time() - started, 4), pid=os.getpid())
-    write_json(attempt / RESULT_NAME, result)
+    with harness_writes():
+        write_json(attempt / RESULT_NAME, result)
     return result
 
 
@@ -210,10 +234,11 @@ def _fit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) -
     except Exception as exc:  # noqa: BLE001 - a plugin whose fitted state cannot travel
         raise ImputerError(name, f"the fitted imputer cannot be pickled for the unit workers "
                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
-    atomic_write(folder / FIT_PICKLE, trust.sign(payload, trust.FIT))
     result = {"fit_seconds": round(meter.seconds, 4), "fit_peak_mb": meter.peak_mb,
               "fit_child_peak_mb": meter.child_peak_mb, "info": _info(imputer), "fit_key": spec["fit_key"]}
-    write_json(folder / FIT_RESULT, {"status": "ok", **result})
+    with harness_writes():
+        atomic_write(folder / FIT_PICKLE, trust.sign(payload, trust.FIT))
+        write_json(folder / FIT_RESULT, {"status": "ok", **result})
     progress("fit", 1, 1)
     return result
 
@@ -264,14 +289,15 @@ def _unit(spec: dict, inputs: dict, logger: logging.Logger, progress: Callable) 
                         keys={"imputer": name, "level": level, "replicate": replicate},
                         variant_quality=replicate == 0)
     folder = RunFolder(Path(spec["run_dir"]))
-    if s["write_vcf"]:
-        _write_vcfs(folder, s, name, level, replicate, truth, target, imputation, mask)
     unit = {"level": level, "replicate": replicate, "seconds": round(meter.seconds, 4), "peak_mb": meter.peak_mb,
             "child_peak_mb": meter.child_peak_mb, "n_covered": int(np.asarray(imputation.covered).sum())}
-    folder.write_stats(name, level, replicate, scores.stats)
     marker = {"imputer": name, "mask_sha256": mask.sha256, "n_masked": mask.n_masked, "fit_key": spec["fit_key"],
               "unit_key": spec["unit_key"], **unit, **scores.rows}
-    folder.write_marker(name, level, replicate, marker)
+    with harness_writes():
+        if s["write_vcf"]:
+            _write_vcfs(folder, s, name, level, replicate, truth, target, imputation, mask)
+        folder.write_stats(name, level, replicate, scores.stats)
+        folder.write_marker(name, level, replicate, marker)
     progress("impute", 1, 1)
     return {"unit": unit, "info": _info(imputer)}
 
@@ -331,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     extend_sys_path(list(spec.get("sys_path") or []))
     try:
         run_spec(spec)
+    except HarnessWriteError as exc:  # not even result.json could be written
+        sys.stderr.write(f"impbench worker: cannot write its result: {exc}\n")
+        sys.stderr.flush()
+        return WRITE_FAILED_EXIT
     except (WorkerTerminated, KeyboardInterrupt) as exc:
         procs.kill_tagged(procs.ATTEMPT_ENV, attempt)
         sys.stderr.write(f"impbench worker: {exc or type(exc).__name__}\n")
