@@ -96,6 +96,19 @@ def test_negative_seeds_are_refused_up_front(flag, tmp_path, capsys):
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
 
 
+@pytest.mark.parametrize("args, text", [
+    (["--maf-classes", "0.02,0.3"], "does not fall on the bin edges 0, 0.005, 0.01, 0.05"),
+    (["--replicates", 10**6], "--replicates 1000000: at most 1,000"),
+    (["--bootstrap", 10**8], "--bootstrap 100000000: at most 100,000 resamples"),
+])
+def test_run_arguments_are_checked_before_any_work(args, text, tmp_path, capsys):
+    code, _, err = cli(capsys, "run", "--dataset", "sim-1kgp", "--imputers", "knn", *args,
+                       "--out", tmp_path / "out", "--no-progress")
+    line = one_line(err)
+    assert code == 2 and text in line and "np.float64" not in line, line
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()  # nothing prepared
+
+
 def test_opt_for_an_imputer_not_in_the_run_is_refused(tmp_path, capsys):
     code, _, err = cli(capsys, "run", "--dataset", "sim-1kgp", "--imputers", "knn", "--opt", "beagle.ref=x",
                        "--out", tmp_path / "out", "--no-progress")
@@ -181,6 +194,16 @@ def test_a_corrupt_lock_file_is_taken_without_a_traceback(record, tmp_path):
         assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()
     finally:
         lock.release()
+
+
+def test_a_done_marker_that_is_not_utf8_is_not_done(tmp_path):
+    from impbench.bench.results import RunFolder
+
+    folder = RunFolder(tmp_path)
+    folder.write_marker("knn", 0.1, 0, {"imputer": "knn"})
+    path = folder.marker_path("knn", 0.1, 0)
+    path.write_bytes(path.read_bytes().replace(b"knn", b"kn\xff"))
+    assert folder.read_marker("knn", 0.1, 0) is None and list(folder.markers()) == []
 
 
 def test_messages_print_numbers_not_numpy_reprs():

@@ -244,7 +244,7 @@ def table_frame(table: str, frame: Any) -> Any:
 def _read_marker(path: Path) -> dict | None:
     try:
         marker = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):  # invalid JSON, or not UTF-8 (UnicodeDecodeError)
         return None
     return marker if isinstance(marker, dict) and marker.get("format") == MARKER_FORMAT else None
 

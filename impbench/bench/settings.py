@@ -30,6 +30,9 @@ DEFAULT_REPLICATES = 3
 PROTOCOL_CHOICES = ("standard", "paper", "both")
 #: ``--executor`` choices (``impbench.bench.exec.executor``, ``impbench.bench.exec.slurm_executor``).
 EXECUTORS = ("local", "inline", "slurm")
+#: Bounds that keep a typo from computing for days: replicates per level, bootstrap resamples.
+MAX_REPLICATES = 1000
+MAX_BOOTSTRAP = 100_000
 #: The largest ``--seed`` / ``--bootstrap-seed`` (numpy's seeds are non-negative; JSON-safe).
 MAX_SEED = 2**63 - 1
 #: The options file's table of Slurm options (not an imputer's).
@@ -219,6 +222,15 @@ def validate_settings(settings: RunSettings) -> None:
             raise ImpbenchError(f"{flag} must be an integer in [0, 2**63 - 1], got {seed}")
     if settings.n_boot < 1:
         raise ImpbenchError(f"--bootstrap must be at least 1, got {settings.n_boot}")
+    if settings.n_boot > MAX_BOOTSTRAP:
+        raise ImpbenchError(f"--bootstrap {settings.n_boot}: at most {MAX_BOOTSTRAP:,} resamples")
+    if settings.replicates > MAX_REPLICATES:
+        raise ImpbenchError(f"--replicates {settings.replicates}: at most {MAX_REPLICATES:,}")
+    if settings.maf_classes is not None:  # up front, not after the dataset is prepared
+        from impbench.scoring.classes import class_bins
+        from impbench.scoring.metrics import DEFAULT_BIN_EDGES
+
+        class_bins(settings.bin_edges if settings.bin_edges is not None else DEFAULT_BIN_EDGES, settings.maf_classes)
     if settings.min_variant_cells < 2:
         raise ImpbenchError(f"--min-variant-cells must be at least 2, got {settings.min_variant_cells}")
     if settings.panel_cohort and settings.train_cohort and settings.panel_cohort != settings.train_cohort:

@@ -74,11 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _main(argv)
     except SystemExit as exc:
-        store = sys.modules.get("impbench.data.store")
+        h5 = sys.modules.get("impbench.data.h5errors")
         # After a failed write on a full disk HDF5's own cleanup at exit can crash (SIGSEGV) even
         # with every file closed: the console command (argv None) then ends without it; the
-        # temporary files are gone already (impbench.data.store.HDF5_UNCLEAN).
-        if argv is None and store is not None and getattr(store, "HDF5_UNCLEAN", False):
+        # temporary files are gone already (impbench.data.h5errors.HDF5_UNCLEAN).
+        if argv is None and h5 is not None and h5.HDF5_UNCLEAN:
             import os
 
             sys.stdout.flush()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from impbench.errors import ImpbenchError
+from impbench.progress import console_status
 from impbench.report import parse_formats, write_compare, write_report
 
 
@@ -47,14 +48,13 @@ def report_cmd(run_dirs: tuple[Path, ...], out_dir: Path | None, formats: str, c
     if compare:
         if len(run_dirs) != 2:
             raise ImpbenchError(f"--compare takes two run folders (RUN_A RUN_B), got {len(run_dirs)}")
-        with console.status("comparing per-sample R²"):
+        with console_status(console, "comparing per-sample R²"):
             path = write_compare(run_dirs[0], run_dirs[1], out_dir, formats)
     else:
         if len(run_dirs) != 1:
             raise ImpbenchError(f"report takes one run folder, got {len(run_dirs)} "
                                 "(use --compare RUN_A RUN_B to compare two runs)")
-        with console.status("writing report") as status:
-            path = write_report(run_dirs[0], out_dir, formats,
-                                progress=lambda message: status.update(f"writing report: {message}"))
+        with console_status(console, "writing report") as say:  # timestamped lines without a terminal
+            path = write_report(run_dirs[0], out_dir, formats, progress=say)
     console.print(f"report written to {path.parent if path.suffix else path}", highlight=False)
     click.echo(str(path))

@@ -36,7 +36,9 @@ Every fit and every unit runs in a worker process: a plugin that raises, exits, 
 runs past its time limit fails only its unit (recorded in the manifest). --jobs N runs N at
 once, each with its share of the cores (--threads caps it). A second run on a run folder in
 use is refused (exit 2); SIGINT/SIGTERM stop the workers, mark the run interrupted and exit
-130/143; rerunning with the same --run finishes it.
+130/143; rerunning with the same --run finishes it. Without a terminal (nohup, Slurm, CI) the
+progress comes as timestamped lines: each fit and unit as it starts and ends, a heartbeat of
+the long ones.
 
 \b
 Examples:

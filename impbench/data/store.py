@@ -25,10 +25,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import errno
 import os
-import re
-import sys
 import tempfile
 import zlib
 from collections import deque
@@ -39,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from impbench.data import h5errors
 from impbench.errors import ImpbenchError
 from impbench.genotypes import GenotypeMatrix
 from impbench.data.split import SPLITS
@@ -138,49 +136,6 @@ def _compress_chunk(block: np.ndarray, shape: tuple[int, int]) -> tuple[bytes, b
     return zlib.compress(raw, COMPRESSION_LEVEL), digest
 
 
-def h5_os_error(error: BaseException, path: str | os.PathLike) -> OSError:
-    """An ``OSError`` for an h5py ``RuntimeError`` (HDF5 reports a failed write at close that
-    way): its errno when the message names one (``errno = 28``: a full disk), else ``EIO``;
-    ``filename`` is ``path``."""
-    text = str(error)
-    match = re.search(r"errno = (\d+)", text)
-    if match:
-        code = int(match.group(1))
-        return OSError(code, os.strerror(code), str(path))
-    first = text.splitlines()[0] if text else type(error).__name__
-    return OSError(errno.EIO, f"HDF5 write failed: {first[:200]}", str(path))
-
-
-#: True once a store's HDF5 file was given up after a failed write (a full disk): HDF5 may then
-#: hold state it can never flush, and its library cleanup at process exit can crash (SIGSEGV).
-#: The command line ends such a process without that cleanup (``impbench.cli.main``).
-HDF5_UNCLEAN = False
-
-
-def _quiet_h5_unraisable(unraisable: Any) -> None:
-    """``sys.unraisablehook`` while a store is written: h5py's failures to release an id on a
-    full disk (raised in ``__dealloc__``, so printed as tracebacks) are not shown; the write
-    that fails reports the disk once. Anything else goes to the previous hook."""
-    if issubclass(unraisable.exc_type, (OSError, RuntimeError)) and "h5py" in repr(unraisable.object):
-        return
-    _PREVIOUS_UNRAISABLE_HOOK(unraisable)
-
-
-def _quiet_h5_excepthook(exc_type: type, exc: BaseException, tb: Any) -> None:
-    """``sys.excepthook`` while a store is written: Cython prints a ``__dealloc__``'s exception
-    through it too (h5py's ``ObjectID._dealloc`` on a full disk); those are not shown."""
-    import traceback
-
-    frames = traceback.extract_tb(tb) if tb is not None else []
-    if issubclass(exc_type, (OSError, RuntimeError)) and frames and all("_objects.pyx" in f.filename for f in frames):
-        return
-    _PREVIOUS_EXCEPTHOOK(exc_type, exc, tb)
-
-
-_PREVIOUS_UNRAISABLE_HOOK = sys.unraisablehook
-_PREVIOUS_EXCEPTHOOK = sys.excepthook
-
-
 class StoreWriter:
     """Write a store for a known set of samples (with split labels) and variants.
 
@@ -226,7 +181,7 @@ class StoreWriter:
         os.umask(umask)
         os.chmod(self.tmp_path, 0o666 & ~umask)  # mkstemp's 0600 is not what a store needs
         self._file = h5py.File(self.tmp_path, "w")
-        sys.unraisablehook, sys.excepthook = _quiet_h5_unraisable, _quiet_h5_excepthook
+        h5errors.quiet_dealloc_errors()
         self._threads = threads or min(4, os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(self._threads)
         self._pending: deque = deque()
@@ -266,7 +221,7 @@ class StoreWriter:
                 try:
                     self._flush_slab()
                 except RuntimeError as error:  # h5py's report of a failed write
-                    raise h5_os_error(error, self.tmp_path) from None
+                    raise h5errors.h5_os_error(error, self.tmp_path) from None
 
     def _flush_slab(self) -> None:
         width = self._slab_fill
@@ -344,7 +299,7 @@ class StoreWriter:
             os.replace(self.tmp_path, self.path)
         except RuntimeError as error:  # h5py reports some failed writes (a full disk at close) so
             self.abort()
-            raise h5_os_error(error, self.tmp_path) from None
+            raise h5errors.h5_os_error(error, self.tmp_path) from None
         except BaseException:
             self.abort()
             raise
@@ -372,8 +327,7 @@ class StoreWriter:
             os.truncate(self.tmp_path, 0)
         with contextlib.suppress(Exception):
             handle.close()
-        global HDF5_UNCLEAN
-        HDF5_UNCLEAN = True
+        h5errors.mark_unclean()
 
     def abort(self) -> None:
         """Stop and remove the temporary file."""

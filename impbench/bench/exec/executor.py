@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 from impbench.bench.exec import procs
 from impbench.bench.exec.worker import WRITE_FAILED_EXIT
 from impbench.bench.units import LOG_NAME, PROGRESS_NAME, RESULT_NAME, Outcome, WorkItem, log_tail
-from impbench.progress import RichProgress
+from impbench.progress import RichProgress, finish_stage
 
 #: Seconds between SIGTERM and SIGKILL when a worker is stopped.
 TERM_GRACE_S = 3.0
@@ -103,6 +103,7 @@ class InlineExecutor:
             for item in dropped:
                 pending.remove(item)
                 finished[item.label] = out = skipped(item, finished[item.depends_on])  # type: ignore[index]
+                finish_stage(self.progress, item.label, out.status)
                 on_done(item, out)
             if not ready:
                 if dropped:
@@ -112,8 +113,10 @@ class InlineExecutor:
             pending.remove(item)
             spec_path = item.claim_attempt()
             spec = json.loads(spec_path.read_text())
+            self.progress.update(f"{item.label} · starting", 0, None)
             run_spec(spec, progress=self.progress.callback(item.label))
             out = outcome_from_result(item, item.attempt_dir) or Outcome("crashed", "no result", attempt_dir=item.attempt_dir)
+            finish_stage(self.progress, item.label, out.status)
             finished[item.label] = out
             on_done(item, out)
 
@@ -194,7 +197,6 @@ class LocalExecutor:
         procs.kill_tagged(procs.ATTEMPT_ENV, str(attempt))  # whatever the worker left behind
         if item.gpu:
             self.gpu_free.append(run.gpu_slot)
-        self.progress.remove(item.label)
         code = run.process.returncode
         seconds = time.monotonic() - run.started
         tail = log_tail(attempt / LOG_NAME)  # type: ignore[operator]
@@ -241,6 +243,7 @@ class LocalExecutor:
                 for item in dropped:
                     pending.remove(item)
                     finished[item.label] = out = skipped(item, finished[item.depends_on])  # type: ignore[index]
+                    finish_stage(self.progress, item.label, out.status)
                     on_done(item, out)
                 for item in ready:
                     if len(self.running) >= self.jobs:
@@ -254,6 +257,7 @@ class LocalExecutor:
                     if run.process.poll() is not None:
                         del self.running[label]
                         finished[label] = out = self._finish(run)
+                        finish_stage(self.progress, label, out.status)
                         on_done(run.item, out)
                         continue
                     limit = run.item.time_limit
