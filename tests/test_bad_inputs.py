@@ -183,8 +183,16 @@ def test_one_bad_card_does_not_stop_another_cards_run(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------- run-folder files
-@pytest.mark.parametrize("record", [{"pid": "abc"}, {"pid": -4, "host": 7}, {"pid": True}, [1, 2], "\udcff"])
+HOST = socket.gethostname()
+
+
+@pytest.mark.parametrize("record", [{"pid": "abc", "host": HOST}, {"pid": 12.5, "host": HOST},
+                                    {"pid": os.getpid() + 10**7, "host": HOST, "start_ticks": "x"},
+                                    {"pid": 1, "host": HOST, "started": ["no"], "command": {"a": 1}},
+                                    [1, 2], "\udcff"])
 def test_a_corrupt_lock_file_is_taken_without_a_traceback(record, tmp_path):
+    """The issue's probe (``"pid": "abc"`` on this host) and other wrong-typed fields; the last
+    two (not a table, not UTF-8) were already handled."""
     data = json.dumps(record).encode() if not isinstance(record, str) else b'{"pid": "\xff\xfe"}'
     (tmp_path / ".lock").write_bytes(data)
     warnings = []

@@ -7,6 +7,7 @@ the flag never appears.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -26,6 +27,7 @@ from impbench.cli import main
 from impbench.errors import ImpbenchError
 from impbench.genotypes import MISSING
 from impbench.imputers import registry
+from impbench.progress import RichProgress
 from impbench.imputers.base import Imputation, Imputer, card_option_values, program_option, program_options
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,10 +89,10 @@ def store():
     return InMemoryStore(sim.take_variants(np.arange(min(sim.n_variants, 120))), name="mem")
 
 
-def run(store, out, replicates=1) -> Path:
+def run(store, out, replicates=1, progress=None) -> Path:
     settings = RunSettings(dataset="mem", imputers=["counting"], levels=(0.1,), replicates=replicates, out=Path(out),
                            run_name="t", device="cpu", threads=1, n_boot=20)
-    outcome = Runner(settings, store).run()
+    outcome = Runner(settings, store, progress=progress).run()
     assert not outcome.failures, outcome.failures
     return outcome.run_dir
 
@@ -139,9 +141,12 @@ def test_resume_with_a_crafted_fit_pickle_refits_and_runs_nothing(store, tmp_pat
     assert (tmp_path / "fits").read_text() == "1"
     flag = tmp_path / "pwned"
     fit_pickle(run_dir).write_bytes(pickle.dumps(Payload(flag)))
-    run(store, tmp_path / "out", replicates=2)
+    log = io.StringIO()
+    run(store, tmp_path / "out", replicates=2, progress=RichProgress(plain=True, out=log))
     assert not flag.exists()
     assert (tmp_path / "fits").read_text() == "2"  # fitted again
+    warnings = [line for line in log.getvalue().splitlines() if "not trusted" in line]
+    assert len(warnings) == 1 and "not signed by impbench" in warnings[0] and "fitting again" in warnings[0]
     assert trust.verify(fit_pickle(run_dir), trust.FIT) is None  # and signed anew
 
 
