@@ -111,9 +111,12 @@ def test_key_is_created_private_and_tags_bind_purpose(tmp_path):
     path = tmp_path / "x.pkl"
     path.write_bytes(signed)
     assert trust.verify(path, trust.FIT) is None and trust.load(path, trust.FIT) == {"a": 1}
+    assert trust.verified_bytes(path, trust.FIT) == payload
     assert "not a signed inputs file" in trust.verify(path, trust.INPUTS)  # a fit is not the workers' inputs
     path.write_bytes(signed[:-2] + bytes([signed[-2] ^ 1]) + signed[-1:])  # one bit altered
     assert "does not match" in trust.verify(path, trust.FIT)
+    with pytest.raises(trust.UntrustedPickle):
+        trust.verified_bytes(path, trust.FIT)
     key.chmod(0o644)
     with pytest.raises(ImpbenchError, match="readable or writable by others"):
         trust.secret_key()

@@ -140,7 +140,12 @@ def verify(path: Path, purpose: str) -> str | None:
     return None
 
 
+def verified_bytes(path: Path, purpose: str) -> bytes:
+    """The pickle bytes of ``path`` after checking its tag (for a caller with its own
+    ``pickle.Unpickler``); ``UntrustedPickle`` otherwise."""
+    return _payload(Path(path).read_bytes(), purpose, str(path))
+
+
 def load(path: Path, purpose: str) -> Any:
     """Unpickle ``path`` after checking its tag; ``UntrustedPickle`` (nothing unpickled) otherwise."""
-    data = Path(path).read_bytes()
-    return pickle.loads(_payload(data, purpose, str(path)))
+    return pickle.loads(verified_bytes(path, purpose))
