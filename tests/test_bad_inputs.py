@@ -253,3 +253,32 @@ def test_disk_full_writing_a_done_marker_is_not_blamed_on_the_imputer(tmp_path, 
     error = outcome.failures["major"]
     assert "impbench could not write to the run folder" in error and "No space left on device" in error
     assert "is not at fault" in error and "impute raised" not in error
+
+
+def test_disk_full_writing_a_workers_result_is_not_blamed_on_the_imputer(tmp_path, monkeypatch):
+    """Not even ``result.json`` can be written (inline executor): the unit fails with the
+    disk's line, the run goes on to its end."""
+    from impbench.bench.exec import worker
+    from impbench.bench.runner import Runner
+    from impbench.bench.settings import RunSettings
+    from impbench.data.simulate import simulate_matrix
+    from impbench.testing import InMemoryStore
+
+    monkeypatch.setenv(registry.LOAD_PLUGINS_ENV, "")
+    registry.reset()
+    sim = simulate_matrix(n_samples=40, sequence_length=40_000, seed=2)
+    store = InMemoryStore(sim.take_variants(np.arange(min(sim.n_variants, 80))), name="mem")
+    real = worker.write_json
+
+    def full(path, data):
+        if Path(path).name == "result.json" and data.get("kind") == "unit":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(worker, "write_json", full)
+    settings = RunSettings(dataset="mem", imputers=["major"], levels=(0.1,), replicates=1, out=tmp_path / "out",
+                           run_name="t", device="cpu", threads=1, n_boot=10, executor="inline")
+    outcome = Runner(settings, store).run()
+    error = outcome.failures["major"]
+    assert "impbench could not write to the run folder" in error and "result.json: No space left on device" in error
+    assert "is not at fault" in error

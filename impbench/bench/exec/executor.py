@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from impbench.bench.exec import procs
-from impbench.bench.exec.worker import WRITE_FAILED_EXIT
+from impbench.bench.exec.worker import WRITE_FAILED_EXIT, HarnessWriteError
 from impbench.bench.units import LOG_NAME, PROGRESS_NAME, RESULT_NAME, Outcome, WorkItem, log_tail
 from impbench.progress import RichProgress, finish_stage
 
@@ -114,8 +114,13 @@ class InlineExecutor:
             spec_path = item.claim_attempt()
             spec = json.loads(spec_path.read_text())
             self.progress.update(f"{item.label} · starting", 0, None)
-            run_spec(spec, progress=self.progress.callback(item.label))
-            out = outcome_from_result(item, item.attempt_dir) or Outcome("crashed", "no result", attempt_dir=item.attempt_dir)
+            try:
+                run_spec(spec, progress=self.progress.callback(item.label))
+                out = outcome_from_result(item, item.attempt_dir) or Outcome("crashed", "no result",
+                                                                             attempt_dir=item.attempt_dir)
+            except HarnessWriteError as exc:  # not even result.json could be written
+                out = Outcome("failed", f"{_what(item)} of imputer {item.imputer!r}: impbench could not write to the run "
+                              f"folder ({exc}); the imputer is not at fault", attempt_dir=item.attempt_dir)
             finish_stage(self.progress, item.label, out.status)
             finished[item.label] = out
             on_done(item, out)
