@@ -9,6 +9,13 @@ class ImpbenchError(Exception):
     """
 
 
+class DiskError(ImpbenchError):
+    """A write the disk or file system refused (full, quota, read-only or forbidden folder),
+    said in one line naming the path; the CLI exits 1 (the user's input was fine)."""
+
+    exit_code = 1
+
+
 class ImputerError(ImpbenchError):
     """An imputer plugin misbehaved (raised, or returned wrong shapes or codes)."""
 

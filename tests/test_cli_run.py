@@ -217,7 +217,7 @@ def test_output_folder_without_permission(capsys, tiny_cards, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--opt", "knn.k"], "expected NAME.KEY=VALUE"),
     (["--opt", "knn.colour=red"], "unknown option(s) colour for imputer knn; valid: k, window"),
-    (["--opt", "knn.k=many"], "cannot read 'many' as int"),
+    (["--opt", "knn.k=many"], "cannot read 'many' as an integer"),
     (["--scheme", "zigzag"], "valid: uniform, per-variant"),
     (["--protocol", "all"], "valid: standard, paper, both"),
     (["--device", "quantum"], "--device 'quantum' is unknown"),

@@ -31,6 +31,13 @@ from impbench.imputers.base import Imputation, Imputer
 @dataclass
 class SleepOptions:
     seconds: float = 0.6
+    meet: int = 0  # > 0: wait (at most MEET_WAIT_S) until this many units are in impute together
+    meet_dir: str = ""
+
+
+#: How long a unit waits for the others to meet it: far past any start-up delay under load; a
+#: run that does not run them in parallel waits this long once and then fails the test.
+MEET_WAIT_S = 120.0
 
 
 class Sleeper(Imputer):
@@ -44,6 +51,12 @@ class Sleeper(Imputer):
 
     def impute(self, target, ctx):
         start = time.time()
+        if self.options.meet:  # an event, not a race against the clock: both are running at once
+            folder = Path(self.options.meet_dir)
+            (folder / f"{os.getpid()}").touch()
+            deadline = time.monotonic() + MEET_WAIT_S
+            while len(list(folder.iterdir())) < self.options.meet and time.monotonic() < deadline:
+                time.sleep(0.02)
         time.sleep(self.options.seconds)
         record = {"start": start, "end": time.time(), "threads": ctx.threads,
                   "omp": os.environ.get("OMP_NUM_THREADS"), "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
@@ -106,7 +119,9 @@ def test_results_identical_inline_local_and_parallel(store, tmp_path):
 # ---------------------------------------------------------------------------- parallel jobs
 def test_jobs_run_in_parallel_with_their_share_of_threads(store, tmp_path):
     one = Runner(settings(tmp_path / "one", imputers=["sleeper"], jobs=1, threads=2), store).run()
-    two = Runner(settings(tmp_path / "two", imputers=["sleeper"], jobs=2, threads=2), store).run()
+    (tmp_path / "meet").mkdir()
+    two = Runner(settings(tmp_path / "two", imputers=["sleeper"], jobs=2, threads=2,
+                          options={"sleeper": {"meet": 2, "meet_dir": str(tmp_path / "meet")}}), store).run()
     serial, parallel = ran(one.run_dir), ran(two.run_dir)
     assert len(serial) == len(parallel) == 2
     assert not overlaps(serial) and overlaps(parallel)
@@ -129,7 +144,9 @@ def test_one_gpu_item_per_device(store, tmp_path, monkeypatch):
     single = Runner(settings(tmp_path / "one", imputers=["sleeper"], jobs=2), store).run()
     assert not overlaps(ran(single.run_dir))  # one GPU: one at a time, whatever --jobs says
     monkeypatch.setattr(runner_module, "visible_gpus", lambda device: ["0", "1"])
-    double = Runner(settings(tmp_path / "two", imputers=["sleeper"], jobs=2), store).run()
+    (tmp_path / "meet").mkdir()
+    double = Runner(settings(tmp_path / "two", imputers=["sleeper"], jobs=2,
+                             options={"sleeper": {"meet": 2, "meet_dir": str(tmp_path / "meet")}}), store).run()
     records = ran(double.run_dir)
     assert overlaps(records) and {r["gpu"] for r in records} <= {"0", "1"}
 
@@ -156,13 +173,13 @@ def test_visible_gpus(monkeypatch):
 # ---------------------------------------------------------------------------- time limits
 def test_time_limit_per_imputer_overrides_the_run_default(store, tmp_path):
     outcome = Runner(settings(tmp_path, imputers=["sleeper", "major"], levels=(0.1,), replicates=1, jobs=2,
-                              time_limit=60, time_limits={"sleeper": 4}, options={"sleeper": {"seconds": 30}}),
-                     store).run()
+                              time_limit=600, time_limits={"sleeper": 20}, options={"sleeper": {"seconds": 600}}),
+                     store).run()  # 20 s: far past a loaded machine's worker start, so the fit is never what times out
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
     unit = manifest["imputers"]["sleeper"]["units"][0]
-    assert unit["status"] == "timed_out" and "timed out after 4 s" in unit["error"]
+    assert unit["status"] == "timed_out" and "timed out after 20 s" in unit["error"]
     assert manifest["imputers"]["major"]["status"] == "ok"
-    assert manifest["settings"]["time_limits"] == {"sleeper": 4} and manifest["settings"]["time_limit"] == 60
+    assert manifest["settings"]["time_limits"] == {"sleeper": 20} and manifest["settings"]["time_limit"] == 600
 
 
 # ---------------------------------------------------------------------------- keys and attempts

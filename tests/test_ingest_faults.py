@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import gzip
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -258,8 +259,8 @@ def test_store_lock_serialises_builds(tmp_path):
 
 # ---------------------------------------------------------------------------- a full disk
 def test_disk_full_while_writing_the_store(good_card, monkeypatch, capsys):
-    """ENOSPC from inside the HDF5 writer: exit 2 at prepare, one line naming the store and
-    the reason, no temporary file left."""
+    """ENOSPC from inside the HDF5 writer: exit 1 at prepare (the disk's fault, not the
+    input's), one line naming the store and the reason, no temporary file left."""
     real_drain = StoreWriter._drain
 
     def full(self, max_pending=0):
@@ -270,7 +271,7 @@ def test_disk_full_while_writing_the_store(good_card, monkeypatch, capsys):
     out = store_path(good_card)
     code, _, err = run_cli(["prepare", "--dataset", "good", "--cards", good_card.path.parent], capsys)
     line = one_line(err)
-    assert code == 2
+    assert code == 1
     assert line == f"impbench: error: {out}: cannot write the dataset store (No space left on device)"
     assert list(out.parent.iterdir()) == []
 
@@ -281,17 +282,39 @@ def test_disk_full_creating_the_store_file(good_card, monkeypatch, capsys):
 
     monkeypatch.setattr(store_module.tempfile, "mkstemp", lambda *a, **k: full(k.get("dir")))
     code, _, err = run_cli(["prepare", "--dataset", "good", "--cards", good_card.path.parent], capsys)
-    assert code == 2 and "cannot write the dataset store (No space left on device)" in one_line(err)
+    assert code == 1 and "cannot write the dataset store (No space left on device)" in one_line(err)
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    """A 192 KiB tmpfs (root only; skipped elsewhere): a real full disk."""
+def test_h5py_runtime_error_at_close_is_a_full_disk_line(good_card, monkeypatch, capsys):
+    """h5py reports a full disk at close as ``RuntimeError`` (not ``OSError``): one line, exit 1,
+    no temporary file left."""
+    import h5py
+
+    real_close = h5py.File.close
+    calls = []
+
+    def failing_close(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Disable slist on flush dest failure failed (file write failed: time = x\n, "
+                               "filename = 'x', file descriptor = 5, errno = 28, error message = 'No space left "
+                               "on device', buf = 0x1, total write size = 4032)")
+        real_close(self)
+
+    monkeypatch.setattr(h5py.File, "close", failing_close)
+    out = store_path(good_card)
+    code, _, err = run_cli(["prepare", "--dataset", "good", "--cards", good_card.path.parent], capsys)
+    assert code == 1 and calls
+    assert one_line(err) == f"impbench: error: {out}: cannot write the dataset store (No space left on device)"
+    assert list(out.parent.iterdir()) == []
+
+
+def _tmpfs(tmp_path, size: str):
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     mount = tmp_path / "full"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(mount)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here")
     try:
         yield mount
@@ -299,13 +322,58 @@ def tiny_tmpfs(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 192 KiB tmpfs (root only; skipped elsewhere): a real full disk."""
+    yield from _tmpfs(tmp_path, "192k")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 4 MiB tmpfs (root only), to be filled up to what a test leaves free."""
+    yield from _tmpfs(tmp_path, "4m")
+
+
 def test_a_real_full_disk_at_prepare(good_card, tiny_tmpfs, monkeypatch, capsys):
     monkeypatch.setenv("IMPBENCH_CACHE", str(tiny_tmpfs))
     out = store_path(good_card)
     code, _, err = run_cli(["prepare", "--dataset", "good", "--cards", good_card.path.parent], capsys)
-    assert code == 2
+    assert code == 1
     assert one_line(err) == f"impbench: error: {out}: cannot write the dataset store (No space left on device)"
     assert list(out.parent.iterdir()) == []
+
+
+def test_a_real_full_disk_while_writing_the_store_does_not_crash(small_tmpfs, tmp_path):
+    """The issue's probe: a cache with room for the simulation but not for the store, so HDF5
+    fails while writing or closing the file. Before: h5py's RuntimeError as a traceback, then
+    a segfault at exit (139). Now: one line, exit 1, no temporary file (run as a process: the
+    crash came at exit)."""
+    tiny_tmpfs = small_tmpfs
+    import subprocess
+    import sys
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "mid.toml").write_text(
+        'description = "mid"\n[simulation]\nmodel = "OutOfAfrica_3G09"\nsamples = { YRI = 40, CEU = 40 }\n'
+        "length = 400_000\nseed = 4\n"
+    )
+    env = dict(os.environ, IMPBENCH_CACHE=str(tiny_tmpfs), IMPBENCH_LOAD_PLUGINS="")
+    simulated = subprocess.run([sys.executable, "-m", "impbench.cli", "simulate", "--dataset", "mid", "--cards",
+                                str(cards), "--out", str(tmp_path / "probe")], env=env, capture_output=True, text=True)
+    assert simulated.returncode == 0, simulated.stderr
+    sizes = sum(p.stat().st_size for p in (tmp_path / "probe").iterdir())
+    free = os.statvfs(tiny_tmpfs)
+    room = sizes + 48 * 1024  # the simulation fits; the store (about its VCF's size) does not
+    (tiny_tmpfs / "filler").write_bytes(b"x" * max(0, free.f_bavail * free.f_frsize - room))
+    proc = subprocess.run([sys.executable, "-m", "impbench.cli", "prepare", "--dataset", "mid", "--cards", str(cards)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    lines = [line for line in proc.stderr.splitlines()  # without the timestamped progress lines
+             if line.strip() and not re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line)]
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].endswith("(No space left on device)"), proc.stderr[-3000:]
+    stores = tiny_tmpfs / "stores"
+    assert not stores.exists() or list(stores.iterdir()) == []
 
 
 def test_a_real_full_disk_at_simulate_is_exit_1(tiny_tmpfs, tmp_path, capsys):

@@ -178,7 +178,9 @@ def test_options_that_do_not_survive_json_fail_at_planning():
     from impbench.bench.settings import check_options_travel
 
     check_options_travel("checked", Checked, CheckedOptions())
-    with pytest.raises(ImpbenchError, match="imputer 'checked': option\\(s\\) rate change when rebuilt from JSON"):
+    # JSON has no infinity: rebuilt, the value is null, which the typed option conversion refuses
+    with pytest.raises(ImpbenchError, match="imputer 'checked': its options cannot be rebuilt from their JSON "
+                                            "\\(option checked.rate: must be a number"):
         check_options_travel("checked", Checked, CheckedOptions(rate=float("inf")))  # JSON has no infinity
 
 

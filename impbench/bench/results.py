@@ -246,7 +246,7 @@ def table_frame(table: str, frame: Any) -> Any:
 def _read_marker(path: Path) -> DoneMarker | None:
     try:
         marker = DoneMarker.from_json(json.loads(path.read_text()), str(path))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecordError):
+    except (OSError, ValueError, RecordError):  # unreadable, not UTF-8 or not JSON, a bad field
         return None
     return marker if marker.format == MARKER_FORMAT else None
 

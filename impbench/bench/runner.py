@@ -296,7 +296,7 @@ class Runner:
         limit = self.settings.time_limits.get(name, self.settings.time_limit)
         attempts = run_dir / "models" / name / "attempts"
         fit_item = None
-        previous_fit = fit_done(run_dir, name, key)
+        previous_fit = fit_done(run_dir, name, key, warn=self.progress.print)
         if previous_fit is not None:
             self._record_fit(entry, key, Outcome("ok", result=previous_fit, attempt_dir=folder))
             self._outcomes[name]["fit"] = Outcome("ok")

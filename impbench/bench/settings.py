@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 from impbench.bench.exec.gpus import gpu_driver_present
 from impbench.bench.masking import SCHEMES
 from impbench.errors import ImpbenchError
-from impbench.imputers.base import Imputer, make_options, options_from_json, options_to_json
+from impbench.imputers.base import Imputer, card_option_values, make_options, options_from_json, options_to_json
 from impbench.imputers.registry import get_imputer, get_imputers
 from impbench.imputers.segments import SegmentLayout
 
@@ -30,6 +30,11 @@ DEFAULT_REPLICATES = 3
 PROTOCOL_CHOICES = ("standard", "paper", "both")
 #: ``--executor`` choices (``impbench.bench.exec.executor``, ``impbench.bench.exec.slurm_executor``).
 EXECUTORS = ("local", "inline", "slurm")
+#: Bounds that keep a typo from computing for days: replicates per level, bootstrap resamples.
+MAX_REPLICATES = 1000
+MAX_BOOTSTRAP = 100_000
+#: The largest ``--seed`` / ``--bootstrap-seed`` (numpy's seeds are non-negative; JSON-safe).
+MAX_SEED = 2**63 - 1
 #: The options file's table of Slurm options (not an imputer's).
 SLURM_TABLE = "slurm"
 
@@ -222,8 +227,20 @@ def validate_settings(settings: RunSettings) -> None:
     if settings.block_length is not None and (int(settings.block_length) != settings.block_length
                                               or settings.block_length < 0):
         raise ImpbenchError(f"--block-length must be a whole number of bp >= 0, got {settings.block_length!r}")
+    for flag, seed in (("--seed", settings.seed), ("--bootstrap-seed", settings.bootstrap_seed)):
+        if not 0 <= seed <= MAX_SEED:
+            raise ImpbenchError(f"{flag} must be an integer in [0, 2**63 - 1], got {seed}")
     if settings.n_boot < 1:
         raise ImpbenchError(f"--bootstrap must be at least 1, got {settings.n_boot}")
+    if settings.n_boot > MAX_BOOTSTRAP:
+        raise ImpbenchError(f"--bootstrap {settings.n_boot}: at most {MAX_BOOTSTRAP:,} resamples")
+    if settings.replicates > MAX_REPLICATES:
+        raise ImpbenchError(f"--replicates {settings.replicates}: at most {MAX_REPLICATES:,}")
+    if settings.maf_classes is not None:  # up front, not after the dataset is prepared
+        from impbench.scoring.classes import class_bins
+        from impbench.scoring.metrics import DEFAULT_BIN_EDGES
+
+        class_bins(settings.bin_edges if settings.bin_edges is not None else DEFAULT_BIN_EDGES, settings.maf_classes)
     if settings.min_variant_cells < 2:
         raise ImpbenchError(f"--min-variant-cells must be at least 2, got {settings.min_variant_cells}")
     if settings.panel_cohort and settings.train_cohort and settings.panel_cohort != settings.train_cohort:
@@ -281,8 +298,7 @@ def plan_imputers(settings: RunSettings, card: Any = None) -> list[ImputerPlan]:
     for name in names:
         info = registered[name]
         card_values = dict(card_tables.get(name, {}) or {})
-        fields = {f.name for f in dataclasses.fields(info.cls.Options)}
-        values = {k: v for k, v in card_values.items() if k in fields}
+        values = card_option_values(info.cls.Options, card_values, name, getattr(card, "path", "the dataset card"))
         values.update(settings.options.get(name, {}))
         options = make_options(info.cls.Options, values, name)
         check_options_travel(name, info.cls, options)

@@ -3,7 +3,7 @@
 A **fit** is keyed by (imputer, options, dataset hash, training cohort), plus what else reaches
 ``fit`` and can change its result (seed, scheme, typed sites, segment layout): ``fit_key``. Its
 artifact lives in ``models/<imputer>/fit/<key>/``: the imputer's work folder during the fit,
-then ``imputer.pkl`` (the fitted imputer, pickled) and ``fit.json`` (its outcome). A finished
+then ``imputer.pkl`` (the fitted imputer, pickled and signed: ``impbench.bench.exec.trust``) and ``fit.json`` (its outcome). A finished
 fit is reused by every unit and by a rerun with the same key.
 
 A **unit** result is keyed by (imputer, level, replicate, scheme, mask hash): ``unit_key``. Each
@@ -24,8 +24,9 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from impbench.bench.exec import trust
 from impbench.files import to_jsonable, write_json
 from impbench.imputers.base import options_to_json
 
@@ -62,8 +63,10 @@ def fit_dir(run_dir: Path, imputer: str, key: str) -> Path:
     return Path(run_dir) / "models" / imputer / "fit" / key
 
 
-def fit_done(run_dir: Path, imputer: str, key: str) -> dict | None:
-    """The outcome of a finished, successful fit (``fit.json``) with its pickle present, else None."""
+def fit_done(run_dir: Path, imputer: str, key: str, warn: Callable[[str], None] | None = None) -> dict | None:
+    """The outcome of a finished, successful fit (``fit.json``) whose pickle this user signed,
+    else None (the fit is then recomputed). A pickle whose tag is missing or wrong (another
+    user's folder, or an altered file) is never unpickled: ``warn`` gets one line saying so."""
     folder = fit_dir(run_dir, imputer, key)
     try:
         result = json.loads((folder / FIT_RESULT).read_text())
@@ -71,7 +74,17 @@ def fit_done(run_dir: Path, imputer: str, key: str) -> dict | None:
         return None
     if not isinstance(result, dict) or result.get("status") != "ok" or not (folder / FIT_PICKLE).is_file():
         return None
+    why = trust.verify(folder / FIT_PICKLE, trust.FIT)
+    if why is not None:
+        (warn or _log_warning)(f"warning: {imputer}: not reusing its fit {key}, not trusted: {why}; fitting again")
+        return None
     return result
+
+
+def _log_warning(message: str) -> None:
+    import logging
+
+    logging.getLogger("impbench").warning(message)
 
 
 def new_attempt_dir(parent: Path, stem: str) -> Path:

@@ -77,13 +77,30 @@ def invocation() -> str:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors (exit 2) for user mistakes, never a traceback;
     one line and exit 1 for a write refused by the disk or the file system."""
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        h5 = sys.modules.get("impbench.data.h5errors")
+        # After a failed write on a full disk HDF5's own cleanup at exit can crash (SIGSEGV) even
+        # with every file closed: the console command (argv None) then ends without it; the
+        # temporary files are gone already (impbench.data.h5errors.HDF5_UNCLEAN).
+        if argv is None and h5 is not None and h5.HDF5_UNCLEAN:
+            import os
+
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        raise
+
+
+def _main(argv: list[str] | None) -> None:
     global _invocation
     _invocation = list(argv) if argv is not None else sys.argv[1:]
     try:
         cli.main(args=argv, prog_name="impbench", standalone_mode=False)
     except ImpbenchError as exc:
         click.echo(f"impbench: error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(getattr(exc, "exit_code", 2))  # DiskError: 1
     except click.exceptions.Abort:
         click.echo("impbench: aborted", err=True)
         sys.exit(130)

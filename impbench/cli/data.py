@@ -3,6 +3,8 @@ their ingest (VCF -> QC -> split -> HDF5 store)."""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import click
@@ -12,6 +14,7 @@ from impbench.data.prepare import card_status, prepare, store_path
 from impbench.data.qc import QCReport
 from impbench.data.simulate import parse_simulation, simulate_dataset
 from impbench.errors import ImpbenchError
+from impbench.files import os_error_reason
 from impbench.progress import RichProgress
 
 CARDS_HELP = (
@@ -60,7 +63,8 @@ def datasets_cmd(cards_dirs: tuple[Path, ...]) -> None:
     from rich.table import Table
 
 
-    cards = load_cards(list(cards_dirs) or None)
+    bad: dict[str, str] = {}
+    cards = load_cards(list(cards_dirs) or None, bad=bad)
     table = Table(title="impbench datasets", title_justify="left")
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("kind", no_wrap=True)
@@ -76,6 +80,10 @@ def datasets_cmd(cards_dirs: tuple[Path, ...]) -> None:
     console.print(table)
     folders = ", ".join(str(folder) for folder in card_dirs(list(cards_dirs) or None))
     console.print(f"cards from: {folders}", highlight=False, style="dim")
+    for message in bad.values():  # one line each, on stderr: the good cards are listed above
+        click.echo(f"impbench: error: bad card: {message}", err=True)
+    if bad:
+        raise SystemExit(2)
 
 
 @click.command("prepare")
@@ -150,6 +158,12 @@ def simulate_cmd(dataset: str, out_dir: Path, cards_dirs: tuple[Path, ...]) -> N
         raise ImpbenchError(f"dataset {card.name!r} is not simulated (it reads {card.vcf}){mirror}")
     if out_dir.exists() and not out_dir.is_dir():
         raise ImpbenchError(f"--out {out_dir} exists and is not a folder")
+    try:  # before the simulation: a folder that cannot be made is one line, and nothing is computed
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(out_dir, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "permission denied", str(out_dir))
+    except OSError as exc:
+        raise ImpbenchError(f"--out {out_dir}: cannot write there ({os_error_reason(exc)})") from None
     console = _console()
     with RichProgress(console=console) as display:
         vcf, sheet = simulate_dataset(

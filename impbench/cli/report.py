@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from impbench.errors import ImpbenchError
+from impbench.progress import console_status
 from impbench.report import parse_formats, write_compare, write_report
 from impbench.report.verdict import DEFAULT_MARGIN, check_margin
 
@@ -67,7 +68,7 @@ def report_cmd(run_dirs: tuple[Path, ...], out_dir: Path | None, formats: str, c
             if out_dir is not None and len(run_dirs) > 2:
                 loaded = load_run(run_b)
                 out = out_dir / safe_file_name(f"compare-{loaded.dataset_name}-{loaded.name}")
-            with console.status(f"comparing per-sample R² of {run_b} against {run_dirs[0]}"):
+            with console_status(console, f"comparing per-sample R² of {run_b} against {run_dirs[0]}"):
                 paths.append(write_compare(run_dirs[0], run_b, out, formats))
         for path in paths[:-1]:
             console.print(f"comparison written to {path.parent if path.suffix else path}", highlight=False)
@@ -77,8 +78,7 @@ def report_cmd(run_dirs: tuple[Path, ...], out_dir: Path | None, formats: str, c
         if len(run_dirs) != 1:
             raise ImpbenchError(f"report takes one run folder, got {len(run_dirs)} "
                                 "(use --compare RUN_A RUN_B to compare two runs)")
-        with console.status("writing report") as status:
-            path = write_report(run_dirs[0], out_dir, formats,
-                                progress=lambda message: status.update(f"writing report: {message}"), margin=margin)
+        with console_status(console, "writing report") as say:  # timestamped lines without a terminal
+            path = write_report(run_dirs[0], out_dir, formats, progress=say, margin=margin)
     console.print(f"report written to {path.parent if path.suffix else path}", highlight=False)
     click.echo(str(path))

@@ -36,7 +36,9 @@ Every fit and every unit runs in a worker process: a plugin that raises, exits, 
 runs past its time limit fails only its unit (recorded in the manifest). --jobs N runs N at
 once, each with its share of the cores (--threads caps it). A second run on a run folder in
 use is refused (exit 2); SIGINT/SIGTERM stop the workers, mark the run interrupted and exit
-130/143; rerunning with the same --run finishes it.
+130/143; rerunning with the same --run finishes it. Without a terminal (nohup, Slurm, CI) the
+progress comes as timestamped lines: each fit and unit as it starts and ends, a heartbeat of
+the long ones.
 
 \b
 Examples:
@@ -130,6 +132,10 @@ def run_cmd(dataset, imputers, levels, replicates, scheme, typed_sites, typed_de
     names = [n.strip() for n in imputers.split(",") if n.strip()] if imputers else None
     if imputers is not None and not names:
         raise ImpbenchError("--imputers: give at least one imputer name")
+    outside = sorted(set(cli_options) - set(names)) if names is not None else []
+    if outside:  # an --opt that would be silently ignored (an options file may hold other imputers' tables)
+        key = next(iter(cli_options[outside[0]]))
+        raise ImpbenchError(f"--opt {outside[0]}.{key}: {outside[0]!r} is not in this run (--imputers {','.join(names)})")
     settings = RunSettings(
         dataset=dataset, imputers=names, levels=parse_levels(levels) if levels is not None else DEFAULT_LEVELS,
         levels_explicit=levels is not None, replicates=replicates, scheme=scheme,

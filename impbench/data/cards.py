@@ -61,6 +61,8 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^${}]*))?\}")
 #: What a card's name (its file's stem) must look like: it becomes part of store, cache and run
 #: folder names, so no path separators, no leading dot, no whitespace.
 CARD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: The longest segment a card may ask the neural imputers for (variants).
+MAX_SEGMENT_LENGTH = 1 << 20
 _REGION = re.compile(r"^[^:\s]+(:[0-9][0-9,]*(-[0-9][0-9,]*)?)?$")
 
 
@@ -231,6 +233,8 @@ def parse_card(path: str | os.PathLike) -> DatasetCard:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ImpbenchError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ImpbenchError(f"{path}: not UTF-8 text (byte {exc.start}): a card is a TOML file") from None
     except OSError as exc:
         raise ImpbenchError(f"{path}: cannot read the card: {exc.strerror}") from None
     unknown = sorted(set(data) - _TOP_KEYS)
@@ -289,6 +293,8 @@ def parse_card(path: str | os.PathLike) -> DatasetCard:
         raise ImpbenchError(f"{path}: sample_columns is given but no 'samples' sheet")
     segment_length = _expect(data.get("segment_length", 128), int, "segment_length", path)
     segment_overlap = _expect(data.get("segment_overlap", 16), int, "segment_overlap", path)
+    if segment_length > MAX_SEGMENT_LENGTH:
+        raise ImpbenchError(f"{path}: segment_length is {segment_length:,}; at most {MAX_SEGMENT_LENGTH:,} variants")
     if segment_length < 2 or not 0 <= segment_overlap < segment_length:
         raise ImpbenchError(
             f"{path}: need segment_length >= 2 and 0 <= segment_overlap < segment_length "
@@ -330,28 +336,44 @@ def _expand_option(value: Any, folder: Path) -> Any:
     return value
 
 
-def load_cards(extra_dirs=None) -> dict[str, DatasetCard]:
+def load_cards(extra_dirs=None, bad: dict[str, str] | None = None) -> dict[str, DatasetCard]:
     """Every card of ``card_dirs(extra_dirs)``, by name (sorted); a user folder's card replaces
     a built-in one of the same name. A bad card raises ``ImpbenchError`` naming its file; a
-    ``mirrors`` naming no simulated card is an error too."""
+    ``mirrors`` naming no simulated card is an error too. With ``bad`` (a dict), bad cards
+    are left out instead, and ``bad`` gets card name (the file's stem) -> the one-line error."""
     cards: dict[str, DatasetCard] = {}
     for folder in card_dirs(extra_dirs):
         for path in sorted(folder.glob("*.toml")):
-            card = parse_card(path)
+            try:
+                card = parse_card(path)
+            except ImpbenchError as exc:
+                if bad is None:
+                    raise
+                bad[path.stem] = str(exc)
+                cards.pop(path.stem, None)  # a bad card still replaces a built-in one of its name
+                continue
+            if bad is not None:
+                bad.pop(card.name, None)  # a good card in a later folder replaces a bad one
             cards[card.name] = card
-    for card in cards.values():
+    for card in list(cards.values()):
         if card.mirrors is not None:
             mirror = cards.get(card.mirrors)
             if mirror is None or mirror.kind != "simulated":
-                raise ImpbenchError(
-                    f"{card.path}: mirrors {card.mirrors!r}, which is not a simulated card"
-                )
+                message = f"{card.path}: mirrors {card.mirrors!r}, which is not a simulated card"
+                if bad is None:
+                    raise ImpbenchError(message)
+                bad[card.name] = message
+                del cards[card.name]
     return dict(sorted(cards.items()))
 
 
 def get_card(name: str, extra_dirs=None) -> DatasetCard:
-    """The card called ``name``; an unknown name raises ``ImpbenchError`` listing valid ones."""
-    cards = load_cards(extra_dirs)
+    """The card called ``name``; an unknown name raises ``ImpbenchError`` listing valid ones.
+    Another card's problem does not stop this one; this card's own problem is the error."""
+    bad: dict[str, str] = {}
+    cards = load_cards(extra_dirs, bad=bad)
+    if name in bad:
+        raise ImpbenchError(bad[name])
     if name not in cards:
         raise ImpbenchError(
             f"unknown dataset {name!r}; valid names: {', '.join(cards) or '(none)'} "

@@ -30,8 +30,8 @@ import numpy as np
 from impbench.data.qc import HweExactTest, QCReport, QCSettings, allele_counts_maf, genotype_counts
 from impbench.data.split import SPLITS, SplitSettings, assign_splits
 from impbench.data.store import STORE_FORMAT, DatasetStore, StoreWriter
-from impbench.errors import ImpbenchError
-from impbench.files import file_fingerprint, os_error_reason, to_jsonable
+from impbench.errors import DiskError, ImpbenchError
+from impbench.files import DISK_ERRNOS, file_fingerprint, os_error_reason, to_jsonable
 from impbench.io.samplesheet import read_sample_sheet
 from impbench.io.vcf_read import Region, VcfReader
 from impbench.progress import ProgressFn, no_progress
@@ -99,7 +99,8 @@ def ingest(
     try:
         return _ingest(source, settings, out_path, name, card=card, progress=progress, batch_size=batch_size)
     except OSError as error:  # writing the store: a full disk, a quota, a read-only or locked folder
-        raise ImpbenchError(f"{out_path}: cannot write the dataset store ({os_error_reason(error)})") from None
+        kind = DiskError if error.errno in DISK_ERRNOS else ImpbenchError
+        raise kind(f"{out_path}: cannot write the dataset store ({os_error_reason(error)})") from None
 
 
 def _ingest(

@@ -23,8 +23,8 @@ from impbench.data.cards import DatasetCard, source_file_problems, mirror_hint, 
 from impbench.data.ingest import IngestSettings, Source, ingest
 from impbench.data.simulate import SIMULATION_VERSION, parse_simulation, simulate_dataset
 from impbench.data.store import STORE_FORMAT, DatasetStore, remove_stale_temps, store_lock
-from impbench.errors import ImpbenchError
-from impbench.files import file_fingerprint, os_error_line
+from impbench.errors import DiskError, ImpbenchError
+from impbench.files import DISK_ERRNOS, file_fingerprint, os_error_line
 from impbench.progress import ProgressFn
 
 #: Bump when the store's name must change for unchanged settings (e.g. a new store layout).
@@ -164,4 +164,5 @@ def prepare(
             record = {"kind": card.kind, **({"simulation": identity["simulation"]} if card.kind == "simulated" else {})}
             return ingest(source, ingest_settings(card), out_path, card.name, card=record, progress=progress)
     except OSError as error:  # the lock, the simulated source, the cache folders
-        raise ImpbenchError(f"cannot prepare dataset {card.name!r}: {os_error_line(error, out_path)}") from None
+        kind = DiskError if error.errno in DISK_ERRNOS else ImpbenchError
+        raise kind(f"cannot prepare dataset {card.name!r}: {os_error_line(error, out_path)}") from None

@@ -113,6 +113,21 @@ _DEFAULTS = {
 }
 
 
+#: Bounds of a simulation (a card is shared like a data file: a typo must not exhaust the
+#: machine). Samples in all: 100,000 diploids (far past any public panel's 3,202 of 1000
+#: Genomes at high coverage). Length: the longest human chromosome (chr1, 248.96 Mb), and the
+#: last position must fit a tabix index (2**29 - 1). Rates per bp per generation: 1e-5 is three orders
+#: above human rates. Seeds: numpy's SeedSequence takes any non-negative integer; 2**63 - 1 keeps
+#: them JSON- and HDF5-safe.
+MAX_SAMPLES = 100_000
+MAX_LENGTH = 250_000_000
+MAX_POSITION = 2**29 - 1  # the largest position a tabix (.tbi) index stores
+MAX_RATE = 1e-5
+MAX_SEED = 2**63 - 1
+#: Effective sizes and times (generations) beyond this are not a benchmark's demography.
+MAX_SIZE = 1e9
+
+
 def _check_type(value, expected: type, key: str, where: str):
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -154,13 +169,21 @@ def parse_simulation(spec: dict, where: str = "simulation") -> dict:
     for key in ("length", "start", "seed"):
         if out[key] < (1 if key == "length" else 0):
             raise ImpbenchError(f"{where}: simulation.{key} must be positive, not {out[key]}")
+    _at_most(out["length"], MAX_LENGTH, "length", where, "bp (the longest human chromosome is 249 Mb)")
+    _at_most(out["start"] + out["length"], MAX_POSITION, "start + length", where, "(the largest position a tabix index holds)")
+    _at_most(out["seed"], MAX_SEED, "seed", where)
     for key in ("recombination_rate", "mutation_rate"):
         if key in out and not out[key] > 0:
             raise ImpbenchError(f"{where}: simulation.{key} must be > 0, not {out[key]}")
+        if key in out:
+            _at_most(out[key], MAX_RATE, key, where, "per bp per generation")
     if model == REGION_TREE:
         for key in _REGION_TREE_KEYS:
             if not out[key] > 0:
                 raise ImpbenchError(f"{where}: simulation.{key} must be > 0, not {out[key]}")
+            _at_most(out[key], MAX_SIZE, key, where)
+        total = out["regions"] * out["populations_per_region"] * out["samples_per_population"]
+        _at_most(total, MAX_SAMPLES, "regions x populations_per_region x samples_per_population", where, "samples")
         if out["population_split_time"] >= out["region_split_time"]:
             raise ImpbenchError(
                 f"{where}: simulation.population_split_time must be below region_split_time"
@@ -174,7 +197,8 @@ def parse_simulation(spec: dict, where: str = "simulation") -> dict:
         )
     for cohort, n in samples.items():
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ImpbenchError(f"{where}: simulation.samples.{cohort} must be a positive integer")
+            raise ImpbenchError(f"{where}: simulation.samples.{cohort} must be a positive integer, not {n!r}")
+    _at_most(sum(samples.values()), MAX_SAMPLES, "samples", where, "samples in all")
     populations = out.setdefault("populations", {})
     for cohort, population in populations.items():
         if cohort not in samples or not isinstance(population, str):
@@ -208,6 +232,11 @@ def parse_simulation(spec: dict, where: str = "simulation") -> dict:
             )
         admixture.setdefault("initial_size", 10_000.0)
     return out
+
+
+def _at_most(value: float, bound: float, key: str, where: str, unit: str = "") -> None:
+    if not value <= bound:  # nan too
+        raise ImpbenchError(f"{where}: simulation.{key} is {value:,g}; at most {bound:,g}{' ' + unit if unit else ''}")
 
 
 def _seeds(seed: int, n: int) -> list[int]:

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from impbench.data import h5errors
 from impbench.errors import ImpbenchError
 from impbench.genotypes import GenotypeMatrix
 from impbench.data.split import SPLITS
@@ -180,6 +181,7 @@ class StoreWriter:
         os.umask(umask)
         os.chmod(self.tmp_path, 0o666 & ~umask)  # mkstemp's 0600 is not what a store needs
         self._file = h5py.File(self.tmp_path, "w")
+        h5errors.quiet_dealloc_errors()
         self._threads = threads or min(4, os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(self._threads)
         self._pending: deque = deque()
@@ -216,7 +218,10 @@ class StoreWriter:
             self._slab_fill += take
             start += take
             if self._slab_fill == CHUNK_VARIANTS:
-                self._flush_slab()
+                try:
+                    self._flush_slab()
+                except RuntimeError as error:  # h5py's report of a failed write
+                    raise h5errors.h5_os_error(error, self.tmp_path) from None
 
     def _flush_slab(self) -> None:
         width = self._slab_fill
@@ -289,13 +294,40 @@ class StoreWriter:
             attrs["qc_report"] = json.dumps(qc_report, sort_keys=True)
             attrs["settings"] = json.dumps(settings, sort_keys=True)
             attrs["inputs"] = json.dumps(inputs, sort_keys=True)
-            self._file.close()
+            self._close_file()
             self._pool.shutdown()
             os.replace(self.tmp_path, self.path)
+        except RuntimeError as error:  # h5py reports some failed writes (a full disk at close) so
+            self.abort()
+            raise h5errors.h5_os_error(error, self.tmp_path) from None
         except BaseException:
             self.abort()
             raise
         return DatasetStore.open(self.path)
+
+    def _close_file(self) -> None:
+        """Close the HDF5 file. When the close fails (a full disk: HDF5 cannot flush), the
+        temporary file is emptied first, which frees its blocks, and closed again, so that HDF5
+        holds no unflushed state (it would retry at exit, and crash); the first error is raised."""
+        handle = self._file
+        if handle is None:
+            return
+        try:
+            handle.close()
+        except BaseException:
+            self._discard(handle)
+            raise
+        self._file = None
+
+    def _discard(self, handle: Any) -> None:
+        """Empty the temporary file (its space back) and close ``handle`` whatever it says."""
+        self._file = None
+        self._datasets.clear()
+        with contextlib.suppress(OSError):
+            os.truncate(self.tmp_path, 0)
+        with contextlib.suppress(Exception):
+            handle.close()
+        h5errors.mark_unclean()
 
     def abort(self) -> None:
         """Stop and remove the temporary file."""
@@ -303,7 +335,8 @@ class StoreWriter:
             self._pool.shutdown(wait=True, cancel_futures=True)
         finally:
             try:
-                self._file.close()
+                if self._file is not None:
+                    self._discard(self._file)  # the store is given up: free its space before HDF5 flushes
             finally:
                 self.tmp_path.unlink(missing_ok=True)
 

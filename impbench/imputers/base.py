@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import typing
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -272,31 +273,83 @@ class Imputer(ABC):
         """Fill the cells of ``target.codes`` equal to 0 (missing)."""
 
 
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Convert a CLI string (or TOML value) to the type of an options field."""
+_SIMPLE_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def _resolve_annotation(annotation: Any) -> tuple[Any, bool]:
+    """(the field's type without ``None``, whether None is allowed)."""
     if isinstance(annotation, str):
-        annotation = {"int": int, "float": float, "bool": bool, "str": str}.get(annotation.split("|")[0].strip(), str)
+        parts = [p.strip() for p in annotation.split("|")]
+        optional = "None" in parts
+        parts = [p for p in parts if p != "None"]
+        return (_SIMPLE_TYPES.get(parts[0], str) if parts else str), optional
     origin = typing.get_origin(annotation)
     if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if isinstance(value, str) and value.lower() in ("none", "null", ""):
-            return None
-        annotation = args[0] if args else str
-    if not isinstance(value, str):
+        return (args[0] if args else str), len(args) < len(typing.get_args(annotation))
+    return annotation, False
+
+
+def _kind(value: Any) -> str:
+    """How a value reads in a message: TOML's words, never ``np.float64(...)``."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}" if not hasattr(value, "item") else f"the number {value.item()!r}"
+    return repr(value)
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Convert a CLI string or a TOML value to the type of an options field: ``int`` takes
+    integers only (not 2.5, not true), ``float`` finite numbers (not inf or nan, not true),
+    ``bool`` true/false (strings: 1/0, yes/no, on/off), ``str`` text (or an integer, as text);
+    an optional field also takes "none"/"null"/"" from the command line. ``ImpbenchError``
+    naming the option otherwise."""
+    annotation, optional = _resolve_annotation(annotation)
+    if optional and (value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", ""))):
+        return None
+    if annotation not in (int, float, bool, str):
         return value
-    try:
+    if isinstance(value, str):
+        text = value.strip()
+        if annotation is str:
+            return value
         if annotation is bool:
-            low = value.lower()
+            low = text.lower()
             if low in ("1", "true", "yes", "on"):
                 return True
             if low in ("0", "false", "no", "off"):
                 return False
-            raise ValueError(value)
-        if annotation in (int, float, str):
-            return annotation(value)
-    except ValueError:
-        raise ImpbenchError(f"option {key}: cannot read {value!r} as {annotation.__name__}") from None
-    return value
+            raise ImpbenchError(f"option {key}: cannot read {value!r} as a boolean (true or false)")
+        try:
+            number = int(text) if annotation is int else float(text)
+        except ValueError:
+            what = "an integer" if annotation is int else "a number"
+            raise ImpbenchError(f"option {key}: cannot read {value!r} as {what}") from None
+        value = number
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ImpbenchError(f"option {key}: must be true or false, not {_kind(value)}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        wanted = {int: "an integer", float: "a number", str: "text"}[annotation]
+        raise ImpbenchError(f"option {key}: must be {wanted}, not {_kind(value)}")
+    if annotation is str:
+        if isinstance(value, float):
+            raise ImpbenchError(f"option {key}: must be text, not {_kind(value)}")
+        return str(value)
+    if annotation is int:
+        if isinstance(value, float) or not isinstance(value, int):
+            raise ImpbenchError(f"option {key}: must be an integer, not {_kind(value)}")
+        return int(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ImpbenchError(f"option {key}: must be a finite number, not {_kind(value)}")
+    return number
 
 
 def make_options(options_cls: type, values: Mapping[str, Any], imputer: str = "") -> Any:
@@ -346,6 +399,45 @@ def options_from_json(options_cls: type, data: Mapping[str, Any], imputer: str =
     if not isinstance(data, Mapping):
         raise ImpbenchError(f"options of imputer {imputer or options_cls.__name__}: expected an object, got {data!r}")
     return make_options(options_cls, dict(data), imputer)
+
+
+#: The metadata key of an options field that names a program (``program_option``).
+PROGRAM = "program"
+
+
+def program_option(default: Any = None, **kwargs: Any) -> Any:
+    """A field of an imputer's ``Options`` that names an executable or interpreter (a ``java``,
+    a jar, a tool's binary). Such a value may come from the command line (``--opt``),
+    ``--options FILE`` or the environment, never from a dataset card: cards are shared like
+    data files and describe data, not programs (``card_option_values`` refuses it there)::
+
+        @dataclass
+        class MyOptions:
+            tool: str | None = program_option()
+    """
+    metadata = dict(kwargs.pop("metadata", None) or {})
+    metadata[PROGRAM] = True
+    return field(default=default, metadata=metadata, **kwargs)
+
+
+def program_options(options_cls: type) -> tuple[str, ...]:
+    """The names of the fields of ``options_cls`` declared with ``program_option``."""
+    return tuple(f.name for f in dataclasses.fields(options_cls) if f.metadata.get(PROGRAM))
+
+
+def card_option_values(options_cls: type, table: Mapping[str, Any], imputer: str, card: Any) -> dict[str, Any]:
+    """The keys of a card's ``[imputers.<imputer>]`` table that are fields of ``options_cls``
+    (the card's option defaults). ``ImpbenchError`` naming the card and the key when one of
+    them names a program (``program_option``): a card may not choose what runs."""
+    programs = set(program_options(options_cls))
+    refused = sorted(k for k in table if k in programs)
+    if refused:
+        raise ImpbenchError(
+            f"{card}: [imputers.{imputer}] {refused[0]} names a program, which a dataset card may not set; "
+            f"give it with --opt {imputer}.{refused[0]}=..., --options FILE or the environment"
+        )
+    fields = {f.name for f in dataclasses.fields(options_cls)}
+    return {k: v for k, v in table.items() if k in fields}
 
 
 def require_same_variants(name: str, reference: GenotypeMatrix, target: GenotypeMatrix) -> None:

@@ -35,6 +35,6 @@ def class_bins(bin_edges: Sequence[float], classes: Sequence[tuple[str, float, f
     out = []
     for label, lo, hi in classes:
         if not (np.isclose(edges, lo).any() and np.isclose(edges, hi).any()):
-            raise ImpbenchError(f"MAF class {label!r} ({lo:g}-{hi:g}) does not fall on the bin edges {list(edges)}")
+            raise ImpbenchError(f"MAF class {label!r} ({lo:g}-{hi:g}) does not fall on the bin edges {', '.join(f'{e:g}' for e in edges)}")
         out.append(np.flatnonzero((edges[:-1] >= lo - 1e-12) & (edges[1:] <= hi + 1e-12)))
     return out

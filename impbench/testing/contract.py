@@ -47,8 +47,17 @@ from impbench.bench.settings import check_options_travel
 from impbench.data.simulate import simulate_matrix
 from impbench.errors import ImpbenchError, ImputerNotApplicable
 from impbench.genotypes import MISSING, GenotypeMatrix, is_call
-from impbench.imputers.base import Imputation, Imputer, RunContext, check_imputation, make_options
+from impbench.imputers.base import (
+    Imputation, Imputer, RunContext, card_option_values, check_imputation, make_options, program_options,
+)
 from impbench.imputers.registry import get_imputers
+
+#: Options-field names that name a program: such a field must be declared with
+#: ``impbench.imputers.base.program_option`` (so a dataset card cannot set it). A field named
+#: like the imputer itself (``minimac4.minimac4``) counts too.
+PROGRAM_NAMES = frozenset({"java", "python", "jar", "binary", "executable", "exe", "interpreter", "command", "cmd",
+                           "launcher", "torchrun", "wrapper", "bin"})
+PROGRAM_SUFFIXES = ("_jar", "_binary", "_bin", "_exe", "_executable", "_command", "_cmd", "_interpreter")
 
 #: Sizes of the contract's data.
 CONTRACT_SAMPLES = (40, 10, 10)  # panel, validation, target
@@ -186,6 +195,25 @@ class ImputerContract:
         # options travel as JSON (manifest, fit key, workers) and must come back unchanged
         check_options_travel(cls.name, cls, defaults)
         check_options_travel(cls.name, cls, self.make_imputer().options)
+
+    def test_contract_program_options_refused_from_cards(self):
+        """Options that name a program are declared so (``program_option``) and a dataset card
+        setting one is refused with one line naming the card and the key."""
+        cls = self.imputer_cls
+        declared = set(program_options(cls.Options))
+        for f in dataclasses.fields(cls.Options):
+            looks = f.name in PROGRAM_NAMES or f.name.endswith(PROGRAM_SUFFIXES) or f.name == cls.name
+            assert not looks or f.name in declared, (
+                f"option {cls.name}.{f.name} looks like a program: declare it with program_option() so that "
+                "a dataset card cannot set it")
+        for key in sorted(declared):
+            with pytest.raises(ImpbenchError) as info:
+                card_option_values(cls.Options, {key: "/tmp/not-a-program"}, cls.name, "shared/card.toml")
+            message = str(info.value)
+            assert "\n" not in message and "shared/card.toml" in message and key in message, message
+            make_options(cls.Options, {key: "/tmp/from-the-command-line"}, cls.name)  # --opt may set it
+        others = {f.name: getattr(cls.Options(), f.name) for f in dataclasses.fields(cls.Options) if f.name not in declared}
+        assert card_option_values(cls.Options, others, cls.name, "card.toml") == others
 
     def test_contract_registered_through_hook(self):
         if not self.check_registered:

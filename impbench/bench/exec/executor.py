@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from impbench.bench.exec import procs
+from impbench.bench.exec.worker import WRITE_FAILED_EXIT, HarnessWriteError
 from impbench.bench.units import LOG_NAME, PROGRESS_NAME, RESULT_NAME, Outcome, WorkItem, log_tail
-from impbench.progress import RichProgress
+from impbench.progress import RichProgress, finish_stage
 
 #: Seconds between SIGTERM and SIGKILL when a worker is stopped.
 TERM_GRACE_S = 3.0
@@ -62,8 +63,15 @@ def outcome_from_result(item: WorkItem, attempt: Path) -> Outcome | None:
 
 
 def skipped(item: WorkItem, dependency: Outcome) -> Outcome:
-    why = "not applicable" if dependency.status == "not_applicable" else f"its fit {dependency.status.replace('_', ' ')}"
-    return Outcome("skipped", f"imputer {item.imputer!r}: {_what(item)} not run: {why}")
+    """The outcome of an item not run because its fit did not succeed: ``skipped``, with the
+    fit's own error (``imputer 'x': impute L0.1 r0 skipped: its fit failed: <the fit's error>``)."""
+    if dependency.status == "not_applicable":
+        why = "not applicable"
+    else:
+        why = f"its fit {dependency.status.replace('_', ' ')}"
+        if dependency.error:
+            why += f": {dependency.error.splitlines()[0]}"
+    return Outcome("skipped", f"imputer {item.imputer!r}: {_what(item)} skipped: {why}")
 
 
 def order_ready(items: Sequence[WorkItem], finished: dict[str, Outcome]) -> tuple[list[WorkItem], list[WorkItem]]:
@@ -95,6 +103,7 @@ class InlineExecutor:
             for item in dropped:
                 pending.remove(item)
                 finished[item.label] = out = skipped(item, finished[item.depends_on])  # type: ignore[index]
+                finish_stage(self.progress, item.label, out.status)
                 on_done(item, out)
             if not ready:
                 if dropped:
@@ -104,8 +113,15 @@ class InlineExecutor:
             pending.remove(item)
             spec_path = item.claim_attempt()
             spec = json.loads(spec_path.read_text())
-            run_spec(spec, progress=self.progress.callback(item.label))
-            out = outcome_from_result(item, item.attempt_dir) or Outcome("crashed", "no result", attempt_dir=item.attempt_dir)
+            self.progress.update(f"{item.label} · starting", 0, None)
+            try:
+                run_spec(spec, progress=self.progress.callback(item.label))
+                out = outcome_from_result(item, item.attempt_dir) or Outcome("crashed", "no result",
+                                                                             attempt_dir=item.attempt_dir)
+            except HarnessWriteError as exc:  # not even result.json could be written
+                out = Outcome("failed", f"{_what(item)} of imputer {item.imputer!r}: impbench could not write to the run "
+                              f"folder ({exc}); the imputer is not at fault", attempt_dir=item.attempt_dir)
+            finish_stage(self.progress, item.label, out.status)
             finished[item.label] = out
             on_done(item, out)
 
@@ -186,7 +202,6 @@ class LocalExecutor:
         procs.kill_tagged(procs.ATTEMPT_ENV, str(attempt))  # whatever the worker left behind
         if item.gpu:
             self.gpu_free.append(run.gpu_slot)
-        self.progress.remove(item.label)
         code = run.process.returncode
         seconds = time.monotonic() - run.started
         tail = log_tail(attempt / LOG_NAME)  # type: ignore[operator]
@@ -197,6 +212,11 @@ class LocalExecutor:
         out = outcome_from_result(item, attempt)  # type: ignore[arg-type]
         if out is not None and code == 0:
             return out
+        if code == WRITE_FAILED_EXIT:  # the worker could not write its result: the disk, not the plugin
+            last = (tail or "").splitlines()[-1:] or ["a write was refused"]
+            return Outcome("failed", f"{_what(item)} of imputer {item.imputer!r}: impbench could not write to the run "
+                           f"folder ({last[0].removeprefix('impbench worker: ')}); the imputer is not at fault",
+                           None, code, tail, {}, attempt)
         if code is not None and code < 0:
             sig = procs.signal_name(-code)
             why = "the worker was killed (SIGKILL: out of memory?)" if -code == signal.SIGKILL else f"the worker died of {sig}"
@@ -228,6 +248,7 @@ class LocalExecutor:
                 for item in dropped:
                     pending.remove(item)
                     finished[item.label] = out = skipped(item, finished[item.depends_on])  # type: ignore[index]
+                    finish_stage(self.progress, item.label, out.status)
                     on_done(item, out)
                 for item in ready:
                     if len(self.running) >= self.jobs:
@@ -241,6 +262,7 @@ class LocalExecutor:
                     if run.process.poll() is not None:
                         del self.running[label]
                         finished[label] = out = self._finish(run)
+                        finish_stage(self.progress, label, out.status)
                         on_done(run.item, out)
                         continue
                     limit = run.item.time_limit
@@ -250,7 +272,8 @@ class LocalExecutor:
                         self._stop(run, now)
                     else:
                         self._show_progress(run, now)
-                if pending and not self.running and not order_ready(pending, finished)[0] and not dropped:
+                # decided on what is finished now (a fit that just failed drops its units next pass)
+                if pending and not self.running and not any(order_ready(pending, finished)):
                     raise RuntimeError(f"work items wait for items that never ran: {[i.label for i in pending]}")
                 time.sleep(_POLL_S)
         except BaseException:

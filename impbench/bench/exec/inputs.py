@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from impbench.bench.exec import trust
 from impbench.bench.records import INPUTS_FORMAT, ContextInput, ImputerInput, RunInputs, ScoringInput
 from impbench.errors import ImpbenchError
 from impbench.files import atomic_write, write_json
@@ -89,7 +90,7 @@ def write_inputs(run_dir: Path, inputs: RunInputs, store: Any, alt_freq: np.ndar
         inputs = dataclasses.replace(inputs, store=str(Path(store.path).resolve()), arrays=ARRAYS_NAME)
     else:
         inputs = dataclasses.replace(inputs, store=None, arrays=ARRAYS_NAME)
-        atomic_write(folder / STORE_PICKLE, pickle.dumps(store, protocol=pickle.HIGHEST_PROTOCOL))
+        atomic_write(folder / STORE_PICKLE, trust.dumps(store, trust.INPUTS))  # signed: never loaded untrusted
     return write_json(inputs_path(run_dir), inputs.to_json())
 
 
@@ -149,8 +150,7 @@ def load_inputs(path: Path) -> WorkerInputs:
 
             store = DatasetStore.open(record.store, name=record.context.dataset)
         else:
-            with open(path.parent / STORE_PICKLE, "rb") as handle:
-                store = pickle.load(handle)
+            store = trust.load(path.parent / STORE_PICKLE, trust.INPUTS)
         if str(store.dataset_hash) != record.context.dataset_hash:
             raise ImpbenchError(f"{path}: the store's dataset hash {str(store.dataset_hash)[:12]} is not the run's "
                                 f"{record.context.dataset_hash[:12]} (the store changed during the run)")

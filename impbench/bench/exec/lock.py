@@ -100,13 +100,23 @@ def describe(holder: dict | None) -> str:
     return text + (f": {command[:120]})" if command else ")")
 
 
+#: The lock record's fields and their types; a field of another type (a corrupt or hand-edited
+#: lock file: ``"pid": "abc"``) is dropped, as if absent.
+_FIELDS = {"pid": int, "host": str, "started": str, "start_ticks": int, "command": str}
+
+
 def _read(fd: int) -> dict | None:
+    """The holder's record, with only its well-typed fields; None when empty or unreadable."""
     try:
         data = os.pread(fd, 65536, 0)
         record = json.loads(data.decode()) if data.strip() else None
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
-    return record if isinstance(record, dict) else None
+    if not isinstance(record, dict):
+        return None
+    return {key: value for key, value in record.items()
+            if key in _FIELDS and isinstance(value, _FIELDS[key]) and not isinstance(value, bool)
+            and not (key == "pid" and value <= 0)}
 
 
 def _now() -> str:

@@ -53,7 +53,7 @@ from impbench.bench.exec.executor import THREAD_ENV, OnDone, outcome_from_result
 from impbench.bench.exec.signals import RunInterrupted
 from impbench.bench.units import LOG_NAME, PROGRESS_NAME, RESULT_NAME, Outcome, WorkItem, log_tail
 from impbench.files import atomic_write
-from impbench.progress import RichProgress
+from impbench.progress import RichProgress, finish_stage
 
 #: Where the executor keeps submitit's job folders and its record of submitted jobs.
 SLURM_DIR = Path("work") / "slurm"
@@ -403,7 +403,7 @@ class SlurmExecutor:
                 if out is None:
                     continue
                 del self.jobs[label]
-                self.progress.remove(label)
+                finish_stage(self.progress, label, out.status)
                 finished[label] = out
                 n_failed += out.status != "ok"
                 on_done(job.item, out)

@@ -11,9 +11,9 @@ outcome to ``result.json`` in its attempt folder:
 - **fit**: reads the training (and validation) split, fits the imputer with the fit folder
   ``models/<imputer>/fit/<key>/`` as its work folder, checks that the panel was not modified,
   pickles the fitted imputer's state to ``imputer.pkl`` (``dump_fitted``: its class and options
-  class by reference) and writes ``fit.json`` (timings, info) there;
+  class by reference; signed, ``impbench.bench.exec.trust``) and writes ``fit.json`` (timings, info) there;
 - **unit**: reads the test split, rebuilds the shared mask (its SHA-256 must equal the
-  harness's), loads the fitted imputer, imputes (the attempt's ``work/`` is its work folder),
+  harness's), loads the fitted imputer (only when its tag is this user's), imputes (the attempt's ``work/`` is its work folder),
   validates the answer (``check_imputation``, observed cells kept, target untouched), scores
   it (``impbench.bench.unit.score_unit``) and writes the unit's statistics and done marker (and
   VCFs under ``--write-vcf``) through ``RunFolder``.
@@ -33,6 +33,7 @@ torch only when the imputer's own module does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -42,18 +43,36 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from impbench.bench.exec import procs
+from impbench.bench.exec import procs, trust
 from impbench.bench.exec.signals import RunInterrupted
 from impbench.bench.exec.inputs import WorkerInputs, dump_fitted, load_fitted, load_inputs
 from impbench.bench.units import FIT_PICKLE, FIT_RESULT, PROGRESS_NAME, RESULT_NAME
 from impbench.errors import ImputerError, ImputerNotApplicable
-from impbench.files import atomic_write, write_json
+from impbench.files import atomic_write, os_error_line, write_json
 from impbench.genotypes import MISSING
 from impbench.imputers.tools import set_parent_death_signal
+
+#: A worker's exit status when it could not write its own result (the run folder's disk refused).
+WRITE_FAILED_EXIT = 74  # EX_IOERR
+
+
+class HarnessWriteError(Exception):
+    """The run folder refused a write of the harness's own (a full disk writing a done marker):
+    the unit failed, but not because of the imputer."""
+
+
+@contextlib.contextmanager
+def harness_writes() -> Iterator[None]:
+    """Turn an ``OSError`` of the harness's own writes into ``HarnessWriteError`` (one line)."""
+    try:
+        yield
+    except OSError as exc:
+        raise HarnessWriteError(os_error_line(exc)) from None
+
 
 class WorkerTerminated(BaseException):
     """Raised in a worker by SIGTERM (its parent died, or the harness stopped it)."""
@@ -139,6 +158,10 @@ def run_spec(spec: dict, progress: Callable | None = None) -> dict:
         raise
     except ImputerNotApplicable as exc:
         result = {"status": "not_applicable", "error": str(exc).splitlines()[0] if str(exc) else "not applicable"}
+    except HarnessWriteError as exc:
+        (attempt / "error.txt").write_text(traceback.format_exc())
+        result = {"status": "failed", "error": f"impbench could not write to the run folder: {exc} "
+                                               f"(imputer {name!r} is not at fault)"}
     except BaseException as exc:  # noqa: BLE001 - SystemExit from plugin code is this unit's failure
         atomic_write(attempt / "error.txt", traceback.format_exc())
         result = {"status": "failed", "error": exc_message(name, stage, exc)}
@@ -146,7 +169,8 @@ def run_spec(spec: dict, progress: Callable | None = None) -> dict:
         logger.removeHandler(handler)
         handler.close()
     result.update(kind=spec["kind"], imputer=name, wall_seconds=round(time.time() - started, 4), pid=os.getpid())
-    write_json(attempt / RESULT_NAME, result)
+    with harness_writes():
+        write_json(attempt / RESULT_NAME, result)
     return result
 
 
@@ -194,10 +218,11 @@ def _fit(spec: dict, inputs: WorkerInputs, logger: logging.Logger, progress: Cal
     except Exception as exc:  # noqa: BLE001 - a plugin whose fitted state cannot travel
         raise ImputerError(name, f"the fitted imputer cannot be pickled for the unit workers "
                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
-    atomic_write(folder / FIT_PICKLE, payload)
     result = {"fit_seconds": round(meter.seconds, 4), "fit_peak_mb": meter.peak_mb,
               "fit_child_peak_mb": meter.child_peak_mb, "info": _info(imputer), "fit_key": spec["fit_key"]}
-    write_json(folder / FIT_RESULT, {"status": "ok", **result})
+    with harness_writes():
+        atomic_write(folder / FIT_PICKLE, trust.sign(payload, trust.FIT))
+        write_json(folder / FIT_RESULT, {"status": "ok", **result})
     progress("fit", 1, 1)
     return result
 
@@ -234,7 +259,8 @@ def _unit(spec: dict, inputs: WorkerInputs, logger: logging.Logger, progress: Ca
     mask = build_mask(data, inputs.record.context.dataset_hash, level, replicate, inputs.record.context.scheme)
     if mask.sha256 != spec["mask_sha256"]:
         raise RuntimeError(f"the worker's mask {mask.sha256[:12]} differs from the harness's {spec['mask_sha256'][:12]}")
-    imputer = load_fitted((Path(spec["fit_dir"]) / FIT_PICKLE).read_bytes(), inputs.imputer_class(name))
+    imputer = load_fitted(trust.verified_bytes(Path(spec["fit_dir"]) / FIT_PICKLE, trust.FIT),  # never unpickled untrusted
+                          inputs.imputer_class(name))
     work = Path(spec["attempt_dir"]) / "work"
     ctx = _context(spec, inputs, work, logger, progress, mask.typed if mask.typed is not None else data.typed)
     target = masked_target(truth, mask.cells)
@@ -254,13 +280,14 @@ def _unit(spec: dict, inputs: WorkerInputs, logger: logging.Logger, progress: Ca
                         blocks=genomic_blocks(truth.positions, s.block_length),
                         cohort_alt_freq=inputs.cohort_alt_freq)
     folder = RunFolder(Path(spec["run_dir"]))
-    if s.write_vcf:
-        _write_vcfs(folder, s, name, level, replicate, truth, target, imputation, mask)
     unit = {"level": level, "replicate": replicate, "seconds": round(meter.seconds, 4), "peak_mb": meter.peak_mb,
             "child_peak_mb": meter.child_peak_mb, "n_covered": int(np.asarray(imputation.covered).sum())}
-    folder.write_stats(name, level, replicate, scores.stats)
-    folder.write_marker(DoneMarker(imputer=name, mask_sha256=mask.sha256, n_masked=mask.n_masked,
-                                   fit_key=spec["fit_key"], unit_key=spec["unit_key"], **unit, **scores.rows))
+    with harness_writes():
+        if s.write_vcf:
+            _write_vcfs(folder, s, name, level, replicate, truth, target, imputation, mask)
+        folder.write_stats(name, level, replicate, scores.stats)
+        folder.write_marker(DoneMarker(imputer=name, mask_sha256=mask.sha256, n_masked=mask.n_masked,
+                                       fit_key=spec["fit_key"], unit_key=spec["unit_key"], **unit, **scores.rows))
     progress("impute", 1, 1)
     return {"unit": unit, "info": _info(imputer)}
 
@@ -320,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     extend_sys_path(list(spec.get("sys_path") or []))
     try:
         run_spec(spec)
+    except HarnessWriteError as exc:  # not even result.json could be written
+        sys.stderr.write(f"impbench worker: cannot write its result: {exc}\n")
+        sys.stderr.flush()
+        return WRITE_FAILED_EXIT
     except (WorkerTerminated, KeyboardInterrupt) as exc:
         procs.kill_tagged(procs.ATTEMPT_ENV, attempt)
         sys.stderr.write(f"impbench worker: {exc or type(exc).__name__}\n")

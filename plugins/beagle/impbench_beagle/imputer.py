@@ -48,7 +48,7 @@ import numpy as np
 
 from impbench.errors import ImpbenchError, ImputerNotApplicable
 from impbench.genotypes import GenotypeMatrix, is_call
-from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
+from impbench.imputers.base import Imputation, Imputer, RunContext, program_option, require_same_variants
 from impbench.imputers.tools import new_call_dir
 from impbench.io.gmap import detect_map_format, write_plink_map
 from impbench.io.vcf_write import write_vcf
@@ -126,8 +126,8 @@ class BeagleOptions:
     seed: int | None = None
     window: float | None = None
     timeout: float | None = None
-    beagle_jar: str | None = None
-    java: str | None = None
+    beagle_jar: str | None = program_option()  # never from a dataset card
+    java: str | None = program_option()  # never from a dataset card
     keep_vcfs: bool = False
     chunk_mb: float | None = None
     overlap_mb: float | None = None

@@ -29,7 +29,7 @@ import numpy as np
 
 from impbench.errors import ImpbenchError, ImputerNotApplicable
 from impbench.genotypes import GenotypeMatrix, is_call
-from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
+from impbench.imputers.base import Imputation, Imputer, RunContext, program_option, require_same_variants
 from impbench.imputers.tools import new_call_dir
 from impbench.io.gmap import detect_map_format, write_plink_map
 from impbench.io.vcf_write import write_vcf
@@ -59,7 +59,7 @@ class Minimac4Options:
     threads: int | None = None
     map: str | None = None
     timeout: float | None = None
-    minimac4: str | None = None
+    minimac4: str | None = program_option()  # never from a dataset card
     keep_vcfs: bool = False
 
 
