@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "impbench"
-PLUGIN_MODULES = ("impbench_biunet", "impbench_scda", "impbench_beagle", "impbench_minimac4", "impbench_example")
+PLUGIN_MODULES = ("impbench_biunet", "impbench_hapmlp", "impbench_scda", "impbench_beagle", "impbench_minimac4", "impbench_example")
 
 
 def _modules() -> dict[str, Path]:
