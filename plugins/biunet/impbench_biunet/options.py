@@ -19,12 +19,13 @@ and the training recipe, never the architecture.
     to 25 %, the hybrid loss with a plain MSE dosage term over all non-pad cells, warm-up 5
     epochs then cosine, ~160 epochs, mixed precision on GPUs (bf16 or fp16, ``amp=auto``).
 ``cpu`` (default)
-    The same U-Net at width 8 (``base_channels=8``: 612,558 parameters with the position
-    channel) trained on haplotype rows: the phased panel's 2n haplotypes are the training rows
-    (codes 1 = REF, 4 = ALT), cross-entropy on the hidden alleles only, a masking rate drawn
-    per row uniformly from 5-50 %, AdamW lr 2e-3 with a warm-up + cosine over the optimiser
-    steps of the budget (``lr_schedule=steps``), an epoch budget (reproducible: never
-    seconds). A target's two haplotypes are imputed separately and their allele
+    The same U-Net at width 8 (``base_channels=8``: 612,614 parameters with the position and
+    the allele-frequency channel) trained on haplotype rows: the phased panel's 2n haplotypes
+    are the training rows (codes 1 = REF, 4 = ALT), the training rows' ALT allele frequency is
+    one more input channel (``frequency_channel``), cross-entropy on the hidden alleles only, a
+    masking rate drawn per row uniformly from 5-50 %, AdamW lr 5e-3 with a warm-up + cosine over
+    the optimiser steps of the budget (``lr_schedule=steps``), batch 256 rows, 30 epochs (an
+    epoch budget, reproducible: never seconds; ~3,060 steps on sim-1kgp). A target's two haplotypes are imputed separately and their allele
     probabilities multiplied into the phased codes. Not from the paper: every departure is
     listed by ``departures_from_paper`` (in the manifest) and in the plugin README.
 """
@@ -90,7 +91,7 @@ class Options(NNOptions):
     dosage_weight: float = 0.5
     weighted_dosage: bool = False
     use_position: bool = True
-    frequency_channel: bool = False
+    frequency_channel: bool = True
     haplotypes: bool = True
     mosaic_switches: int = -1
     epoch_passes: int = 1
@@ -98,9 +99,9 @@ class Options(NNOptions):
     mask_sampling: str = "uniform"
     mask_start: float = 0.05
     mask_end: float = 0.5
-    epochs: int = 12
+    epochs: int = 30
     batch_size: int = 256
-    lr: float = 2e-3
+    lr: float = 5e-3
     lr_schedule: str = "steps"
     warmup_fraction: float = 0.05
     warmup_epochs: int = 1

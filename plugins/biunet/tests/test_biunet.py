@@ -70,7 +70,9 @@ def test_every_preset_builds_the_u_net(preset):
 
 def test_cpu_preset_is_the_width_8_u_net_on_haplotype_rows():
     imputer = BiUNetImputer(Options())
-    assert count_parameters(imputer.build_model(imputer.n_input_channels())) == 612_558
+    imputer.features = imputer.variant_features(np.full((4, 10), 2, dtype=np.uint8))  # what fit() sets
+    assert imputer.n_input_channels() == 8  # one-hot, position, allele frequency
+    assert count_parameters(imputer.build_model(imputer.n_input_channels())) == 612_558 + 8 * 7  # 612,558 with 7 inputs
     model = BiUNet(in_channels=7, base_channels=4, depth=3, haplotypes=True)
     logits = model(torch.randn(2, 7, 16))
     assert torch.isinf(logits[:, [0, 2, 3, 5]]).all() and torch.isfinite(logits[:, [1, 4]]).all()
