@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.impbench-setup
-PLUGINS := plugins/biunet plugins/scda plugins/beagle plugins/minimac4
+PLUGINS := plugins/biunet plugins/hapmlp plugins/scda plugins/beagle plugins/minimac4
 SETUP_INPUTS := pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml) examples/impbench-example/pyproject.toml
 
 .PHONY: setup system-deps demo test test-slow clean-venv

@@ -111,7 +111,7 @@ def measure(preset: str, mode: str, device_name: str, seconds: float, threads: i
             fp = ckpt.fingerprint("biunet", run_options.learning_fields(), "bench", "random")
             trainer = Trainer(model, imputer.loss, run_options, DistEnv(device=device), Path(tmp), fp, seed=0, name="biunet")
             result = trainer.fit(data, None, resume=False)
-        segments_per_s = result.history[0]["segments_per_s"]
+        segments_per_s = result.timing[0]["segments_per_s"]
         n_done = len(data)
         flops_per_segment = 3 * flops_forward
     else:

@@ -1,22 +1,22 @@
-"""Ablation of BiU-Net's claims on sim-1kgp, under one training-time budget per variant.
+"""Ablation of BiU-Net's recipe on sim-1kgp, under one step budget per variant.
 
-Each variant trains BiU-Net from scratch on the training split (validation split for model
-selection, ``train_seconds`` = the budget) and is scored on the test split: masked-cell
-minor-allele dosage R² (minor allele of the training panel) under a seeded uniform mask at each
-level, beside knn. Learning curves (validation R² against training seconds) go to a PNG.
+Each variant trains from scratch on the training split (validation split for model selection,
+``--epochs`` epochs: a budget in optimiser steps, so the table does not depend on the machine's
+load) and is scored on the test split with ``impbench.scoring`` (masked-cell minor-allele dosage
+R², the benchmark's number) under a seeded uniform mask at each level, beside knn. Learning
+curves (validation R² against optimiser steps) go to a PNG.
 
-Variants: the reference-free ``cpu`` preset (haplotype mosaics, per-segment perceptron) with
-and without mosaics, and on genotypes instead of haplotypes; then, on the U-Net recipe
-``unet-cpu`` (U-Net width 4 + shared dense branch): the position channel on vs off; hybrid vs
-focal vs CE loss; segment length 64 / 128 / 256; with vs without the dense branch; ``paper``
-vs ``paper-text`` (the published network) for the same budget.
+Variants: BiU-Net's ``cpu`` preset (the U-Net, width 8, haplotype rows); with the panel's
+allele-frequency channel; with lr 5e-3; on genotype rows instead of haplotypes; without the
+position channel; with the hybrid loss over all cells; at width 4; ``paper`` and
+``paper-text`` (width 32, their own recipes) for the same epochs; and ``hapmlp``
+(impbench's per-segment haplotype perceptron).
 
-    python benchmarks/neural_ablation.py                        # ~17 min on 2 cores
-    python benchmarks/neural_ablation.py --seconds 30 --only cpu,cpu-no-mosaic
+    python benchmarks/neural_ablation.py                        # all variants, 10 epochs each
+    python benchmarks/neural_ablation.py --epochs 30 --only cpu,cpu-freq
     python benchmarks/neural_ablation.py --png /tmp/ablation.png --threads 2
 
-Wall and CPU seconds are printed per variant: on a shared machine the same budget buys fewer
-epochs, so compare variants of one run, not across runs.
+Wall and CPU seconds are printed per variant: they depend on the machine's load; the R² do not.
 """
 
 from __future__ import annotations
@@ -32,23 +32,19 @@ from pathlib import Path
 
 import numpy as np
 
-#: The paper's claims are ablated on the U-Net recipe (``unet-cpu``: U-Net width 4 + shared
-#: dense branch on genotypes); the reference-free ``cpu`` preset (haplotype mosaics, per-segment
-#: perceptron) is ablated on its own ideas.
-UNET = {"preset": "unet-cpu"}
-VARIANTS: dict[str, dict] = {
-    "cpu": {},
-    "cpu-no-mosaic": {"mosaic_switches": -1},
-    "cpu-genotypes": {"haplotypes": False, "mosaic_switches": -1},
-    "unet-cpu": dict(UNET),
-    "no-position": dict(UNET, use_position=False),
-    "hybrid": dict(UNET, loss="hybrid"),
-    "focal": dict(UNET, loss="focal"),
-    "segment-64": dict(UNET, segment_length=64, segment_overlap=8),
-    "segment-256": dict(UNET, segment_length=256, segment_overlap=32),
-    "no-dense": dict(UNET, dense_hidden=0),
-    "paper": {"preset": "paper"},
-    "paper-text": {"preset": "paper-text"},
+#: variant -> (imputer, options); every option not named is the imputer's default preset.
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "cpu": ("biunet", {}),
+    "cpu-freq": ("biunet", {"frequency_channel": True}),
+    "cpu-lr5e-3": ("biunet", {"lr": 5e-3}),
+    "cpu-freq-lr5e-3": ("biunet", {"frequency_channel": True, "lr": 5e-3}),
+    "cpu-genotypes": ("biunet", {"haplotypes": False}),
+    "no-position": ("biunet", {"use_position": False}),
+    "hybrid-all-cells": ("biunet", {"loss": "hybrid", "loss_positions": "all"}),
+    "width-4": ("biunet", {"base_channels": 4}),
+    "paper": ("biunet", {"preset": "paper"}),
+    "paper-text": ("biunet", {"preset": "paper-text"}),
+    "hapmlp": ("hapmlp", {}),
 }
 LEVELS = (0.05, 0.15, 0.25)
 
@@ -67,23 +63,25 @@ def seeded_test_mask(codes: np.ndarray, level: float, seed: int) -> np.ndarray:
 
 
 def test_scores(imputer, train, test, ctx, seed: int) -> dict[float, float]:
-    """Masked minor-allele dosage R² of ``imputer`` on the test split at each level."""
-    from impbench.nn.validation import minor_is_ref, scores_from_statistics, sufficient_statistics
+    """The benchmark's masked minor-allele dosage R² (overall) of ``imputer`` on the test split
+    at each level."""
+    from impbench.genotypes import alt_allele_frequency
+    from impbench.scoring.metrics import score
 
-    flip = minor_is_ref(train.codes)
+    freq = alt_allele_frequency(train.codes)
     out = {}
     for level in LEVELS:
         mask = seeded_test_mask(test.codes, level, seed)
         result = imputer.impute(test.with_codes(np.where(mask, 0, test.codes).astype(np.uint8)), ctx)
-        r2, _ = scores_from_statistics(sufficient_statistics(test.codes, result.dosage, result.calls, mask, flip))
-        out[level] = r2
+        metrics = score(test.codes, result, mask, train_alt_freq=freq).metrics
+        out[level] = float(metrics[(metrics["bin"] == "overall") & (metrics["metric"] == "r2")]["value"].iloc[0])
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="sim-1kgp")
-    parser.add_argument("--seconds", type=float, default=75.0, help="training budget per variant (train_seconds)")
+    parser.add_argument("--epochs", type=int, default=10, help="training budget per variant (epochs; steps per epoch are the variant's)")
     parser.add_argument("--only", default="", help="comma list of variants (default: all)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -103,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     store = prepare(get_card(args.dataset))
     train, val, test = (store.read_split(s) for s in ("train", "val", "test"))
     print(f"{args.dataset}: train {train.n_samples} x {train.n_variants}, val {val.n_samples}, test {test.n_samples}; "
-          f"budget {args.seconds:g} s per variant, {args.threads} threads")
+          f"budget {args.epochs} epochs per variant, {args.threads} threads")
     registered = get_imputers()
     logging.basicConfig(level=logging.WARNING)
     rows, curves = [], {}
@@ -112,11 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         knn = registered["knn"].cls(make_options(registered["knn"].cls.Options, {}, "knn"))
         knn.fit(train, val, ctx)
         rows.append({"variant": "knn", "r2": test_scores(knn, train, test, ctx, args.seed), "wall": 0.0, "cpu": 0.0, "info": {}})
-        biunet = registered["biunet"].cls
         for name in names:
-            options = dict(VARIANTS[name], train_seconds=args.seconds, resume=False)
+            imputer_name, variant = VARIANTS[name]
+            cls = registered[imputer_name].cls
+            options = dict(variant, epochs=args.epochs, train_seconds=0, resume=False)
             options.setdefault("patience", 0)
-            imputer = biunet(make_options(biunet.Options, options, "biunet"))
+            imputer = cls(make_options(cls.Options, options, imputer_name))
             ctx = RunContext(work_dir=Path(tmp) / name, threads=args.threads, seed=args.seed, dataset=args.dataset)
             wall0, cpu0 = time.perf_counter(), cpu_seconds()
             imputer.fit(train, val, ctx)
@@ -124,25 +123,26 @@ def main(argv: list[str] | None = None) -> int:
             info = imputer.manifest_info()
             curves[name] = info.get("validation_curve", [])
             rows.append({"variant": name, "r2": test_scores(imputer, train, test, ctx, args.seed), "wall": wall, "cpu": cpu, "info": info})
-            print(f"  {name}: {info['epochs_run']} epochs, best {info['best_epoch']}, val R2 {info['best_val_r2']}, {wall:.0f} s wall, {cpu:.0f} s CPU", flush=True)
+            print(f"  {name}: {info['epochs_run']} epochs ({info['steps']} steps), best {info['best_epoch']}, val R2 {info['best_val_r2']}, "
+                  f"{wall:.0f} s wall, {cpu:.0f} s CPU", flush=True)
 
-    print(f"\n## BiU-Net ablation on {args.dataset}: masked minor-allele dosage R² on the test split ({args.seconds:g} s training budget each)\n")
-    print("| variant | params | epochs | best epoch | stop | val R² | " + " | ".join(f"test R² @{lv:g}" for lv in LEVELS) + " | fit wall s | fit CPU s |")
-    print("|---|---:|---:|---:|---|---:|" + "---:|" * len(LEVELS) + "---:|---:|")
+    print(f"\n## BiU-Net ablation on {args.dataset}: masked minor-allele dosage R² on the test split ({args.epochs} epochs each)\n")
+    print("| variant | params | epochs | steps | best epoch | stop | val R² | " + " | ".join(f"test R² @{lv:g}" for lv in LEVELS) + " | fit wall s | fit CPU s |")
+    print("|---|---:|---:|---:|---:|---|---:|" + "---:|" * len(LEVELS) + "---:|---:|")
     for row in rows:
         info = row["info"]
         cells = " | ".join(f"{row['r2'][lv]:.4f}" for lv in LEVELS)
-        print(f"| {row['variant']} | {info.get('params', '-')} | {info.get('epochs_run', '-')} | {info.get('best_epoch', '-')} | "
+        print(f"| {row['variant']} | {info.get('params', '-')} | {info.get('epochs_run', '-')} | {info.get('steps', '-')} | {info.get('best_epoch', '-')} | "
               f"{info.get('stop_reason', '-')} | {info.get('best_val_r2', '-')} | {cells} | {row['wall']:.0f} | {row['cpu']:.0f} |")
-    draw(curves, rows[0]["r2"], args.png, args.dataset, args.seconds)
+    draw(curves, rows[0]["r2"], args.png, args.dataset, args.epochs)
     print(f"\nlearning curves: {args.png}")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "curves": curves}, indent=1, default=str) + "\n")
     return 0
 
 
-def draw(curves: dict, knn_r2: dict, path: str, dataset: str, seconds: float) -> None:
-    """Validation R² against cumulative training seconds, one line per variant; knn's test R²
+def draw(curves: dict, knn_r2: dict, path: str, dataset: str, epochs: int) -> None:
+    """Validation R² against optimiser steps, one line per variant; knn's test R²
     at 15 % as a reference line."""
     import matplotlib
 
@@ -151,14 +151,14 @@ def draw(curves: dict, knn_r2: dict, path: str, dataset: str, seconds: float) ->
 
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, curve in curves.items():
-        points = [(c["train_seconds"], c["val_r2"]) for c in curve if c["val_r2"] is not None]
+        points = [(c["steps"], c["val_r2"]) for c in curve if c["val_r2"] is not None]
         if points:
             xs, ys = zip(*points)
             ax.plot(xs, ys, marker="o", markersize=3, label=name)
     ax.axhline(knn_r2[0.15], color="black", linestyle="--", linewidth=1, label="knn (test, 15 %)")
-    ax.set_xlabel("training seconds")
+    ax.set_xlabel("optimiser steps")
     ax.set_ylabel("validation masked minor-allele dosage R²")
-    ax.set_title(f"BiU-Net ablation on {dataset} ({seconds:g} s budget each)")
+    ax.set_title(f"BiU-Net ablation on {dataset} ({epochs} epochs each)")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -29,7 +29,7 @@ LAYERS = (
     ("impbench.testing",),
     ("impbench.cli",),
 )
-PLUGIN_MODULES = ("impbench_biunet", "impbench_scda", "impbench_beagle", "impbench_minimac4", "impbench_example")
+PLUGIN_MODULES = ("impbench_biunet", "impbench_hapmlp", "impbench_scda", "impbench_beagle", "impbench_minimac4", "impbench_example")
 
 
 def _modules() -> dict[str, Path]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -330,13 +331,16 @@ def test_more_epochs_extend_a_finished_training(tmp_path, small_data):
     assert more.resumed_from == 2 and more.epochs_run == 4 and [r["epoch"] for r in more.history] == [1, 2, 3, 4]
     curve = more.validation_curve()
     assert [c["epoch"] for c in curve] == [1, 2, 3, 4]
+    assert [c["steps"] for c in curve] == [r["steps"] for r in more.history] and curve[-1]["steps"] == more.steps
     assert all(c["train_seconds"] > 0 for c in curve) and np.all(np.diff([c["train_seconds"] for c in curve]) > 0)
 
 
-def test_time_budget_stops_training_and_is_recorded(tmp_path, small_data):
+def test_the_opt_in_wall_clock_cap_stops_training_and_is_reported(tmp_path, small_data, caplog):
     train, val = small_data
-    result = make_trainer(tmp_path, TinyOptions(epochs=50, patience=0, train_seconds=1e-9)).fit(train, val)
-    assert result.stop_reason == "time" and result.epochs_run == 1
+    with caplog.at_level("WARNING", logger="impbench.nn"):
+        result = make_trainer(tmp_path, TinyOptions(epochs=50, patience=0, train_seconds=1e-9)).fit(train, val)
+    assert result.stop_reason == "time" and result.epochs_run == 1 and result.steps == 1  # cut after its first step
+    assert "wall-clock cap train_seconds=1e-09 fired after epoch 1 (1 steps)" in caplog.text
     assert ckpt.load(tmp_path / LATEST)["seconds_used"] == pytest.approx(result.train_seconds_total)
     # A larger time budget resumes it.
     more = make_trainer(tmp_path, TinyOptions(epochs=2, patience=0, train_seconds=1e6)).fit(train, val)
@@ -436,53 +440,76 @@ def test_validation_hold_out_when_the_harness_gives_none(tmp_path):
 
 
 # ---------------------------------------------------------------- validation on the imputation task
-def slow_minor_r2_and_concordance(truth, dosage, calls, mask, train):
-    """Cell by cell: minor allele = the training panel's (REF where ALT frequency > 0.5)."""
-    xs, ys, same = [], [], []
-    for j in range(truth.shape[1]):
-        called = [c for c in train[:, j] if 1 <= c <= 4]
-        alt_freq = sum(float(CODE_DOSAGE[c]) for c in called) / (2 * len(called)) if called else 0.0
-        for i in range(truth.shape[0]):
-            if not mask[i, j]:
-                continue
-            t, p = float(CODE_DOSAGE[truth[i, j]]), float(dosage[i, j])
-            if alt_freq > 0.5:
-                t, p = 2 - t, 2 - p
-            xs.append(t)
-            ys.append(p)
-            same.append(round(float(CODE_DOSAGE[truth[i, j]])) == round(float(CODE_DOSAGE[calls[i, j]])))
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
-    vx = sum((x - mx) ** 2 for x in xs)
-    vy = sum((y - my) ** 2 for y in ys)
-    return cov * cov / (vx * vy), sum(same) / n
+def benchmark_overall(truth, imputation, mask, train_codes) -> tuple[float, float]:
+    """The benchmark's overall masked-cell R² and concordance (``impbench.scoring``)."""
+    from impbench.genotypes import alt_allele_frequency
+    from impbench.scoring.metrics import score
+
+    metrics = score(truth, imputation, mask, train_alt_freq=alt_allele_frequency(train_codes)).metrics
+    overall = metrics[metrics["bin"] == "overall"].set_index("metric")["value"]
+    return float(overall["r2"]), float(overall["concordance"])
 
 
-def test_validation_scores_match_a_slow_reference():
-    from impbench.nn import validation
+@pytest.fixture(scope="module")
+def scored_case():
+    """A panel, a validation split under its fixed mask, and a trained tiny model."""
+    matrix = simulate_matrix(n_samples=40, sequence_length=60_000, seed=12)
+    train_codes, val_codes = matrix.codes[:30], matrix.codes[30:]
+    val = ValidationSet.build(val_codes, train_codes, matrix.positions, 0.2, seed=4)
+    torch.manual_seed(0)
+    model = TinyNet(7)
+    return train_codes, val, model
 
-    rng = np.random.default_rng(4)
-    train = rng.choice(np.arange(1, 5, dtype=np.uint8), p=[0.2, 0.2, 0.2, 0.4], size=(30, 12))
-    train[:, :4] = rng.choice(np.arange(1, 5, dtype=np.uint8), p=[0.7, 0.1, 0.1, 0.1], size=(30, 4))
-    truth = rng.integers(1, 5, size=(9, 12)).astype(np.uint8)
-    dosage = rng.random((9, 12)) * 2
-    calls = rng.integers(1, 5, size=(9, 12)).astype(np.uint8)
-    mask = rng.random((9, 12)) < 0.4
-    flip = validation.minor_is_ref(train)
-    assert flip[4:].any() and not flip[:4].all()  # both orientations occur
-    stats = validation.sufficient_statistics(truth, dosage, calls, mask, flip)
-    r2, concordance = validation.scores_from_statistics(stats)
-    want_r2, want_conc = slow_minor_r2_and_concordance(truth, dosage, calls, mask, train)
-    assert r2 == pytest.approx(want_r2, rel=1e-9) and concordance == pytest.approx(want_conc, rel=1e-12)
-    # Identities: truth scores perfectly; a constant predictor has no R2; split sums add up.
-    truth_dosage = CODE_DOSAGE[truth].astype(float)
-    assert validation.scores_from_statistics(validation.sufficient_statistics(truth, truth_dosage, truth, mask, flip)) == (1.0, 1.0)
-    const = validation.sufficient_statistics(truth, np.ones((9, 12)), calls, mask, np.zeros(12, bool))
-    assert math.isnan(validation.scores_from_statistics(const)[0])
-    halves = validation.sufficient_statistics(truth[:4], dosage[:4], calls[:4], mask[:4], flip) + validation.sufficient_statistics(
-        truth[4:], dosage[4:], calls[4:], mask[4:], flip)
-    np.testing.assert_allclose(halves, stats)
+
+PREDICT = dict(length=32, overlap=8, use_position=True, device=torch.device("cpu"), batch_size=64)
+
+
+def test_validation_r2_is_the_benchmarks_r2_on_the_same_cells(scored_case):
+    """Validation scores the model's ``Imputation.from_probs`` with ``impbench.scoring``: the
+    validation R² and concordance equal the benchmark's overall values to 1e-12, also when the
+    summaries come from two ranks' halves of the samples."""
+    from impbench.nn.validation import scores_from_summaries
+
+    train_codes, val, model = scored_case
+    precision = precision_for("off", torch.device("cpu"))
+    rows = np.arange(len(val))
+    imputation = val.imputation(model, rows, precision=precision, **PREDICT)
+    want = benchmark_overall(val.truth, imputation, val.mask, train_codes)
+    assert 0.0 < want[0] < 1.0
+    got = scores_from_summaries(val.summary(model, rows, precision=precision, **PREDICT))
+    assert got == pytest.approx(want, abs=1e-12)
+    halves = np.stack([val.summary(model, part, precision=precision, **PREDICT) for part in np.array_split(rows, 2)])
+    assert scores_from_summaries(halves) == pytest.approx(want, abs=1e-12)
+    # The trainer's evaluate() is the same number.
+    trainer = Trainer(model, losses.cross_entropy, TinyOptions(), DistEnv(), Path("unused"), {}, name="t")
+    assert trainer.evaluate(val, 32, 8) == pytest.approx(want, abs=1e-12)
+
+
+class ConstantNet(torch.nn.Module):
+    """The same logits at every position, heterozygous: dosage 1 on either allele, a constant
+    predictor in the benchmark's minor-allele orientation too."""
+
+    def forward(self, x):
+        logits = torch.tensor([0.0, -math.inf, 0.3, 0.1, -math.inf, 0.0]).view(1, 6, 1)
+        return logits.expand(x.shape[0], 6, x.shape[2]).clone()
+
+
+def test_a_constant_predictor_scores_zero_as_in_the_benchmark(scored_case):
+    """A constant prediction explains none of the truth's variance: R² 0, as
+    ``pooled.Moments.r2`` gives (not NaN); truth scores 1."""
+    from impbench.imputers.base import Imputation
+    from impbench.nn.validation import scores_from_summaries, summary
+
+    train_codes, val, _ = scored_case
+    precision = precision_for("off", torch.device("cpu"))
+    rows = np.arange(len(val))
+    r2, concordance = scores_from_summaries(val.summary(ConstantNet(), rows, precision=precision, **PREDICT))
+    want = benchmark_overall(val.truth, val.imputation(ConstantNet(), rows, precision=precision, **PREDICT), val.mask, train_codes)
+    assert r2 == 0.0 and want[0] == 0.0 and concordance == pytest.approx(want[1], abs=1e-12)
+    probs = np.eye(4, dtype=np.float32)[np.clip(val.truth.astype(int) - 1, 0, 3)]
+    perfect = summary(val.truth, Imputation.from_probs(probs, val.masked), val.mask, val.train_alt_freq)
+    assert scores_from_summaries(perfect) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in scores_from_summaries(np.zeros(22)))  # no cells
 
 
 def test_seeded_validation_mask_cells_and_variants():
@@ -639,20 +666,33 @@ def test_mask_batch_with_a_rate_per_row():
     assert abs(float(hidden[1]) - 0.3) < 0.04 and abs(float(hidden[2]) - 0.9) < 0.04
 
 
-def test_time_schedule_warms_up_then_decays_to_the_floor():
-    from impbench.nn.trainer import time_factor
+def test_step_schedule_warms_up_then_decays_to_the_floor():
+    from impbench.nn.schedule import lr_factor, plan
 
-    assert time_factor(0.025, 0.05, 0.1) == pytest.approx(0.5)
-    assert time_factor(0.05, 0.05, 0.1) == pytest.approx(1.0)
-    assert time_factor(1.0, 0.05, 0.1) == pytest.approx(0.1)
-    assert time_factor(0.6, 0.05, 0.1) < time_factor(0.3, 0.05, 0.1) < 1.0
+    options = NNOptions(lr_schedule="steps", epochs=4, batch_size=10, warmup_fraction=0.25, min_lr_ratio=0.1)
+    epoch_plan = plan(options, 95, world_size=1)
+    assert (epoch_plan.steps_per_epoch, epoch_plan.total_steps, epoch_plan.warmup_steps) == (10, 40, 10)
+    factor = lr_factor(options, epoch_plan)
+    assert factor(4) == pytest.approx(0.5) and factor(9) == pytest.approx(1.0)
+    assert factor(39) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 29 / 30)))
+    assert factor(30) < factor(20) < 1.0
+
+
+def test_batch_size_is_the_global_batch_split_over_the_ranks():
+    from impbench.nn.schedule import plan
+
+    one = plan(NNOptions(batch_size=16), 100, world_size=1)
+    two = plan(NNOptions(batch_size=16), 50, world_size=2)  # the sampler gives each rank half
+    assert (one.rank_batch, two.rank_batch) == (16, 8) and one.steps_per_epoch == two.steps_per_epoch == 7
+    with pytest.raises(ImpbenchError, match="batch_size=15 is the global batch: it must be a multiple of the world size 2"):
+        plan(NNOptions(batch_size=15), 50, world_size=2)
 
 
 def test_haplotype_options_validation():
     with pytest.raises(ImpbenchError, match="mosaic_switches=-2"):
         NNOptions(mosaic_switches=-2)
-    with pytest.raises(ImpbenchError, match="lr_schedule"):
-        NNOptions(lr_schedule="time", train_seconds=0)
+    with pytest.raises(ImpbenchError, match="lr_schedule='time': the wall-clock schedule was removed"):
+        NNOptions(lr_schedule="time", train_seconds=60)
     with pytest.raises(ImpbenchError, match="mask_sampling='random'"):
         NNOptions(mask_sampling="random")
     with pytest.raises(ImpbenchError, match="mask_start"):
@@ -662,7 +702,7 @@ def test_haplotype_options_validation():
 
 
 def test_haplotype_training_with_mosaics_imputes_both_haplotypes(tmp_path):
-    """A haplotype model trains on mosaics with per-row mask rates and a time schedule; its
+    """A haplotype model trains on mosaics with per-row mask rates and a step schedule; its
     imputation of a target is the product of its two haplotypes' predictions."""
     from impbench.nn.data import genotype_probs_from_haplotypes, haplotype_codes
     from impbench.nn.predict import predict_probs
@@ -671,7 +711,7 @@ def test_haplotype_training_with_mosaics_imputes_both_haplotypes(tmp_path):
     matrix = simulate_matrix(n_samples=20, sequence_length=30_000, seed=8)
     options = TinyOptions(
         epochs=2, haplotypes=True, mosaic_switches=2, mask_sampling="uniform", mask_start=0.05, mask_end=0.5,
-        lr_schedule="time", train_seconds=60.0, epoch_passes=2,
+        lr_schedule="steps", epoch_passes=2,
     )
     imputer = TinyImputer(options)
     ctx = RunContext(work_dir=tmp_path, seed=1)

@@ -38,9 +38,12 @@ prediction with reassembly that keeps observed cells.
 
 Modules: ``options`` (``NNOptions``), ``data`` (``SegmentData``, ``encode``, ``mask_batch``,
 ``curriculum_rate``), ``losses`` (cross-entropy, focal with a penalty matrix, dosage MSE),
-``trainer`` (``Trainer``), ``checkpoint``, ``runtime`` (device, process group, precision),
+``trainer`` (``Trainer``: an epoch, the validation, the stop rule, the checkpoints),
+``schedule`` (steps per epoch, the per-rank batch, learning-rate schedules in epochs or steps),
+``records`` (``TrainResult``, the metrics and timing CSVs), ``checkpoint``, ``runtime`` (device, process group, precision),
 ``predict``, ``imputer`` (``SegmentImputer``), ``launch`` (the ``torchrun`` worker),
-``validation`` (model selection on masked-cell minor-allele dosage R²), ``segment_mlp``
+``validation`` (model selection on the benchmark's masked-cell minor-allele dosage R², computed
+by ``impbench.scoring``), ``segment_mlp``
 (``SegmentMLP``: per-segment weights, grouped). Haplotype-level training and mosaics are
 options of ``NNOptions`` (``haplotypes``, ``mosaic_switches``). Only ``options`` and
 ``imputer`` load without torch (torch is imported when an imputer is built).
@@ -69,17 +72,21 @@ _EXPORTS = {
     "DistEnv": "runtime",
     "precision_for": "runtime",
     "resolve_device": "runtime",
-    "METRICS_CSV": "trainer",
-    "SUMMARY_JSON": "trainer",
+    "METRICS_CSV": "records",
+    "TIMING_CSV": "records",
+    "SUMMARY_JSON": "records",
     "Trainer": "trainer",
-    "TrainResult": "trainer",
-    "warmup_cosine": "trainer",
+    "TrainResult": "records",
+    "warmup_cosine": "schedule",
     "ValidationSet": "validation",
     "SegmentMLP": "segment_mlp",
     "haplotype_codes": "data",
     "genotype_probs_from_haplotypes": "data",
 }
-_SUBMODULES = ("checkpoint", "data", "imputer", "launch", "losses", "options", "predict", "runtime", "segment_mlp", "trainer", "validation")
+_SUBMODULES = (
+    "checkpoint", "data", "imputer", "launch", "losses", "options", "predict", "records", "runtime", "schedule", "segment_mlp",
+    "trainer", "validation",
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -95,6 +102,7 @@ __all__ = [
     "LATEST",
     "METRICS_CSV",
     "SUMMARY_JSON",
+    "TIMING_CSV",
     "DistEnv",
     "NNOptions",
     "SegmentData",

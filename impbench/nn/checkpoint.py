@@ -5,7 +5,7 @@ ties a checkpoint to the options and the data it was trained on.
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,12 @@ import numpy as np
 import torch
 
 from impbench.errors import ImpbenchError
+from impbench.files import atomic_write
 
 LATEST = "latest.pt"
 BEST = "best.pt"
 #: Bumped when the checkpoint layout changes; older checkpoints are then refused.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def array_digest(*arrays: np.ndarray | None) -> str:
@@ -33,16 +34,18 @@ def array_digest(*arrays: np.ndarray | None) -> str:
     return h.hexdigest()
 
 
-def fingerprint(imputer: str, options: dict[str, Any], dataset_hash: str, data_digest: str) -> dict[str, Any]:
+def fingerprint(imputer: str, options: dict[str, Any], dataset_hash: str, data_digest: str, world_size: int = 1) -> dict[str, Any]:
     """What a checkpoint must match to be reused: the imputer, the options that shape learning
     (``NNOptions.learning_fields`` with the segment layout resolved), the dataset's hash and a
-    digest of the exact training and validation data."""
+    digest of the exact training and validation data, and the DDP world size (each rank draws
+    its own masks, so another world size learns another model)."""
     return {
         "format": FORMAT_VERSION,
         "imputer": imputer,
         "dataset_hash": dataset_hash,
         "data": data_digest,
         "options": dict(options),
+        "world_size": int(world_size),
     }
 
 
@@ -50,9 +53,9 @@ def mismatches(saved: dict[str, Any], expected: dict[str, Any]) -> list[str]:
     """Human-readable differences between two fingerprints ("option epochs: 10 in the
     checkpoint, 20 now"); empty when they match."""
     out = []
-    for key in ("format", "imputer", "dataset_hash", "data"):
+    for key in ("format", "imputer", "dataset_hash", "data", "world_size"):
         if saved.get(key) != expected.get(key):
-            label = {"data": "training data digest", "dataset_hash": "dataset hash", "format": "checkpoint format"}.get(key, key)
+            label = {"data": "training data digest", "dataset_hash": "dataset hash", "format": "checkpoint format", "world_size": "DDP world size"}.get(key, key)
             out.append(f"{label}: {saved.get(key)!r} in the checkpoint, {expected.get(key)!r} now")
     saved_options = saved.get("options", {})
     expected_options = expected.get("options", {})
@@ -73,16 +76,10 @@ def check(path: Path, saved: dict[str, Any], expected: dict[str, Any], imputer: 
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` with ``torch.save`` to a temporary name, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Write ``payload`` with ``torch.save`` atomically (``impbench.files.atomic_write``)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write(path, buffer.getvalue())
 
 
 def load(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 import numpy as np
 
 from impbench.errors import ImpbenchError
+from impbench.files import atomic_write
 from impbench.genotypes import PAD, GenotypeMatrix, alt_allele_frequency
 from impbench.imputers.base import Imputation, Imputer, RunContext, require_same_variants
 from impbench.nn.options import NNOptions
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     import torch
 
     from impbench.nn.runtime import DistEnv
-    from impbench.nn.trainer import TrainResult
+    from impbench.nn.records import TrainResult
 
 #: Default segment length and overlap when neither the options nor the dataset card set them.
 DEFAULT_LENGTH = 128
@@ -42,6 +44,9 @@ DEFAULT_OVERLAP = 16
 #: Extra arguments for ``torchrun`` (e.g. ``--nnodes 2 --rdzv-backend c10d --rdzv-endpoint
 #: host:29400``); without them the launch is ``--standalone`` on this node.
 TORCHRUN_ARGS_ENV = "IMPBENCH_TORCHRUN_ARGS"
+#: Set to 1 to train under ``torchrun`` with ``--nproc 1`` too (one process in a process group:
+#: DDP and NCCL on one GPU, what ``benchmarks/gpu_check.sh`` checks).
+TORCHRUN_ALWAYS_ENV = "IMPBENCH_TORCHRUN_ALWAYS"
 DDP_DIR = "ddp"
 
 
@@ -148,7 +153,7 @@ class SegmentImputer(Imputer):
         length, overlap = self.layout  # type: ignore[misc]
         fields = self.options.learning_fields()
         fields.update(segment_length=length, segment_overlap=overlap, seed=self.training_seed(ctx))
-        return ckpt.fingerprint(self.name, fields, ctx.dataset_hash, data_digest)
+        return ckpt.fingerprint(self.name, fields, ctx.dataset_hash, data_digest, world_size=max(1, int(ctx.nproc)))
 
     def _split_validation(self, panel: GenotypeMatrix, val: GenotypeMatrix | None, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Training and validation codes: ``val`` when given, else a seeded hold-out of
@@ -185,9 +190,9 @@ class SegmentImputer(Imputer):
         self.features = self.variant_features(train_codes)
         data_digest = ckpt.array_digest(train_codes, val_codes, panel.positions)
         fingerprint = self._learning_fingerprint(data_digest, ctx)
-        if ctx.nproc > 1 and not in_torchrun():
+        if (ctx.nproc > 1 or os.environ.get(TORCHRUN_ALWAYS_ENV) == "1") and not in_torchrun():
             self._fit_torchrun(train_codes, val_codes, panel.positions, fingerprint, ctx)
-            self.mode = f"ddp x{ctx.nproc} (torchrun)"
+            self.mode = f"ddp x{max(1, ctx.nproc)} (torchrun)"
         else:
             with torch_threads(ctx.threads):
                 env = setup(ctx.device)
@@ -258,18 +263,18 @@ class SegmentImputer(Imputer):
         """Save the data, run ``python -m torch.distributed.run --nproc_per_node N -m
         impbench.nn.launch SPEC``, then load the best checkpoint it wrote."""
         from impbench.nn import checkpoint as ckpt
-        from impbench.nn.trainer import SUMMARY_JSON, TrainResult
+        from impbench.nn.records import SUMMARY_JSON, TrainResult
 
         ddp_dir = Path(ctx.work_dir) / DDP_DIR
         ddp_dir.mkdir(parents=True, exist_ok=True)
         data_path = ddp_dir / "panel.npz"
-        tmp = ddp_dir / ".panel.tmp.npz"
         arrays = {"train": train_codes, "positions": np.asarray(positions, dtype=np.int64)}
         if val_codes is not None:
             arrays["val"] = val_codes
-        np.savez(tmp, **arrays)
-        os.replace(tmp, data_path)
-        threads = max(1, int(ctx.threads) // int(ctx.nproc))
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write(data_path, buffer.getvalue())
+        threads = max(1, int(ctx.threads) // max(1, int(ctx.nproc)))
         spec = {
             "imputer": f"{type(self).__module__}:{type(self).__qualname__}",
             "options": self.options.as_dict(),
@@ -284,13 +289,12 @@ class SegmentImputer(Imputer):
             "dataset_hash": ctx.dataset_hash,
         }
         spec_path = ddp_dir / "spec.json"
-        tmp_spec = ddp_dir / f".spec.json.tmp{os.getpid()}"
-        tmp_spec.write_text(json.dumps(spec, indent=2) + "\n")
-        os.replace(tmp_spec, spec_path)
+        atomic_write(spec_path, json.dumps(spec, indent=2) + "\n")
         progress_path = ddp_dir / "progress.json"
         progress_path.unlink(missing_ok=True)
         launcher = shlex.split(os.environ.get(TORCHRUN_ARGS_ENV, "")) or ["--standalone"]
-        command = [sys.executable, "-m", "torch.distributed.run", *launcher, "--nproc_per_node", str(ctx.nproc), "-m", "impbench.nn.launch", str(spec_path.resolve())]
+        nproc = max(1, int(ctx.nproc))
+        command = [sys.executable, "-m", "torch.distributed.run", *launcher, "--nproc_per_node", str(nproc), "-m", "impbench.nn.launch", str(spec_path.resolve())]
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         log_path = ddp_dir / "torchrun.log"
         ctx.logger.info("%s: training under torchrun: %s (log %s)", self.name, shlex.join(command), log_path)
@@ -355,8 +359,12 @@ class SegmentImputer(Imputer):
                 device=self.device_used,
                 precision=r.precision,
                 world_size=r.world_size,
+                batch_size=r.batch_size,
+                rank_batch_size=r.rank_batch_size,
                 epochs=self.options.epochs,
+                steps=r.steps,
                 train_seconds_budget=self.options.train_seconds,
+                time_cap_fired=r.stop_reason == "time",
                 epochs_run=r.epochs_run,
                 best_epoch=r.best_epoch,
                 selection="validation masked minor-allele dosage R2" if r.history and not math.isnan(r.best_val_r2) else "training loss (no validation cells)",
@@ -393,8 +401,6 @@ def file_progress(path: Path, min_interval: float = 0.5):
         if now - state["t"] < min_interval and completed != total:
             return
         state["t"] = now
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"stage": stage, "completed": completed, "total": total}))
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps({"stage": stage, "completed": completed, "total": total}))
 
     return progress

@@ -23,7 +23,7 @@ AMP_MODES = ("auto", "bf16", "fp16", "fp16-cuda", "off")
 LOSS_POSITIONS = ("all", "masked")
 MASK_MODES = ("auto", "cells", "variants")
 MASK_SAMPLING = ("curriculum", "uniform")
-LR_SCHEDULES = ("epochs", "time")
+LR_SCHEDULES = ("epochs", "steps")
 
 
 @dataclass
@@ -51,11 +51,10 @@ class NNOptions:
     Optimisation (AdamW, linear warm-up then cosine, stepped per epoch)
         epochs, batch_size, lr, beta1, beta2, weight_decay, warmup_epochs, min_lr_ratio (the
         cosine's floor as a fraction of ``lr``), grad_clip (max gradient norm; 0 = off).
-        lr_schedule : "epochs" (warm-up and cosine over ``epochs``, stepped per epoch) or
-        "time" (set before every step from the share of ``train_seconds`` spent: warm-up over
-        the first ``warmup_fraction`` of it, then cosine to ``min_lr_ratio``; needs a time
-        budget; the rate then follows the wall clock, so such a training is not bit-for-bit
-        reproducible). Under a time budget the epoch schedule is cut wherever the time runs out.
+        lr_schedule : "epochs" (warm-up over ``warmup_epochs`` and cosine over ``epochs``,
+        stepped per epoch) or "steps" (the same shape over every optimiser step of the budget,
+        ``epochs`` times the steps of an epoch: warm-up over the first ``warmup_fraction`` of
+        the steps, then cosine to ``min_lr_ratio``). Both are in steps, never seconds.
     Masking curriculum (a fresh mask per batch; each call hidden with the current rate)
         mask_sampling : "curriculum" (below) or "uniform" (every row of every batch draws its
         own rate uniformly from [mask_start, mask_end]: one model for every masking level).
@@ -69,14 +68,21 @@ class NNOptions:
         the run's masking scheme is "array", else "cells"). Validation uses the same mode.
         drop_last : skip each epoch's last, partial batch (as the authors' archived runs).
         seed : the training seed; None = the run's seed (``ctx.seed``).
-    Budgets
-        epochs : the most epochs; train_seconds : the most seconds of training over all runs
-        of this checkpoint (0 = no time budget). Neither enters the checkpoint fingerprint, so
-        a finished training is extended by resuming with a larger budget.
+    Budgets (reproducible: the same options, data and ``--threads`` give the same
+    checkpoint and ``train_metrics.csv`` on a loaded and on a quiet machine)
+        epochs : the epoch budget (each epoch ``epoch_passes`` passes over the training rows,
+        cut into steps of ``batch_size`` rows). batch_size is the global batch: under DDP each
+        of the N ranks takes ``batch_size / N`` rows per step (it must divide).
+        train_seconds : an opt-in wall-clock cap over all runs of this checkpoint (0 = none, the
+        default): training stops at the first step past it on any rank, logs a warning and
+        records ``stop_reason="time"``; such a training depends on the machine's load. Neither
+        enters the checkpoint fingerprint, so a finished training is extended by resuming with
+        a larger budget.
     Model selection and early stopping (on the imputation task, not the loss)
         Every epoch the model imputes the validation split under a fixed seeded mask of
-        ``val_mask_rate`` (same cells every epoch) and is scored by masked-cell minor-allele
-        dosage R² (minor allele of the training panel) and concordance; the best checkpoint is
+        ``val_mask_rate`` (same cells every epoch) and is scored as the benchmark scores
+        (``impbench.scoring``: masked-cell minor-allele dosage R², minor allele of the
+        training rows, and concordance of ``Imputation.from_probs``' calls); the best checkpoint is
         the epoch of highest R². patience : stop after this many epochs without an R²
         improvement (0 = never stop early). val_fraction : share of panel samples held out for
         validation when the harness passes no validation split.
@@ -165,10 +171,10 @@ class NNOptions:
             bad("mask_sampling", f"must be one of {', '.join(MASK_SAMPLING)}")
         if self.mask_sampling == "uniform" and self.mask_start > self.mask_end:
             bad("mask_start", f"must be <= mask_end={self.mask_end} with mask_sampling=uniform")
+        if self.lr_schedule == "time":
+            bad("lr_schedule", "the wall-clock schedule was removed (it made training depend on the machine's load); use steps")
         if self.lr_schedule not in LR_SCHEDULES:
             bad("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
-        if self.lr_schedule == "time" and self.train_seconds <= 0:
-            bad("lr_schedule", "needs a time budget (train_seconds > 0)")
         if not 0.0 <= self.warmup_fraction < 1.0:
             bad("warmup_fraction", "must be in [0, 1)")
         if self.mask_mode not in MASK_MODES:

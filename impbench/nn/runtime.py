@@ -52,6 +52,9 @@ class DistEnv:
     local_rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")
+    #: In a process group (started by ``torchrun``), even a world of one: then the model is
+    #: wrapped in DDP and every collective runs (``torchrun --nproc-per-node 1`` checks NCCL).
+    in_group: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -60,7 +63,7 @@ class DistEnv:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.in_group
 
     def all_sum(self, values: torch.Tensor) -> torch.Tensor:
         """The element-wise sum of ``values`` over all ranks (``values`` itself in one process)."""
@@ -78,14 +81,24 @@ class DistEnv:
         dist.all_gather(out, value)
         return out
 
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is True on any rank (a MAX all-reduce): a decision
+        that every rank must take together (stop, leave an epoch)."""
+        if not self.distributed:
+            return bool(flag)
+        value = torch.tensor([1.0 if flag else 0.0], dtype=torch.float64, device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item() > 0)
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
 
 
 def in_torchrun() -> bool:
-    """True inside a process started by ``torchrun`` with more than one process in the world."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+    """True inside a process started by ``torchrun`` (its rendezvous variables are set), a
+    world of one included."""
+    return all(name in os.environ for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
 
 
 def setup(device_name: str) -> DistEnv:
@@ -108,7 +121,7 @@ def setup(device_name: str) -> DistEnv:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistEnv(rank=rank, local_rank=local_rank, world_size=world_size, device=device)
+    return DistEnv(rank=rank, local_rank=local_rank, world_size=world_size, device=device, in_group=True)
 
 
 def teardown(env: DistEnv) -> None:
@@ -171,3 +184,37 @@ def precision_for(mode: str, device: torch.device) -> Precision:
     if mode == "fp16":
         return Precision(torch.float16, device.type)
     raise ImpbenchError(f"option amp={mode!r}: must be one of auto, bf16, fp16, fp16-cuda, off")
+
+
+def available_memory(device: torch.device) -> tuple[int, str]:
+    """Bytes free for a new allocation on ``device`` and where the number came from.
+
+    CUDA: ``torch.cuda.mem_get_info`` (free bytes on that GPU). CPU: psutil's
+    ``virtual_memory().available`` when psutil is installed, else ``MemAvailable`` of
+    ``/proc/meminfo``. Returns (bytes, source); bytes is -1 when nothing can tell.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free), f"free memory of {device}"
+    try:
+        import psutil  # type: ignore[import-not-found]
+
+        return int(psutil.virtual_memory().available), "available RAM (psutil)"
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
+    except OSError:
+        pass
+    return -1, "unknown"
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as GiB/MiB with one decimal."""
+    if n >= 2**30:
+        return f"{n / 2**30:.1f} GiB"
+    return f"{n / 2**20:.1f} MiB"

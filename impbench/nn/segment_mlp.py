@@ -19,7 +19,8 @@ from torch import nn
 class SegmentMLP(nn.Module):
     """``forward(x, segment_index)``: x float (B, in_features), segment_index int64 (B,) with
     values < ``n_segments`` -> float (B, out_features) = ``W2[k] relu(W1[k] x + b1[k]) + b2[k]``
-    for each row's segment ``k`` (initialised like ``nn.Linear``).
+    for each row's segment ``k`` (initialised like ``nn.Linear``). Under autocast the output
+    has the autocast dtype.
     """
 
     def __init__(self, n_segments: int, in_features: int, hidden: int, out_features: int):
@@ -45,5 +46,7 @@ class SegmentMLP(nn.Module):
         grouped = grouped.index_put((ordered_segment, slot), x[order])
         hidden = torch.relu(torch.baddbmm(self.b1.to(x.dtype), grouped, self.w1.to(x.dtype)))
         out_grouped = torch.baddbmm(self.b2.to(x.dtype), hidden, self.w2.to(x.dtype))
-        out = x.new_empty((x.shape[0], out_grouped.shape[2]))
+        # Under autocast the products come out in the autocast dtype, not x's: the output
+        # takes theirs (index_put needs source and destination of one dtype).
+        out = out_grouped.new_empty((x.shape[0], out_grouped.shape[2]))
         return out.index_put((order,), out_grouped[ordered_segment, slot])

@@ -1,28 +1,32 @@
 """The training loop shared by neural imputers.
 
-AdamW; linear warm-up then cosine decay stepped per epoch; gradient clipping; a fresh mask per
-batch with a linear curriculum (cells or whole variants); model selection and early stopping on
-the imputation task (masked-cell minor-allele dosage R² of the validation split under a fixed
-mask, ``impbench.nn.validation``); an epoch and a time budget; the best and the latest
-checkpoint; resume from the latest; DDP when started by ``torchrun``; mixed precision.
+AdamW; linear warm-up then cosine decay, per epoch or per optimiser step
+(``impbench.nn.schedule``); gradient clipping; a fresh mask per batch with a linear curriculum
+(cells or whole variants); model selection and early stopping on the imputation task (the
+benchmark's masked-cell minor-allele dosage R² of the validation split under a fixed mask,
+``impbench.nn.validation``); an epoch budget and an opt-in wall-clock cap; the best and the
+latest checkpoint; resume from the latest; DDP when started by ``torchrun``; mixed precision.
 
-Reproducibility: every epoch's randomness (dropout, masks) is drawn from seeds derived from
-``(seed, epoch, rank)`` and the sampler shuffles with ``(seed, epoch)``, so a run resumed from
-a checkpoint continues exactly as an uninterrupted run would (on CPU).
+``fit`` is four steps repeated: ``run_epoch`` (the optimiser steps of one epoch),
+``validate`` (score the model), ``stop_reason_after`` (the stop rule, decided on every rank
+alike) and ``write_checkpoints``.
+
+Reproducibility: budgets are epochs of a fixed number of steps; every epoch's randomness
+(dropout, masks, mosaics) is drawn from seeds derived from ``(seed, epoch, rank)`` and the
+sampler shuffles with ``(seed, epoch)``. The same options, data and thread count therefore give
+the same ``best.pt`` and the same ``train_metrics.csv`` on a loaded and on a quiet machine, and
+a run resumed from a checkpoint continues exactly as an uninterrupted one (on CPU). Wall-clock
+measurements go to ``train_timing.csv`` only. The opt-in cap ``train_seconds`` breaks this (it
+stops wherever the clock says) and is logged and recorded (``stop_reason="time"``) when it fires.
 """
 
 from __future__ import annotations
 
-import csv
-import functools
 import hashlib
-import io
 import json
 import logging
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,47 +35,27 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
-from impbench.nn import checkpoint as ckpt
+from impbench.files import atomic_write
 from impbench.genotypes import PAD
+from impbench.nn import checkpoint as ckpt
 from impbench.nn.data import SegmentData, curriculum_rate, derived_seed, encode, forward, mask_batch
 from impbench.nn.options import NNOptions
 from impbench.nn.runtime import DistEnv, Precision, precision_for
-from impbench.nn.validation import ValidationSet, scores_from_statistics
+from impbench.nn.schedule import EpochPlan, lr_factor, plan, warmup_cosine
+from impbench.nn.records import (
+    METRIC_COLUMNS, METRICS_CSV, STOP_CONVERGED, STOP_EPOCHS, STOP_TIME, SUMMARY_JSON, TIMING_COLUMNS, TIMING_CSV, EpochOutcome,
+    TrainResult, csv_text,
+)
+from impbench.nn.validation import SUMMARY_SIZE, ValidationSet, scores_from_summaries
 
 #: ``loss_fn(logits, target)``: logits float32 (B, 6, L), target int64 codes (B, L); returns a
 #: scalar tensor averaged over the positions whose true code is a call (1-4).
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-METRICS_CSV = "train_metrics.csv"
-SUMMARY_JSON = "train_summary.json"
-METRIC_COLUMNS = (
-    "epoch", "lr", "mask_rate", "train_loss", "val_r2", "val_concordance", "seconds", "train_seconds_total", "eval_seconds", "segments_per_s",
-)
-#: Why a training stopped: the validation R² stopped improving for ``patience`` epochs, or the
-#: epoch budget, or the time budget (``train_seconds``) was spent.
-STOP_CONVERGED = "converged"
-STOP_EPOCHS = "epochs"
-STOP_TIME = "time"
-
-
-def warmup_cosine(epoch: int, warmup_epochs: int, epochs: int, floor: float) -> float:
-    """The learning-rate factor of a 0-based epoch: ``(epoch + 1) / warmup_epochs`` during the
-    warm-up, then a cosine from 1 down towards ``floor`` over the remaining epochs."""
-    if epoch < warmup_epochs:
-        return (epoch + 1) / warmup_epochs
-    span = max(1, epochs - warmup_epochs)
-    progress = min(1.0, (epoch - warmup_epochs) / span)
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def time_factor(fraction: float, warmup_fraction: float, floor: float) -> float:
-    """The learning-rate factor at ``fraction`` (0-1) of a time budget: linear warm-up over the
-    first ``warmup_fraction``, then a cosine from 1 down to ``floor`` at the end."""
-    fraction = min(1.0, max(0.0, fraction))
-    if fraction < warmup_fraction:
-        return max(fraction / warmup_fraction, 1e-3)
-    progress = (fraction - warmup_fraction) / max(1e-12, 1.0 - warmup_fraction)
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+__all__ = [
+    "METRICS_CSV", "TIMING_CSV", "SUMMARY_JSON", "STOP_CONVERGED", "STOP_EPOCHS", "STOP_TIME",
+    "Trainer", "TrainResult", "parameter_digest", "warmup_cosine",
+]
 
 
 def parameter_digest(model: torch.nn.Module) -> str:
@@ -82,56 +66,18 @@ def parameter_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-@dataclass
-class TrainResult:
-    """What a finished training reports (epochs are 1-based)."""
-
-    epochs_run: int
-    best_epoch: int
-    best_val_r2: float
-    best_val_concordance: float
-    stop_reason: str
-    resumed_from: int | None
-    world_size: int
-    precision: str
-    replica_digests: list[str] = field(default_factory=list)
-    history: list[dict[str, float]] = field(default_factory=list)
-    seconds: float = 0.0
-    train_seconds_total: float = 0.0
-
-    @property
-    def converged(self) -> bool:
-        """True when training stopped because the validation R² stopped improving."""
-        return self.stop_reason == STOP_CONVERGED
-
-    def validation_curve(self) -> list[dict[str, float]]:
-        """Per epoch: cumulative training seconds, validation R² and concordance."""
-        return [
-            {"epoch": int(r["epoch"]), "train_seconds": round(float(r["train_seconds_total"]), 3),
-             "val_r2": _rounded(r["val_r2"]), "val_concordance": _rounded(r["val_concordance"])}
-            for r in self.history
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _rounded(value: float, digits: int = 5) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) else round(value, digits)
-
-
-def _noop_progress(stage: str, completed: float, total: float | None) -> None:
+def noop_progress(stage: str, completed: float, total: float | None) -> None:
     return None
 
 
 class Trainer:
     """Train ``model`` with ``loss_fn`` under ``options`` in this process's ``env``.
 
-    checkpoint_dir : where rank 0 writes ``latest.pt``, ``best.pt``, the per-epoch metrics CSV
-        and the summary JSON.
+    checkpoint_dir : where rank 0 writes ``latest.pt``, ``best.pt``, the metrics and timing
+        CSVs and the summary JSON.
     fingerprint : what a checkpoint must match to be resumed (see ``checkpoint.fingerprint``).
     progress : ``progress(stage, completed, total)``; called on rank 0 only.
+    clock : seconds, for the opt-in wall-clock cap and the timing CSV (``time.perf_counter``).
     """
 
     def __init__(
@@ -144,8 +90,9 @@ class Trainer:
         fingerprint: dict[str, Any],
         seed: int = 0,
         name: str = "model",
-        progress: Callable[[str, float, float | None], None] = _noop_progress,
+        progress: Callable[[str, float, float | None], None] = noop_progress,
         logger: logging.Logger | None = None,
+        clock: Callable[[], float] | None = None,
     ):
         self.options = options
         self.env = env
@@ -154,8 +101,9 @@ class Trainer:
         self.fingerprint = fingerprint
         self.seed = int(seed)
         self.name = name
-        self.progress = progress if env.is_main else _noop_progress
+        self.progress = progress if env.is_main else noop_progress
         self.logger = logger or logging.getLogger("impbench.nn")
+        self.clock = clock or time.perf_counter
         self.precision: Precision = precision_for(options.amp, env.device)
         self.model = model.to(env.device)
         if env.distributed:
@@ -164,17 +112,12 @@ class Trainer:
         else:
             self.ddp_model = self.model
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
-            lr=options.lr,
-            betas=(options.beta1, options.beta2),
-            weight_decay=options.weight_decay,
+            self.model.parameters(), lr=options.lr, betas=(options.beta1, options.beta2), weight_decay=options.weight_decay,
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer,
-            functools.partial(warmup_cosine, warmup_epochs=options.warmup_epochs, epochs=options.epochs, floor=options.min_lr_ratio),
-        )
+        self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None  # built by ``fit`` from the plan
         self.scaler = self.precision.scaler()
         self.epoch = 0  # epochs completed
+        self.steps = 0  # optimiser steps taken
         self.best_epoch = 0
         self.best_score = -math.inf
         self.bad_epochs = 0
@@ -182,6 +125,7 @@ class Trainer:
         self.stop_reason = ""
         self.seconds_used = 0.0
         self.history: list[dict[str, float]] = []
+        self.timing: list[dict[str, float]] = []
         self.best_state: dict[str, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ checkpoints
@@ -200,8 +144,9 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
             "epoch": self.epoch,
+            "steps": self.steps,
             "best_epoch": self.best_epoch,
             "best_score": self.best_score,
             "bad_epochs": self.bad_epochs,
@@ -209,6 +154,7 @@ class Trainer:
             "stop_reason": self.stop_reason,
             "seconds_used": self.seconds_used,
             "history": self.history,
+            "timing": self.timing,
         }
 
     def load_state(self, payload: dict[str, Any]) -> None:
@@ -219,6 +165,7 @@ class Trainer:
         if payload.get("scaler"):
             self.scaler.load_state_dict(payload["scaler"])
         self.epoch = int(payload["epoch"])
+        self.steps = int(payload.get("steps", 0))
         self.best_epoch = int(payload["best_epoch"])
         self.best_score = float(payload["best_score"])
         self.bad_epochs = int(payload["bad_epochs"])
@@ -226,6 +173,7 @@ class Trainer:
         self.stop_reason = str(payload.get("stop_reason", ""))
         self.seconds_used = float(payload.get("seconds_used", 0.0))
         self.history = [dict(row) for row in payload["history"]]
+        self.timing = [dict(row) for row in payload.get("timing", [])]
 
     def try_resume(self) -> int | None:
         """Continue from ``latest.pt`` when it exists (every rank reads it); return the epoch
@@ -242,7 +190,8 @@ class Trainer:
             self.best_state = best["model"]
         return self.epoch
 
-    def _write_checkpoints(self, improved: bool) -> None:
+    def write_checkpoints(self, improved: bool) -> None:
+        """Rank 0: ``best.pt`` when the epoch improved, ``latest.pt``, the metrics and timing CSVs."""
         if not self.env.is_main:
             return
         if improved:
@@ -251,18 +200,11 @@ class Trainer:
                 {"fingerprint": self.fingerprint, "model": self.model.state_dict(), "epoch": self.epoch, "score": self.best_score},
             )
         ckpt.save(self.latest_path, self.state())
-        self._write_metrics_csv()
+        atomic_write(self.checkpoint_dir / METRICS_CSV, csv_text(METRIC_COLUMNS, self.history))
+        atomic_write(self.checkpoint_dir / TIMING_CSV, csv_text(TIMING_COLUMNS, self.timing))
 
-    def _write_metrics_csv(self) -> None:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in self.history:
-            writer.writerow({k: row.get(k, "") for k in METRIC_COLUMNS})
-        _atomic_write_text(self.checkpoint_dir / METRICS_CSV, buffer.getvalue())
-
-    # ------------------------------------------------------------------ loop
-    def _forward_loss(
+    # ------------------------------------------------------------------ one epoch
+    def forward_loss(
         self,
         model: torch.nn.Module,
         batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
@@ -288,168 +230,192 @@ class Trainer:
             target = torch.where(masked != codes, target, torch.full_like(target, PAD))
         return self.loss_fn(logits, target), logits, masked
 
+    def epoch_order(self, sampler: DistributedSampler, epoch: int) -> np.ndarray:
+        """This rank's training rows of an epoch, int64: ``epoch_passes`` shuffled passes."""
+        passes = []
+        for p in range(self.options.epoch_passes):
+            sampler.set_epoch(epoch * self.options.epoch_passes + p)
+            passes.append(np.fromiter(iter(sampler), dtype=np.int64, count=len(sampler)))
+        return np.concatenate(passes)
+
+    def optimiser_step(self, loss: torch.Tensor) -> None:
+        """Backward, clip, step (with the gradient scaler under fp16); a per-step schedule steps."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.options.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.options.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.steps += 1
+        if self.options.lr_schedule == "steps":
+            self.scheduler.step()
+
+    def out_of_time(self, seconds_this_epoch: float) -> bool:
+        """The opt-in wall-clock cap: True on every rank when any rank's clock says the
+        ``train_seconds`` are spent (all-reduced, so that every rank leaves at the same step)."""
+        if self.options.train_seconds <= 0:
+            return False
+        return self.env.any_rank(self.seconds_used + seconds_this_epoch >= self.options.train_seconds)
+
+    def run_epoch(self, train: SegmentData, sampler: DistributedSampler, epoch_plan: EpochPlan, status: str) -> EpochOutcome:
+        """The optimiser steps of epoch ``self.epoch`` (0-based) on this rank's rows."""
+        opts, env, epoch = self.options, self.env, self.epoch
+        ramp = opts.mask_ramp_epochs if opts.mask_ramp_epochs is not None else opts.epochs - 1
+        rate = curriculum_rate(epoch, opts.mask_start, opts.mask_end, ramp)
+        if opts.mask_sampling == "uniform":
+            rate = 0.5 * (opts.mask_start + opts.mask_end)  # the mean of the rows' rates (logged)
+        lr = self.optimizer.param_groups[0]["lr"]
+        torch.manual_seed(derived_seed(self.seed, epoch, env.rank))
+        generator = torch.Generator(device=env.device)
+        generator.manual_seed(derived_seed(self.seed, epoch, env.rank, 1))
+        order = self.epoch_order(sampler, epoch)
+        mosaic_rng = np.random.default_rng(derived_seed(self.seed, epoch, env.rank, 2))
+        self.ddp_model.train()
+        sums = torch.zeros(2, dtype=torch.float64, device=env.device)
+        started = self.clock()
+        steps = 0
+        timed_out = False
+        for step, start in enumerate(epoch_plan.batches(len(order))):
+            index = order[start : start + epoch_plan.rank_batch]
+            groups = torch.from_numpy(index % train.n_seg).to(env.device)
+            row_rate: float | torch.Tensor = rate
+            if opts.mask_sampling == "uniform":
+                draw = torch.rand((len(index), 1), generator=generator, device=env.device)
+                row_rate = opts.mask_start + (opts.mask_end - opts.mask_start) * draw
+            batch = train.batch(index, opts.mosaic_switches, mosaic_rng)
+            loss, _, _ = self.forward_loss(self.ddp_model, batch, row_rate, generator, groups, train.n_seg)
+            self.optimiser_step(loss)
+            steps += 1
+            sums[0] += loss.detach().double() * len(index)
+            sums[1] += len(index)
+            self.progress(f"train · epoch {epoch + 1}/{opts.epochs}{status}", epoch * epoch_plan.steps_per_epoch + step + 1, epoch_plan.total_steps)
+            if self.out_of_time(self.clock() - started):
+                timed_out = True
+                break
+        if opts.lr_schedule == "epochs":
+            self.scheduler.step()
+        sums = env.all_sum(sums)
+        return EpochOutcome(lr, rate, float(sums[0] / sums[1]), float(sums[1]), steps, self.clock() - started, timed_out)
+
+    # ------------------------------------------------------------------ validation
     def evaluate(self, val: ValidationSet, length: int, overlap: int) -> tuple[float, float]:
-        """Masked-cell minor-allele dosage R² and concordance of the model on the validation
-        split (its fixed mask). Each rank imputes its own slice of the samples; the
-        sufficient statistics are added over ranks."""
+        """The benchmark's masked-cell minor-allele dosage R² and concordance of the model on
+        the validation split (its fixed mask). Each rank imputes its own slice of the samples;
+        the summaries are gathered from every rank and pooled."""
         self.model.eval()
         rows = np.array_split(np.arange(len(val)), self.env.world_size)[self.env.rank]
-        stats = val.statistics(
+        own = val.summary(
             self.model, rows, length=length, overlap=overlap, use_position=self.options.use_position,
             device=self.env.device, precision=self.precision, batch_size=self.options.predict_batch_size,
             haplotypes=self.options.haplotypes,
         )
-        total = self.env.all_sum(torch.from_numpy(stats).to(self.env.device)).cpu().numpy()
-        return scores_from_statistics(total)
+        assert own.shape == (SUMMARY_SIZE,)
+        gathered = self.env.all_gather(torch.from_numpy(own).to(self.env.device))
+        return scores_from_summaries(np.stack([g.cpu().numpy() for g in gathered]))
 
-    def _set_time_lr(self, seconds: float) -> None:
-        """``lr_schedule="time"``: the learning rate after ``seconds`` of the time budget (rank
-        0's clock under DDP, so that every replica takes the same step)."""
+    def validate(self, val: ValidationSet | None, train: SegmentData, train_loss: float) -> tuple[float, float, float]:
+        """(validation R², concordance, selection score): the R² when the split has masked
+        cells, else NaN, NaN and minus the training loss."""
+        if val is not None and val.n_masked:
+            val_r2, val_concordance = self.evaluate(val, train.length, train.overlap)
+            return val_r2, val_concordance, val_r2
+        return math.nan, math.nan, -train_loss
+
+    def record_best(self, score: float) -> bool:
+        """Keep the weights when ``score`` beats the best so far (NaN never does)."""
+        improved = score > self.best_score
+        if improved:
+            self.best_score = score
+            self.best_epoch = self.epoch
+            self.bad_epochs = 0
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+        return improved
+
+    # ------------------------------------------------------------------ the stop rule
+    def stop_reason_after(self, out_of_time: bool) -> str:
+        """Why training stops after the epoch just completed ("" = go on): ``patience`` epochs
+        without a better score, the epoch budget, or the wall-clock cap. Every input is the same
+        on every rank (scores are pooled over ranks, the cap is all-reduced), and the decision
+        is all-reduced once more so that no rank can leave alone."""
         opts = self.options
-        if self.env.distributed:
-            clock = torch.tensor([seconds], dtype=torch.float64, device=self.env.device)
-            torch.distributed.broadcast(clock, 0)
-            seconds = float(clock.item())
-        factor = time_factor(seconds / opts.train_seconds, opts.warmup_fraction, opts.min_lr_ratio)
-        for group in self.optimizer.param_groups:
-            group["lr"] = opts.lr * factor
+        if opts.patience > 0 and self.bad_epochs >= opts.patience:
+            reason = STOP_CONVERGED
+        elif self.epoch >= opts.epochs:
+            reason = STOP_EPOCHS
+        elif out_of_time or (opts.train_seconds > 0 and self.seconds_used >= opts.train_seconds):
+            reason = STOP_TIME
+        else:
+            reason = ""
+        if self.env.any_rank(bool(reason)) and not reason:
+            reason = STOP_TIME  # only a rank's clock can disagree
+        return reason
 
-    def _budget_left(self) -> bool:
-        """True while neither the epoch nor the time budget is spent."""
+    def budget_left(self) -> bool:
+        """True while neither the epoch budget nor the wall-clock cap is spent (all ranks agree)."""
         opts = self.options
-        if self.epoch >= opts.epochs:
-            return False
-        return not (opts.train_seconds > 0 and self.seconds_used >= opts.train_seconds)
+        spent = self.epoch >= opts.epochs or (opts.train_seconds > 0 and self.seconds_used >= opts.train_seconds)
+        return not self.env.any_rank(spent)
 
+    # ------------------------------------------------------------------ fit
     def fit(self, train: SegmentData, val: ValidationSet | None, resume: bool = True) -> TrainResult:
-        """Train until the epoch or time budget is spent or the validation R² stops improving
-        (``patience``); leave the best weights in ``self.model`` and return the result. With
-        ``resume``, continue from ``latest.pt`` (a training stopped by a budget continues when
-        the budget is now larger; a converged one is reused as it is)."""
-        opts = self.options
-        env = self.env
-        started = time.perf_counter()
-        resumed_from = self.try_resume() if resume else None
-        if self.stop_reason != STOP_CONVERGED:
-            self.finished = not self._budget_left()
+        """Train until the epoch budget is spent, the validation R² stops improving
+        (``patience``) or the opt-in wall-clock cap fires; leave the best weights in
+        ``self.model`` and return the result. With ``resume``, continue from ``latest.pt`` (a
+        training stopped by a budget continues when the budget is now larger; a converged one
+        is reused as it is)."""
+        opts, env = self.options, self.env
+        started = self.clock()
         sampler = DistributedSampler(
             range(len(train)), num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=self.seed, drop_last=False
         )
-        rows_per_epoch = len(sampler) * opts.epoch_passes
-        steps_per_epoch = max(1, rows_per_epoch // opts.batch_size) if opts.drop_last else math.ceil(rows_per_epoch / opts.batch_size)
-        total_steps = steps_per_epoch * opts.epochs
-        ramp = opts.mask_ramp_epochs if opts.mask_ramp_epochs is not None else opts.epochs - 1
-        stage = "train"
+        epoch_plan = plan(opts, len(sampler), env.world_size)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(opts, epoch_plan))
+        resumed_from = self.try_resume() if resume else None
+        if self.stop_reason != STOP_CONVERGED:
+            self.finished = not self.budget_left()
         status = ""  # the last epoch's loss and score, shown while the next one runs
         while not self.finished:
-            epoch = self.epoch  # 0-based index of the epoch now run
-            rate = curriculum_rate(epoch, opts.mask_start, opts.mask_end, ramp)
-            if opts.mask_sampling == "uniform":
-                rate = 0.5 * (opts.mask_start + opts.mask_end)  # the mean of the rows' rates (logged)
-            if opts.lr_schedule == "time":
-                self._set_time_lr(self.seconds_used)
-            lr = self.optimizer.param_groups[0]["lr"]
-            torch.manual_seed(derived_seed(self.seed, epoch, env.rank))
-            generator = torch.Generator(device=env.device)
-            generator.manual_seed(derived_seed(self.seed, epoch, env.rank, 1))
-            passes = []
-            for p in range(opts.epoch_passes):
-                sampler.set_epoch(epoch * opts.epoch_passes + p)
-                passes.append(np.fromiter(iter(sampler), dtype=np.int64, count=len(sampler)))
-            order = np.concatenate(passes)
-            mosaic_rng = np.random.default_rng(derived_seed(self.seed, epoch, env.rank, 2))
-            self.ddp_model.train()
-            sums = torch.zeros(2, dtype=torch.float64, device=env.device)
-            epoch_start = time.perf_counter()
-            out_of_time = torch.zeros(1, dtype=torch.float64, device=env.device)
-            for step, start in enumerate(range(0, len(order), opts.batch_size)):
-                index = order[start : start + opts.batch_size]
-                if opts.drop_last and len(index) < opts.batch_size and step > 0:
-                    break
-                groups = torch.from_numpy(index % train.n_seg).to(env.device)
-                if opts.lr_schedule == "time":
-                    self._set_time_lr(self.seconds_used + time.perf_counter() - epoch_start)
-                row_rate: float | torch.Tensor = rate
-                if opts.mask_sampling == "uniform":
-                    draw = torch.rand((len(index), 1), generator=generator, device=env.device)
-                    row_rate = opts.mask_start + (opts.mask_end - opts.mask_start) * draw
-                batch = train.batch(index, opts.mosaic_switches, mosaic_rng)
-                loss, _, _ = self._forward_loss(self.ddp_model, batch, row_rate, generator, groups, train.n_seg)
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                if opts.grad_clip > 0:
-                    self.scaler.unscale_(self.optimizer)
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), opts.grad_clip)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                sums[0] += loss.detach().double() * len(index)
-                sums[1] += len(index)
-                if env.is_main:
-                    done = epoch * steps_per_epoch + step + 1
-                    self.progress(f"{stage} · epoch {epoch + 1}/{opts.epochs}{status}", done, total_steps)
-                if opts.train_seconds > 0:
-                    # Every rank must leave the epoch at the same step (DDP): rank 0's clock decides.
-                    out_of_time.fill_(float(self.seconds_used + time.perf_counter() - epoch_start >= opts.train_seconds))
-                    if env.distributed:
-                        torch.distributed.broadcast(out_of_time, 0)
-                    if out_of_time.item():
-                        break
-            if opts.lr_schedule == "epochs":
-                self.scheduler.step()
-            sums = env.all_sum(sums)
-            seconds = time.perf_counter() - epoch_start
-            self.seconds_used += seconds
-            train_loss = float(sums[0] / sums[1])
-            segments_per_s = float(sums[1]) / seconds if seconds > 0 else math.nan
-            eval_start = time.perf_counter()
-            if val is not None and val.n_masked:
-                val_r2, val_concordance = self.evaluate(val, train.length, train.overlap)
-                score = val_r2
-            else:
-                val_r2, val_concordance = math.nan, math.nan
-                score = -train_loss  # no validation cells: select on the training loss
-            eval_seconds = time.perf_counter() - eval_start
-            self.epoch = epoch + 1
-            improved = score > self.best_score  # NaN never improves
-            if improved:
-                self.best_score = score
-                self.best_epoch = self.epoch
-                self.bad_epochs = 0
-                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-            else:
-                self.bad_epochs += 1
-            if opts.patience > 0 and self.bad_epochs >= opts.patience:
-                self.stop_reason = STOP_CONVERGED
-            elif self.epoch >= opts.epochs:
-                self.stop_reason = STOP_EPOCHS
-            elif opts.train_seconds > 0 and self.seconds_used >= opts.train_seconds:
-                self.stop_reason = STOP_TIME
-            else:
-                self.stop_reason = ""
+            outcome = self.run_epoch(train, sampler, epoch_plan, status)
+            self.seconds_used += outcome.seconds
+            eval_start = self.clock()
+            val_r2, val_concordance, score = self.validate(val, train, outcome.train_loss)
+            eval_seconds = self.clock() - eval_start
+            self.epoch += 1
+            improved = self.record_best(score)
+            self.stop_reason = self.stop_reason_after(outcome.out_of_time)
             self.finished = bool(self.stop_reason)
+            if self.stop_reason == STOP_TIME:
+                self.logger.warning(
+                    "%s: the wall-clock cap train_seconds=%g fired after epoch %d (%d steps): this training depends on the machine's load",
+                    self.name, opts.train_seconds, self.epoch, self.steps,
+                )
             self.history.append(
-                {
-                    "epoch": self.epoch,
-                    "lr": lr,
-                    "mask_rate": rate,
-                    "train_loss": train_loss,
-                    "val_r2": val_r2,
-                    "val_concordance": val_concordance,
-                    "seconds": seconds,
-                    "train_seconds_total": self.seconds_used,
-                    "eval_seconds": eval_seconds,
-                    "segments_per_s": segments_per_s,
-                }
+                {"epoch": self.epoch, "steps": self.steps, "lr": outcome.lr, "mask_rate": outcome.mask_rate,
+                 "train_loss": outcome.train_loss, "val_r2": val_r2, "val_concordance": val_concordance}
             )
-            self._write_checkpoints(improved)
+            segments_per_s = outcome.rows / outcome.seconds if outcome.seconds > 0 else math.nan
+            self.timing.append(
+                {"epoch": self.epoch, "seconds": outcome.seconds, "train_seconds_total": self.seconds_used,
+                 "eval_seconds": eval_seconds, "segments_per_s": segments_per_s}
+            )
+            self.write_checkpoints(improved)
+            status = f" · loss {outcome.train_loss:.4f} · val R² {val_r2:.4f} · {segments_per_s:,.0f} seg/s"
+            self.progress(f"train · epoch {self.epoch}/{opts.epochs}{status}", self.epoch * epoch_plan.steps_per_epoch, epoch_plan.total_steps)
             if env.is_main:
-                status = f" · loss {train_loss:.4f} · val R² {val_r2:.4f} · {segments_per_s:,.0f} seg/s"
-                self.progress(f"{stage} · epoch {self.epoch}/{opts.epochs}{status}", self.epoch * steps_per_epoch, total_steps)
                 self.logger.info(
                     "%s epoch %d/%d: mask %.3f, lr %.2e, train loss %.4f, val R2 %.4f, val concordance %.4f, %.1f s (+%.1f s validation), %.0f seg/s",
-                    self.name, self.epoch, opts.epochs, rate, lr, train_loss, val_r2, val_concordance, seconds, eval_seconds, segments_per_s,
+                    self.name, self.epoch, opts.epochs, outcome.mask_rate, outcome.lr, outcome.train_loss, val_r2, val_concordance,
+                    outcome.seconds, eval_seconds, segments_per_s,
                 )
-        # Every replica must end with the same parameters; compare a 60-bit digest prefix.
+        return self.finish(resumed_from, epoch_plan, started)
+
+    def finish(self, resumed_from: int | None, epoch_plan: EpochPlan, started: float) -> TrainResult:
+        """Check that every replica holds the same parameters, load the best weights, write
+        the summary (rank 0) and return the result."""
+        env = self.env
         own_digest = torch.tensor(int(parameter_digest(self.model)[:15], 16), dtype=torch.int64, device=env.device)
         digests = [f"{int(t.item()):015x}" for t in env.all_gather(own_digest)]
         if len(set(digests)) > 1:
@@ -468,17 +434,14 @@ class Trainer:
             precision=self.precision.name,
             replica_digests=digests,
             history=self.history,
-            seconds=time.perf_counter() - started,
+            timing=self.timing,
+            seconds=self.clock() - started,
             train_seconds_total=self.seconds_used,
+            batch_size=self.options.batch_size,
+            rank_batch_size=epoch_plan.rank_batch,
+            steps=self.steps,
         )
         if env.is_main:
-            _atomic_write_text(self.checkpoint_dir / SUMMARY_JSON, json.dumps(result.to_dict(), indent=2, default=float) + "\n")
+            atomic_write(self.checkpoint_dir / SUMMARY_JSON, json.dumps(result.to_dict(), indent=2, default=float) + "\n")
         env.barrier()
         return result
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -1,40 +1,32 @@
-"""Model selection on the imputation task: masked-cell minor-allele dosage R² and concordance
-on the validation split under a fixed seeded mask.
+"""Model selection on the imputation task, scored exactly as the benchmark scores it.
 
-The numpy part (masks, orientation, sufficient statistics, scores) imports no torch and is
-checked against a slow reference in the tests. ``ValidationSet.statistics`` runs the model
-through the real prediction path (``predict.predict_probs``: segments, forward, reassembly).
+Every epoch the model imputes the validation split under a fixed seeded mask, through the real
+prediction path (``predict.predict_probs``: segments, forward, reassembly) and the same
+``Imputation.from_probs`` the imputers return (calls by dosage class, then phase: not argmax).
+The imputation is scored by ``impbench.scoring.metrics.score`` (standard protocol, minor allele
+of the training split), and the validation R² is the benchmark's overall masked-cell
+minor-allele dosage R² (``impbench.scoring.pooled.Moments.r2``: 0 for a constant prediction),
+the validation concordance its overall concordance.
 
-Scores are computed from per-rank sufficient statistics (float64 (8,)) so that under DDP each
-rank scores its own slice of the validation samples and the sums are added over ranks.
+Under DDP each rank scores its own slice of the validation samples; a rank's ``summary`` (the
+pooled moments and the 4x4 truth x call table of its scored cells) is gathered from every rank
+and pooled by ``scores_from_summaries`` (moments merge exactly, tables add).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
+from impbench.genotypes import HOM_ALT, HOM_REF, alt_allele_frequency
+from impbench.imputers.base import Imputation
 from impbench.nn.options import MASK_MODES
-from impbench.genotypes import CODE_DOSAGE, CODE_DOSAGE_CLASS, HOM_ALT, HOM_REF, alt_allele_frequency, probs_calls, probs_dosage
+from impbench.scoring.metrics import score
+from impbench.scoring.pooled import Moments, pooled_values
 
-#: Order of ``sufficient_statistics``.
-STAT_NAMES = ("n", "sum_true", "sum_pred", "sum_true2", "sum_pred2", "sum_cross", "concordant", "n_calls")
-
-
-def minor_is_ref(train_codes: np.ndarray) -> np.ndarray:
-    """bool (n_variants,): True where the training panel's minor allele is REF (ALT frequency
-    above 0.5); a variant with no calls keeps ALT as its minor allele."""
-    freq = alt_allele_frequency(np.asarray(train_codes, dtype=np.uint8))
-    return np.nan_to_num(freq, nan=0.0) > 0.5
-
-
-def minor_dosage(alt_dosage: np.ndarray, flip: np.ndarray) -> np.ndarray:
-    """Minor-allele dosage from ALT dosage (float (..., n_variants)) and ``minor_is_ref`` (bool
-    (n_variants,)): ``2 - d`` where the minor allele is REF, else ``d``."""
-    alt_dosage = np.asarray(alt_dosage, dtype=np.float64)
-    return np.where(flip, 2.0 - alt_dosage, alt_dosage)
+#: Length of a ``summary``: the six ``Moments`` fields (n, mean_x, mean_y, m2_x, m2_y, c_xy) of
+#: the (true, imputed) minor-allele dosages, then the 16 counts of the minor-allele-oriented
+#: truth code x call code table (row-major, codes 1-4).
+SUMMARY_SIZE = 6 + 16
 
 
 def seeded_mask(codes: np.ndarray, rate: float, seed: int, mode: str = "cells") -> np.ndarray:
@@ -55,53 +47,50 @@ def seeded_mask(codes: np.ndarray, rate: float, seed: int, mode: str = "cells") 
     return hide & (codes >= HOM_REF) & (codes <= HOM_ALT)
 
 
-def sufficient_statistics(truth: np.ndarray, dosage: np.ndarray, calls: np.ndarray, mask: np.ndarray, flip: np.ndarray) -> np.ndarray:
-    """Sums over the masked cells that give dosage R² and concordance (float64 (8,), in the
-    order of ``STAT_NAMES``).
+def summary(truth: np.ndarray, imputation: Imputation, mask: np.ndarray, train_alt_freq: np.ndarray) -> np.ndarray:
+    """The pooled statistics of one imputation's scored cells, float64 (``SUMMARY_SIZE``,).
 
-    truth : uint8 true codes (n, m); dosage : float imputed ALT dosage (n, m); calls : uint8
-    imputed codes 1-4 (n, m); mask : bool (n, m), the scored cells; flip : ``minor_is_ref``.
-    R² is taken on minor-allele dosage; concordance compares dosage classes (0, 1, 2) of the
-    hard calls with the truth (orientation does not change it).
+    truth : uint8 (n, m) true codes; imputation : the ``Imputation`` of the masked truth;
+    mask : bool (n, m), the scored cells; train_alt_freq : float (m,) ALT frequency of the
+    training rows (NaN allowed). Computed by ``impbench.scoring.metrics.score`` (standard
+    protocol), so the pooled values are the benchmark's.
     """
-    mask = np.asarray(mask, dtype=bool)
-    true_d = minor_dosage(CODE_DOSAGE[truth].astype(np.float64), flip)[mask]
-    pred_d = minor_dosage(np.asarray(dosage, dtype=np.float64), flip)[mask]
-    concordant = CODE_DOSAGE_CLASS[truth][mask] == CODE_DOSAGE_CLASS[calls][mask]
-    return np.array(
-        [true_d.size, true_d.sum(), pred_d.sum(), (true_d**2).sum(), (pred_d**2).sum(), (true_d * pred_d).sum(), concordant.sum(), true_d.size],
-        dtype=np.float64,
-    )
+    truth = np.asarray(truth, dtype=np.uint8)
+    if truth.shape[0] == 0 or not np.asarray(mask).any():
+        return np.concatenate([np.zeros(6), np.zeros(16)])
+    stats = score(truth, imputation, mask, train_alt_freq=train_alt_freq, protocol="standard").sample_stats
+    pooled = stats.moments.total(axis=1).total(axis=0)  # every sample, every bin slot
+    table = stats.tables.sum(axis=(0, 1)).reshape(-1)
+    return np.concatenate([np.array([float(a) for a in pooled]), table.astype(np.float64)])
 
 
-def scores_from_statistics(stats: np.ndarray) -> tuple[float, float]:
-    """(dosage R², concordance) from ``sufficient_statistics`` (summed over ranks); NaN where
-    undefined (no masked cells, or no variance in truth or prediction)."""
-    n, st, sp, stt, spp, stp, conc, n_calls = (float(v) for v in stats)
-    if n < 2:
-        return math.nan, (conc / n_calls if n_calls else math.nan)
-    var_t = stt - st * st / n
-    var_p = spp - sp * sp / n
-    cov = stp - st * sp / n
-    r2 = cov * cov / (var_t * var_p) if var_t > 1e-12 and var_p > 1e-12 else math.nan
-    return float(r2), float(conc / n_calls)
+def scores_from_summaries(summaries: np.ndarray) -> tuple[float, float]:
+    """(dosage R², concordance) of the union of the cells behind ``summaries`` (float64
+    (n_ranks, ``SUMMARY_SIZE``) or one summary): ``pooled.Moments.r2`` and the standard
+    concordance; NaN where undefined (no masked cells, or a constant truth)."""
+    rows = np.atleast_2d(np.asarray(summaries, dtype=np.float64))
+    moments = Moments(*(rows[:, i] for i in range(6))).total(axis=0)
+    table = np.rint(rows[:, 6:].sum(axis=0)).astype(np.int64).reshape(1, 4, 4)
+    values = pooled_values("standard", table, Moments(*(np.atleast_1d(a) for a in moments)))
+    return float(values["r2"][0]), float(values["concordance"][0])
 
 
-@dataclass
 class ValidationSet:
     """The validation split under a fixed mask, for scoring a model every epoch.
 
     truth : uint8 (n, m) true codes; masked : uint8 (n, m), ``truth`` with ``mask`` cells set
-    to 0; mask : bool (n, m); flip : bool (m,) ``minor_is_ref`` of the training panel;
-    positions : int64 (m,); features : float32 (m, k) or None (the per-variant channels).
+    to 0; mask : bool (n, m); train_alt_freq : float64 (m,) ALT frequency of the training rows
+    (the benchmark's orientation); positions : int64 (m,); features : float32 (m, k) or None
+    (the per-variant channels).
     """
 
-    truth: np.ndarray
-    masked: np.ndarray
-    mask: np.ndarray
-    flip: np.ndarray
-    positions: np.ndarray
-    features: np.ndarray | None = None
+    def __init__(self, truth, masked, mask, train_alt_freq, positions, features=None):
+        self.truth = np.asarray(truth, dtype=np.uint8)
+        self.masked = np.asarray(masked, dtype=np.uint8)
+        self.mask = np.asarray(mask, dtype=bool)
+        self.train_alt_freq = np.asarray(train_alt_freq, dtype=np.float64)
+        self.positions = np.asarray(positions, dtype=np.int64)
+        self.features = features
 
     @classmethod
     def build(
@@ -111,7 +100,7 @@ class ValidationSet:
         truth = np.asarray(val_codes, dtype=np.uint8)
         mask = seeded_mask(truth, rate, seed, mode)
         masked = np.where(mask, np.uint8(0), truth).astype(np.uint8)
-        return cls(truth, masked, mask, minor_is_ref(train_codes), np.asarray(positions, dtype=np.int64), features)
+        return cls(truth, masked, mask, alt_allele_frequency(np.asarray(train_codes, dtype=np.uint8)), positions, features)
 
     def __len__(self) -> int:
         return int(self.truth.shape[0])
@@ -120,20 +109,22 @@ class ValidationSet:
     def n_masked(self) -> int:
         return int(self.mask.sum())
 
-    def statistics(
-        self, model, rows: np.ndarray, *, length: int, overlap: int, use_position: bool, device, precision, batch_size: int,
-        haplotypes: bool = False,
-    ) -> np.ndarray:
-        """``sufficient_statistics`` of ``model``'s imputation of the validation ``rows`` (int
-        array; a rank's slice) through the real prediction path (``haplotypes``: a haplotype
-        model, see ``predict.predict_probs``)."""
-        from impbench.nn.predict import predict_probs
+    def imputation(self, model, rows: np.ndarray, **predict) -> Imputation:
+        """``model``'s ``Imputation`` of the masked validation ``rows`` (int array), as an
+        imputer returns it; ``predict``: the keyword arguments of ``predict.predict_probs``
+        after the layout (length, overlap, use_position, device, precision, batch_size,
+        haplotypes)."""
+        from impbench.nn.predict import imputation_from_probs, predict_probs
 
         rows = np.asarray(rows, dtype=np.int64)
+        length, overlap = predict.pop("length"), predict.pop("overlap")
+        probs = predict_probs(model, self.masked[rows], self.positions, length, overlap, features=self.features, **predict)
+        return imputation_from_probs(self.masked[rows], probs)
+
+    def summary(self, model, rows: np.ndarray, **predict) -> np.ndarray:
+        """``summary`` of ``model``'s imputation of the validation ``rows`` (a rank's slice);
+        float64 (``SUMMARY_SIZE``,), zeros for no rows."""
+        rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0:
-            return np.zeros(len(STAT_NAMES), dtype=np.float64)
-        probs = predict_probs(
-            model, self.masked[rows], self.positions, length, overlap, use_position=use_position, device=device,
-            precision=precision, batch_size=batch_size, features=self.features, haplotypes=haplotypes,
-        )
-        return sufficient_statistics(self.truth[rows], probs_dosage(probs), probs_calls(probs), self.mask[rows], self.flip)
+            return np.zeros(SUMMARY_SIZE, dtype=np.float64)
+        return summary(self.truth[rows], self.imputation(model, rows, **predict), self.mask[rows], self.train_alt_freq)

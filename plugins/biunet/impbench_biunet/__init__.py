@@ -1,9 +1,10 @@
 """impbench plugin: BiU-Net, a biologically informed 1-D U-Net for reference-free genotype imputation.
 
-Presets: ``cpu`` (default; a reference-free per-segment perceptron over haplotypes, not the
-U-Net; trains in 200 s on 2 cores), ``unet-cpu`` (the previous CPU recipe), ``paper`` (the
-authors' archived 1000 Genomes run config) and ``paper-text`` (the paper's text); both paper
-presets build the published network (9,783,078 parameters). Every setting is an option:
+Every preset builds the published U-Net (Huang L. et al., Research Square 2025,
+https://doi.org/10.21203/rs.3.rs-6797863/v1; code https://github.com/learnslowly/BiU-Net):
+``cpu`` (default; width 8 trained on haplotype rows with an epoch budget), ``paper`` (the
+authors' archived 1000 Genomes run config, 9,783,078 parameters) and ``paper-text`` (the
+paper's text). Every setting is an option:
 ``impbench run --imputers biunet --opt biunet.preset=paper --opt biunet.epochs=200``.
 Registering the plugin does not import torch; building an imputer does.
 """

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
-
-from impbench.errors import ImpbenchError
 from impbench.nn.imputer import SegmentImputer
 
 from .options import Options
@@ -17,43 +14,26 @@ if TYPE_CHECKING:
 
 
 class BiUNetImputer(SegmentImputer):
-    """BiU-Net (Huang et al.): a biologically informed 1-D U-Net, reference-free."""
+    """BiU-Net (Huang et al. 2025): the published 1-D U-Net, reference-free."""
 
     name: ClassVar[str] = "biunet"
-    description: ClassVar[str] = "BiU-Net (reference-free): the published 1-D U-Net (presets paper, paper-text) or, by default (cpu), a per-segment haplotype perceptron"
+    description: ClassVar[str] = (
+        "BiU-Net (reference-free): the published 1-D U-Net; presets cpu (width 8 on haplotype rows, the default), paper, paper-text"
+    )
     reference_free: ClassVar[bool] = True
     Options: ClassVar[type] = Options
 
     @property
     def length_multiple(self) -> int:  # type: ignore[override]
-        """Segment lengths must survive the U-Net's ``depth - 1`` halvings (any length without
-        the U-Net)."""
-        return 2 ** (self.options.depth - 1) if self.options.unet else 1
+        """Segment lengths must survive the U-Net's ``depth - 1`` halvings."""
+        return 2 ** (self.options.depth - 1)
 
     def build_model(self, in_channels: int) -> "torch.nn.Module":
-        """The U-Net; the dense branch (``dense_hidden > 0``) needs the segment length, known
-        once ``fit`` has resolved the layout."""
-        from impbench.imputers.segments import n_segments
-
+        """The U-Net at the options' width and depth."""
         from .model import BiUNet
 
         o = self.options
-        length = self.layout[0] if self.layout is not None else o.segment_length
-        segments = 0
-        if o.dense_hidden and o.dense_per_segment:
-            if self.layout is None or self.n_variants is None:
-                raise ImpbenchError("biunet: dense_per_segment needs the panel's variants; build the model through fit()")
-            segments = n_segments(self.n_variants, *self.layout)
-        model = BiUNet(
-            in_channels, base_channels=o.base_channels, depth=o.depth, kernel_size=o.kernel_size, dropout=o.dropout,
-            dense_hidden=o.dense_hidden, length=length, n_segments=segments, unet=o.unet, haplotypes=o.haplotypes,
-        )
-        if self.train_alt_frequency is not None and model.haplotypes and model.takes_segment_index:
-            from impbench.imputers.segments import segment_index
-
-            index, valid = segment_index(self.n_variants, *self.layout)
-            model.start_from_frequencies(np.where(valid, self.train_alt_frequency[index], 0.5))
-        return model
+        return BiUNet(in_channels, base_channels=o.base_channels, depth=o.depth, kernel_size=o.kernel_size, dropout=o.dropout, haplotypes=o.haplotypes)
 
     def departures_from_paper(self) -> list[str]:
         """The learning settings that differ from the ``paper`` preset (the authors' archived

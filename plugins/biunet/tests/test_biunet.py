@@ -15,13 +15,13 @@ import torch
 from impbench.errors import ImpbenchError
 from impbench.genotypes import CODE_DOSAGE, MISSING, PAD
 from impbench.imputers.base import RunContext, make_options
-from impbench.nn import BEST, LATEST, METRICS_CSV, SUMMARY_JSON, count_parameters
+from impbench.nn import BEST, LATEST, METRICS_CSV, SUMMARY_JSON, TIMING_CSV, count_parameters
 from impbench.data.simulate import simulate_matrix
 from impbench.testing import ImputerContract
 from impbench_biunet import BiUNet, BiUNetImputer, Options
 
 #: Tiny settings: the contract and most tests train in a second or two.
-TINY = {"base_channels": 4, "depth": 3, "dense_hidden": 16, "epochs": 2, "batch_size": 32, "segment_length": 32, "segment_overlap": 8, "lr_schedule": "epochs", "epoch_passes": 1}
+TINY = {"base_channels": 4, "depth": 3, "epochs": 2, "batch_size": 32, "segment_length": 32, "segment_overlap": 8, "epoch_passes": 1}
 
 
 def tiny_options(**extra) -> Options:
@@ -57,22 +57,25 @@ def test_paper_presets_build_the_paper_network(preset):
     assert imputer.length_multiple == 32
 
 
-def test_dense_branch_adds_position_specific_logits():
-    """The dense branch: Linear(C*L -> H) -> ReLU -> Linear(H -> 6*L), added to the head."""
-    torch.manual_seed(0)
-    plain = BiUNet(in_channels=7, base_channels=4, depth=3)
-    dense = BiUNet(in_channels=7, base_channels=4, depth=3, dense_hidden=10, length=32)
-    assert count_parameters(dense) - count_parameters(plain) == (7 * 32 * 10 + 10) + (10 * 6 * 32 + 6 * 32)
-    dense.load_state_dict(plain.state_dict(), strict=False)
-    plain.eval(), dense.eval()
-    x = torch.randn(2, 7, 32)
-    branch = dense.dense(x).view(2, 6, 32)
-    expected = plain(x) + branch
-    got = dense(x)
-    finite = torch.isfinite(expected)
-    assert torch.allclose(got[finite], expected[finite], atol=1e-5) and torch.equal(torch.isfinite(got), finite)
-    with pytest.raises(ValueError, match="segment length"):
-        BiUNet(in_channels=7, dense_hidden=10)
+@pytest.mark.parametrize("preset", ["cpu", "paper", "paper-text"])
+def test_every_preset_builds_the_u_net(preset):
+    """Presets change width, depth and recipe; the network is always the U-Net."""
+    imputer = BiUNetImputer(Options.from_preset(preset))
+    model = imputer.build_model(imputer.n_input_channels())
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv1d)]
+    o = imputer.options
+    assert len(convs) == 2 * o.depth and [m.in_channels for m in model.encoder][1:] == [o.base_channels * 2**i for i in range(o.depth - 1)]
+    assert set(dict(model.named_children())) == {"encoder", "decoder", "head", "pool", "upsample", "dropout"}
+
+
+def test_cpu_preset_is_the_width_8_u_net_on_haplotype_rows():
+    imputer = BiUNetImputer(Options())
+    imputer.features = imputer.variant_features(np.full((4, 10), 2, dtype=np.uint8))  # what fit() sets
+    assert imputer.n_input_channels() == 8  # one-hot, position, allele frequency
+    assert count_parameters(imputer.build_model(imputer.n_input_channels())) == 612_558 + 8 * 7  # 612,558 with 7 inputs
+    model = BiUNet(in_channels=7, base_channels=4, depth=3, haplotypes=True)
+    logits = model(torch.randn(2, 7, 16))
+    assert torch.isinf(logits[:, [0, 2, 3, 5]]).all() and torch.isfinite(logits[:, [1, 4]]).all()
 
 
 def test_weighted_dosage_term_against_hand_computed_value():
@@ -99,7 +102,7 @@ def test_network_shapes_skips_and_never_predicted_codes():
 
 def test_forward_backward_step_changes_every_layer():
     torch.manual_seed(0)
-    imputer = BiUNetImputer(tiny_options(unet=True, dense_per_segment=False, haplotypes=False, use_position=True, frequency_channel=True))
+    imputer = BiUNetImputer(tiny_options(haplotypes=False, use_position=True, frequency_channel=True))
     model = imputer.build_model(imputer.n_input_channels())
     codes = torch.randint(1, 5, (4, 32))
     x = torch.nn.functional.one_hot(codes, 6).permute(0, 2, 1).float()
@@ -143,7 +146,7 @@ def test_presets_and_overrides():
     paper = make_options(Options, {"preset": "paper", "epochs": "20"}, "biunet")
     assert paper.preset == "paper" and paper.base_channels == 32 and paper.depth == 6 and paper.epochs == 20
     assert paper.batch_size == 1024 and paper.drop_last and paper.loss == "hybrid" and paper.weighted_dosage
-    assert paper.focal_gamma == 2.0 and paper.dosage_weight == 0.5 and paper.dropout == 0.0 and paper.dense_hidden == 0
+    assert paper.focal_gamma == 2.0 and paper.dosage_weight == 0.5 and paper.dropout == 0.0
     assert paper.lr == 1e-3 and (paper.beta1, paper.beta2) == (0.9, 0.99) and paper.weight_decay == 0.01
     assert paper.grad_clip == 1.0 and paper.mask_start == paper.mask_end == 0.5 and paper.warmup_epochs == 10
     assert Options.from_preset("paper").epochs == 400 and paper.seed == 42 and paper.amp == "fp16-cuda"
@@ -151,13 +154,13 @@ def test_presets_and_overrides():
     # paper-text = the paper's text: curriculum 5 % -> 25 %, plain MSE dosage term
     text = Options.from_preset("paper-text")
     assert (text.mask_start, text.mask_end) == (0.05, 0.25) and not text.weighted_dosage and text.loss == "hybrid"
-    assert text.base_channels == 32 and text.dense_hidden == 0 and text.loss_positions == "all" and text.batch_size == 1024
+    assert text.base_channels == 32 and text.loss_positions == "all" and text.batch_size == 1024
     assert Options() == Options.from_preset("cpu")
-    cpu = Options()  # reference-free haplotype model (not from the paper)
-    assert cpu.haplotypes and cpu.mosaic_switches == -1 and not cpu.unet and cpu.dense_per_segment and cpu.dense_hidden == 512
-    assert cpu.mask_sampling == "uniform" and (cpu.mask_start, cpu.mask_end) == (0.05, 0.5) and cpu.lr_schedule == "time"
-    old = Options.from_preset("unet-cpu")  # the previous cpu recipe, kept for the ablation
-    assert old.unet and old.base_channels == 4 and old.dense_hidden == 2048 and not old.haplotypes and not old.dense_per_segment
+    cpu = Options()  # the U-Net at width 8 on haplotype rows (not the paper's recipe)
+    assert cpu.haplotypes and cpu.mosaic_switches == -1 and cpu.base_channels == 8 and cpu.depth == 6 and cpu.use_position
+    assert cpu.mask_sampling == "uniform" and (cpu.mask_start, cpu.mask_end) == (0.05, 0.5) and cpu.lr_schedule == "steps"
+    assert cpu.loss == "ce" and cpu.loss_positions == "masked" and cpu.train_seconds == 0  # reproducible budget
+    assert set(Options.PRESETS) == {"cpu", "paper", "paper-text"}
     assert make_options(Options, {}, "biunet").preset == "cpu"
     with pytest.raises(ImpbenchError, match="unknown preset 'gpu'.*cpu, paper"):
         make_options(Options, {"preset": "gpu"}, "biunet")
@@ -180,7 +183,7 @@ def test_options_recorded_in_manifest_info(tmp_path):
     assert info["params"] == count_parameters(imputer.model)
     assert (info["segment_length"], info["segment_overlap"]) == (32, 8)
     departures = info["departures_from_paper"]
-    assert "haplotypes=True (paper: False)" in departures and "unet=False (paper: True)" in departures
+    assert "haplotypes=True (paper: False)" in departures and "base_channels=4 (paper: 32)" in departures
     assert not any(d.startswith(("preset=", "epochs=", "train_seconds=")) for d in departures)
     assert BiUNetImputer(Options.from_preset("paper")).departures_from_paper() == []
 
@@ -189,7 +192,7 @@ def test_options_recorded_in_manifest_info(tmp_path):
 def test_segment_length_must_fit_the_poolings(tmp_path):
     panel = simulate_matrix(n_samples=10, sequence_length=20_000, seed=2)
     with pytest.raises(ImpbenchError, match="segment_length=42: must be a multiple of 4"):
-        BiUNetImputer(tiny_options(segment_length=42, unet=True)).fit(panel, None, context(tmp_path))
+        BiUNetImputer(tiny_options(segment_length=42)).fit(panel, None, context(tmp_path))
 
 
 def test_card_segment_layout_is_used_when_options_leave_it(tmp_path):
@@ -251,7 +254,9 @@ def test_training_writes_metrics_csv_and_summary(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / METRICS_CSV)))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert [round(float(r["mask_rate"]), 6) for r in rows] == [0.05, 0.15, 0.25]
-    assert all(float(r["segments_per_s"]) > 0 and math.isfinite(float(r["train_loss"])) for r in rows)
+    assert all(math.isfinite(float(r["train_loss"])) for r in rows) and "segments_per_s" not in rows[0]
+    timing = list(csv.DictReader(open(tmp_path / TIMING_CSV)))
+    assert [int(r["epoch"]) for r in timing] == [1, 2, 3] and all(float(r["segments_per_s"]) > 0 for r in timing)
     assert all(0.0 <= float(r["val_r2"]) <= 1.0 and 0.0 <= float(r["val_concordance"]) <= 1.0 for r in rows)
     summary = json.loads((tmp_path / SUMMARY_JSON).read_text())
     assert summary["epochs_run"] == 3 and summary["world_size"] == 1
@@ -278,7 +283,10 @@ def test_short_training_beats_major(tmp_path):
     rng = np.random.default_rng(0)
     mask = rng.random(test.codes.shape) < 0.15
     masked = np.where(mask, MISSING, test.codes).astype(np.uint8)
-    imputer = BiUNetImputer(make_options(Options, {"epochs": 6, "batch_size": 256, "dense_hidden": 64, "train_seconds": 0, "lr_schedule": "epochs"}, "biunet"))  # cpu preset, small and short
+    # The cpu preset, narrow (width 4, depth 4, 64-SNP segments) and short (30 epochs of 19
+    # steps); on this small panel the allele-frequency channel gives it the per-variant prior.
+    options = {"epochs": 30, "lr": 5e-3, "frequency_channel": True, "base_channels": 4, "depth": 4, "segment_length": 64, "segment_overlap": 16}
+    imputer = BiUNetImputer(make_options(Options, options, "biunet"))
     ctx = context(tmp_path)
     imputer.fit(panel, val, ctx)
     result = imputer.impute(test.with_codes(masked), ctx)
@@ -318,33 +326,15 @@ class TestBiUNetContract(ImputerContract):
     options = dict(TINY)
 
 
-# ---------------------------------------------------------------- the haplotype model (cpu preset)
-def test_haplotype_model_predicts_alleles_and_starts_from_the_panel_frequencies():
-    model = BiUNet(in_channels=6, dense_hidden=8, length=16, n_segments=3, unet=False, haplotypes=True)
-    assert count_parameters(model) == 3 * (2 * 16 * 8 + 8 + 8 * 16 + 16)
-    freq = np.random.default_rng(0).uniform(0.05, 0.95, size=(3, 16))
-    model.start_from_frequencies(freq)
-    with torch.no_grad():
-        model.dense.w2.zero_()
-    codes = torch.randint(0, 2, (6, 16)) * 3 + 1  # haplotypes: 1 = REF, 4 = ALT
-    x = torch.nn.functional.one_hot(codes, 6).permute(0, 2, 1).float()
-    segment = torch.tensor([0, 1, 2, 2, 1, 0])
-    logits = model(x, segment)
-    assert torch.isinf(logits[:, [0, 2, 3, 5]]).all() and torch.isfinite(logits[:, [1, 4]]).all()
-    p_alt = torch.softmax(logits[:, [1, 4]], dim=1)[:, 1]
-    np.testing.assert_allclose(p_alt.detach().numpy(), freq[segment.numpy()], atol=1e-5)
-    with pytest.raises(ValueError, match="segment_index"):
-        model(x)
-
-
+# ---------------------------------------------------------------- haplotype rows (cpu preset)
 def test_cpu_preset_trains_on_haplotype_mosaics(tmp_path):
     full = simulate_matrix(n_samples=40, sequence_length=60_000, seed=3)
     panel, target = full.take_samples(np.arange(32)), full.take_samples(np.arange(32, 40))
-    options = {"dense_hidden": 32, "epochs": 3, "mosaic_switches": 2, "epoch_passes": 1, "batch_size": 256, "segment_length": 32, "segment_overlap": 8}
+    options = {**TINY, "epochs": 3, "mosaic_switches": 2, "batch_size": 128}
     imputer = BiUNetImputer(make_options(Options, options, "biunet"))  # the cpu preset, small, with mosaics
     imputer.fit(panel, None, context(tmp_path))
     info = imputer.manifest_info()
-    assert info["stop_reason"] == "epochs" and info["epochs_run"] == 3
+    assert info["stop_reason"] == "epochs" and info["epochs_run"] == 3 and info["steps"] == 3 * imputer.result.history[0]["steps"]
     masked = target.codes.copy()
     masked[:, ::3] = MISSING
     result = imputer.impute(target.with_codes(masked), context(tmp_path))

@@ -13,6 +13,10 @@ import math
 import torch
 from torch import nn
 
+from impbench.nn.runtime import available_memory, format_bytes
+
+__all__ = ["activation_profile", "available_memory", "format_bytes"]
+
 #: bytes per float32 element
 FLOAT_BYTES = 4
 #: Training holds each saved activation and, during the backward pass, a gradient of it.
@@ -73,37 +77,3 @@ def full_length_bytes(
     train += n_parameters * FLOAT_BYTES * PARAMETER_COPIES
     predict = largest_layer * predict_batch_size * length * FLOAT_BYTES + n_parameters * FLOAT_BYTES
     return int(math.ceil(train)), int(math.ceil(predict))
-
-
-def available_memory(device: torch.device) -> tuple[int, str]:
-    """Bytes free for a new allocation on ``device`` and where the number came from.
-
-    CUDA: ``torch.cuda.mem_get_info`` (free bytes on that GPU). CPU: psutil's
-    ``virtual_memory().available`` when psutil is installed, else ``MemAvailable`` of
-    ``/proc/meminfo``. Returns (bytes, source); bytes is -1 when nothing can tell.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free), f"free memory of {device}"
-    try:
-        import psutil  # type: ignore[import-not-found]
-
-        return int(psutil.virtual_memory().available), "available RAM (psutil)"
-    except ImportError:
-        pass
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
-    except OSError:
-        pass
-    return -1, "unknown"
-
-
-def format_bytes(n: float) -> str:
-    """``n`` bytes as GiB/MiB with one decimal."""
-    if n >= 2**30:
-        return f"{n / 2**30:.1f} GiB"
-    return f"{n / 2**20:.1f} MiB"
