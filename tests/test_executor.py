@@ -234,6 +234,11 @@ def test_lock_of_a_dead_process_is_taken_over_with_a_warning(tmp_path):
 def test_takeover_stops_leftover_processes_of_the_run(tmp_path):
     env = dict(os.environ, IMPBENCH_RUN=str(tmp_path.resolve()))
     leftover = subprocess.Popen(["sleep", "60"], env=env, start_new_session=True)
+    environ = Path(f"/proc/{leftover.pid}/environ")
+    for _ in range(3000):  # until the child has exec'd with its tag (on a loaded machine this takes a while)
+        if b"IMPBENCH_RUN=" in environ.read_bytes():
+            break
+        time.sleep(0.01)
     (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 999999999, "host": socket.gethostname(), "started": "x"}))
     warnings = []
     RunLock.acquire(tmp_path, warn=warnings.append).release()

@@ -59,8 +59,9 @@ def summary(truth: np.ndarray, imputation: Imputation, mask: np.ndarray, train_a
     if truth.shape[0] == 0 or not np.asarray(mask).any():
         return np.concatenate([np.zeros(6), np.zeros(16)])
     stats = score(truth, imputation, mask, train_alt_freq=train_alt_freq, protocol="standard").sample_stats
-    pooled = stats.moments.total(axis=1).total(axis=0)  # every sample, every bin slot
-    table = stats.tables.sum(axis=(0, 1)).reshape(-1)
+    # every sample, genomic block and bin slot pooled (moments (S, [K,] bins+1), tables (..., 4, 4))
+    pooled = Moments(*(np.asarray(a).reshape(-1) for a in stats.moments)).total(axis=0)
+    table = np.asarray(stats.tables).reshape(-1, 4, 4).sum(axis=0).reshape(-1)
     return np.concatenate([np.array([float(a) for a in pooled]), table.astype(np.float64)])
 
 
